@@ -1,0 +1,95 @@
+"""Config loading and JSON-schema validation with defaults.
+
+The Snakefile and every script use `load_config`/`validate_config`, so a bad key stops a
+Snakemake run and a by-hand script run with the same one-line message."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .io import InputError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+
+
+def _with_defaults(validator_cls):
+    validate_props = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_props(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft7Validator)
+
+
+def load_schema(path: str | Path | None = None) -> dict:
+    return yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
+
+
+def validate_config(config: dict, schema: dict | None = None, source: str = "config") -> dict:
+    """Fill defaults in place and validate; raise InputError naming the offending key."""
+    schema = schema or load_schema()
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        where = ".".join(str(p) for p in e.path) or "(top level)"
+        if e.validator == "additionalProperties":
+            extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+            key = ".".join([*map(str, e.path), extra[0]]) if extra else where
+            raise InputError(f"{source}: unknown config key '{key}' (not in config/schema.yaml)")
+        raise InputError(f"{source}: invalid value at '{where}': {e.message}")
+    return config
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: config file not found")
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: malformed YAML ({e})") from None
+    deep_update(cfg, overrides or {})
+    return validate_config(cfg, source=str(path))
+
+
+def deep_update(base: dict, upd: dict) -> dict:
+    for k, v in upd.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def cli_config(value: str) -> dict:
+    """`--cfg` for scripts: a JSON object (what Snakemake rules pass, so params carry it)
+    or the path of a YAML config file (for runs by hand), validated either way."""
+    if value.lstrip().startswith("{"):
+        try:
+            cfg = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise InputError(f"--cfg: malformed JSON ({e.msg})") from None
+        return cfg
+    return load_config(value)
+
+
+def get(cfg: dict, dotted: str) -> Any:
+    cur: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            raise InputError(f"config: missing key '{dotted}'")
+        cur = cur[part]
+    return cur

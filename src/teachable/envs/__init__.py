@@ -1,0 +1,35 @@
+"""Environments are plug-ins chosen by name: make_env(name, **params)."""
+
+from __future__ import annotations
+
+from ..io import InputError
+from .base import InvalidAction, Obs, TextEnv
+
+
+def _babyai(**kw):
+    from .babyai import BabyAITextEnv
+
+    return BabyAITextEnv(**kw)
+
+
+def _mock(**kw):
+    from .mock import MockEnv
+
+    return MockEnv(**kw)
+
+
+REGISTRY = {"babyai": _babyai, "mock": _mock}
+
+
+def make_env(name: str, **params) -> TextEnv:
+    if name not in REGISTRY:
+        raise InputError(f"env.name: unknown environment '{name}' (known: {', '.join(sorted(REGISTRY))})")
+    return REGISTRY[name](**params)
+
+
+def env_from_config(env_cfg: dict) -> TextEnv:
+    params = {k: v for k, v in env_cfg.items() if k != "name"}
+    return make_env(env_cfg["name"], **params)
+
+
+__all__ = ["Obs", "TextEnv", "InvalidAction", "make_env", "env_from_config", "REGISTRY"]

@@ -1,0 +1,57 @@
+"""The text-environment contract (DESIGN §3)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Obs:
+    text: str  # language description of what the agent sees now
+    mission: str
+    valid_actions: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TextEnv:
+    """Base class of text environments.
+
+    reset(seed) -> Obs; step(action) -> (Obs, reward, done, info); get_state() -> bytes and
+    set_state(bytes) -> Obs restore exactly (same observation, valid actions and future);
+    expert_action() -> str | None; success() -> bool is the one success rule;
+    state_key() -> str identifies the agent-relevant state (used for loop detection);
+    family names the task family of the current episode."""
+
+    name = "base"
+    actions: tuple[str, ...] = ()
+    family: str = ""
+
+    def reset(self, seed: int) -> Obs:
+        raise NotImplementedError
+
+    def step(self, action: str) -> tuple[Obs, float, bool, dict]:
+        raise NotImplementedError
+
+    def get_state(self) -> bytes:
+        raise NotImplementedError
+
+    def set_state(self, state: bytes) -> Obs:
+        raise NotImplementedError
+
+    def expert_action(self) -> str | None:
+        return None
+
+    def success(self) -> bool:
+        raise NotImplementedError
+
+    def state_key(self) -> str:
+        raise NotImplementedError
+
+    def observe(self) -> Obs:
+        raise NotImplementedError
+
+
+class InvalidAction(ValueError):
+    pass
