@@ -1,0 +1,16 @@
+# teachable: which failure states of an LM agent are worth teaching?
+# Stages live in rules/*.smk; logic lives in src/teachable; scripts/ are thin CLIs.
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/student.smk"
+include: "rules/phase0.smk"
+
+
+rule all:
+    input:
+        ALL_TARGETS,
+    default_target: True

@@ -1,0 +1,29 @@
+import json
+import sys
+
+from teachable.config import validate_config
+
+# Fill defaults and stop on any unknown or mistyped key, naming it.
+validate_config(config, source="config")
+
+PY = sys.executable
+R = "results"
+MODEL_GPU = 1  # model rules ask for one GPU; the slurm profile routes them to GPU nodes
+BOOTSTRAP = config["student"]["base_model"] == "bootstrap"
+
+
+def cfg_json(*sections):
+    """The config sections a script reads, as JSON for --cfg: carried in params so that
+    a change to any of them makes the job stale."""
+    return json.dumps({s: config[s] for s in ("seed", *sections)}, sort_keys=True)
+
+
+def student_dir():
+    return f"{R}/student/base" if BOOTSTRAP else []
+
+
+def student_arg(wildcards, input):
+    return f"--student {input.student}" if BOOTSTRAP else ""
+
+
+ALL_TARGETS = []

@@ -1,0 +1,29 @@
+#!/usr/bin/env python
+"""Phase 0: mine failure snapshots from rollouts.json -> failure_snapshots.json."""
+
+from functools import partial
+
+from teachable import scripting
+from teachable.envs import env_from_config
+from teachable.io import InputError, read_json, write_json
+from teachable.phase0 import mine_failures
+
+
+def main():
+    p = scripting.parser(__doc__)
+    p.add_argument("--rollouts", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    cfg = scripting.setup(args)
+    data = read_json(args.rollouts)
+    if "trajectories" not in data:
+        raise InputError(f"{args.rollouts}: missing key 'trajectories'")
+    snaps = mine_failures(data["trajectories"], partial(env_from_config, cfg["env"]), cfg["phase0"]["k_offsets"],
+                          cfg["student"]["history"])
+    write_json(args.out, snaps, indent=None)
+    n_fail = sum(not t["success"] for t in data["trajectories"])
+    print(f"{len(snaps)} failure snapshots from {n_fail} failed episodes")
+
+
+if __name__ == "__main__":
+    scripting.run(main)

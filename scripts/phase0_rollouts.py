@@ -1,0 +1,30 @@
+#!/usr/bin/env python
+"""Phase 0: sampled student rollouts -> rollouts.json."""
+
+from functools import partial
+
+from teachable import scripting
+from teachable.envs import env_from_config
+from teachable.io import write_json
+from teachable.phase0 import student_rollouts
+from teachable.policy import Policy
+
+
+def main():
+    p = scripting.parser(__doc__)
+    p.add_argument("--student", default=None, help="student model dir (default: from config)")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    cfg = scripting.setup(args)
+    st = cfg["student"]
+    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
+    trajs = student_rollouts(policy, partial(env_from_config, cfg["env"]), cfg["phase0"]["n_tasks"], cfg["seed"],
+                             st["temperature"], st["history"], cfg["env"]["max_steps"], progress="rollouts")
+    n_ok = sum(t["success"] for t in trajs)
+    write_json(args.out, {"seed": cfg["seed"], "n": len(trajs), "success_rate": n_ok / max(1, len(trajs)),
+                          "trajectories": trajs}, indent=None)
+    print(f"{len(trajs)} rollouts, success {n_ok}/{len(trajs)}")
+
+
+if __name__ == "__main__":
+    scripting.run(main)

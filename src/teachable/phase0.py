@@ -1,0 +1,170 @@
+"""Phase 0: student rollouts, failure-snapshot mining, expert trajectories and snapshots,
+and the state-restore check."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from typing import Callable
+
+import numpy as np
+
+from .envs import TextEnv
+from .io import derive_seed, hash_fraction
+from .policy import Policy, entropy, softmax
+from .prompts import build_prompt
+from .rollout import EpisodeSpec, run_episodes
+
+
+def encode_state(state: bytes) -> str:
+    return base64.b64encode(state).decode()
+
+
+def decode_state(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def task_seeds(master: int, stage: str, n: int) -> list[int]:
+    return [derive_seed(master, stage, i) for i in range(n)]
+
+
+def student_rollouts(policy: Policy, make_env: Callable[[], TextEnv], n_tasks: int, seed: int,
+                     temperature: float, history_len: int, max_steps: int, progress=False) -> list[dict]:
+    """Sampled student episodes on tasks derived from (seed, 'phase0_tasks', i)."""
+    specs = [
+        EpisodeSpec(f"traj{i:05d}", seed=s, max_steps=max_steps, sample_seed=derive_seed(seed, "phase0_sample", i))
+        for i, s in enumerate(task_seeds(seed, "phase0_tasks", n_tasks))
+    ]
+    res = run_episodes(policy, make_env, specs, temperature, history_len, record_steps=True, progress=progress)
+    out = []
+    for spec, r in zip(specs, res):
+        out.append({
+            "trajectory_id": r.episode_id, "task_seed": spec.seed, "family": r.family, "mission": r.mission,
+            "success": r.success, "steps": r.steps, "loop_step": r.loop_step, "repeat_rate": r.repeat_rate,
+            "actions": r.actions,
+            "probs": [rec.probs for rec in r.records],
+            "valid_actions": [rec.valid_actions for rec in r.records],
+            "entropy": [rec.entropy for rec in r.records],
+        })
+    return out
+
+
+def failure_step(traj: dict) -> tuple[int, str]:
+    """First loop detection, else the lowest-confidence step, else the last step."""
+    if traj["loop_step"] is not None:
+        return traj["loop_step"], "loop"
+    conf = [max(p) for p in traj["probs"] if p]
+    if conf and len(set(conf)) > 1:
+        return int(np.argmin(conf)), "low_confidence"
+    return traj["steps"] - 1, "last_step"
+
+
+def replay(env: TextEnv, task_seed: int, actions: list[str]):
+    obs = env.reset(task_seed)
+    for a in actions:
+        obs, *_ = env.step(a)
+    return obs
+
+
+def _snapshot_record(env: TextEnv, obs, sid: str, traj_id: str, task_seed: int, idx: int, history: list[str],
+                     history_len: int, source: str, dist: dict | None, extra: dict) -> dict:
+    info = env.expert_info() if hasattr(env, "expert_info") else {"action": env.expert_action(), "subgoal": None}
+    return {
+        "snapshot_id": sid, "trajectory_id": traj_id, "source": source, "task_seed": task_seed,
+        "family": env.family, "step": idx, **extra,
+        "mission": obs.mission, "obs_text": obs.text, "valid_actions": list(obs.valid_actions),
+        "history": history[-history_len:] if history_len else [],
+        "last_action": history[-1] if history else None,
+        "action_dist": dist, "expert_action": info["action"], "expert_subgoal": info.get("subgoal"),
+        "state": encode_state(env.get_state()),
+    }
+
+
+def mine_failures(trajs: list[dict], make_env: Callable[[], TextEnv], offsets: list[int], history_len: int) -> list[dict]:
+    """Snapshots k steps before each failed episode's failure step (k from `offsets`)."""
+    env = make_env()
+    snaps, seen = [], set()
+    for tr in trajs:
+        if tr["success"]:
+            continue
+        f, reason = failure_step(tr)
+        for k in offsets:
+            idx = f - k
+            if idx < 0:
+                continue
+            sid = f"{tr['trajectory_id']}_step{idx:04d}_k{k}"
+            if sid in seen:
+                raise RuntimeError(f"duplicate snapshot id {sid}")
+            seen.add(sid)
+            obs = replay(env, tr["task_seed"], tr["actions"][:idx])
+            if list(obs.valid_actions) != tr["valid_actions"][idx]:
+                raise RuntimeError(f"{sid}: replay diverged from the recorded episode")
+            dist = dict(zip(tr["valid_actions"][idx], tr["probs"][idx]))
+            snaps.append(_snapshot_record(
+                env, obs, sid, tr["trajectory_id"], tr["task_seed"], idx, tr["actions"][:idx], history_len,
+                "failure", dist, {"k": k, "failure_step": f, "failure_reason": reason,
+                                  "student_action": tr["actions"][idx]}))
+    return snaps
+
+
+def expert_trajectories(make_env, n_tasks: int, seed: int, max_steps: int) -> list[dict]:
+    specs = [EpisodeSpec(f"expert{i:05d}", seed=s, mode="expert", max_steps=max_steps)
+             for i, s in enumerate(task_seeds(seed, "phase0_expert_tasks", n_tasks))]
+    res = run_episodes(None, make_env, specs)
+    return [{"trajectory_id": r.episode_id, "task_seed": sp.seed, "family": r.family, "mission": r.mission,
+             "success": r.success, "steps": r.steps, "actions": r.actions} for sp, r in zip(specs, res)]
+
+
+def sample_expert_snapshots(trajs: list[dict], make_env, policy: Policy, sample_rate: float, seed: int,
+                            history_len: int) -> list[dict]:
+    """States along expert trajectories kept with prob `sample_rate` (hash of id and seed),
+    with the student's action distribution at each."""
+    env = make_env()
+    snaps = []
+    for tr in trajs:
+        for idx in range(tr["steps"]):
+            sid = f"{tr['trajectory_id']}_step{idx:04d}_k0"
+            if hash_fraction(sid, salt=f"expert{seed}") >= sample_rate:
+                continue
+            obs = replay(env, tr["task_seed"], tr["actions"][:idx])
+            snaps.append(_snapshot_record(env, obs, sid, tr["trajectory_id"], tr["task_seed"], idx,
+                                          tr["actions"][:idx], history_len, "expert", None,
+                                          {"k": 0, "failure_step": None, "failure_reason": None}))
+    if snaps and policy is not None:
+        prompts = [build_prompt(s["mission"], s["obs_text"], s["history"]) for s in snaps]
+        for s, lp in zip(snaps, policy.score(prompts, [s["valid_actions"] for s in snaps])):
+            p = softmax(lp)
+            s["action_dist"] = dict(zip(s["valid_actions"], map(float, p)))
+            s["student_action"] = s["valid_actions"][int(np.argmax(p))]
+            s["entropy"] = entropy(p)
+    return snaps
+
+
+def restore_check(snaps: list[dict], make_env, n: int, seed: int, n_actions: int = 8) -> dict:
+    """Restore random snapshots into fresh envs: the observation must equal the recorded
+    one, and two restores must agree step by step under the same random actions."""
+    rng = np.random.default_rng(derive_seed(seed, "restore_check"))
+    picks = rng.choice(len(snaps), size=min(n, len(snaps)), replace=False) if snaps else []
+    failures = []
+    for i in picks:
+        s = snaps[int(i)]
+        st = decode_state(s["state"])
+        e1, e2 = make_env(), make_env()
+        o1, o2 = e1.set_state(st), e2.set_state(st)
+        problems = []
+        if (o1.text, o1.mission, list(o1.valid_actions)) != (s["obs_text"], s["mission"], s["valid_actions"]):
+            problems.append("observation differs from the recorded one")
+        if e1.expert_action() != s["expert_action"]:
+            problems.append("expert action differs")
+        for t in range(n_actions):
+            if problems:
+                break
+            a = o1.valid_actions[int(rng.integers(len(o1.valid_actions)))]
+            (o1, r1, d1, _), (o2, r2, d2, _) = e1.step(a), e2.step(a)
+            if (o1.text, o1.valid_actions, r1, d1, e1.state_key()) != (o2.text, o2.valid_actions, r2, d2, e2.state_key()):
+                problems.append(f"futures diverge at step {t}")
+            if d1:
+                break
+        if problems:
+            failures.append({"snapshot_id": s["snapshot_id"], "problems": problems})
+    return {"n_checked": len(picks), "n_failed": len(failures), "failures": failures, "passed": not failures}

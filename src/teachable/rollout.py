@@ -1,0 +1,153 @@
+"""Batched rollout engine: many episodes step in lock-step, and each step is one batched
+policy call for all live episodes that need the model and all their candidate actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .envs import TextEnv
+from .policy import Policy, entropy, softmax
+from .prompts import build_prompt
+
+MODES = ("policy", "force", "expert")
+
+
+@dataclass
+class EpisodeSpec:
+    """One episode: start from `seed` (reset) or from a serialized `state`.
+
+    mode: policy = student acts; force = expert action at the first step, then student;
+    expert = expert acts every step. `sample_seed` None means greedy."""
+
+    episode_id: str
+    seed: int | None = None
+    state: bytes | None = None
+    mode: str = "policy"
+    patch: str = ""
+    history: list[str] = field(default_factory=list)
+    max_steps: int = 64
+    sample_seed: int | None = None
+
+
+@dataclass
+class StepRecord:
+    t: int
+    action: str
+    valid_actions: list[str]
+    probs: list[float] | None  # None when the expert acted
+    entropy: float | None
+    state_key: str
+
+
+@dataclass
+class EpisodeResult:
+    episode_id: str
+    success: bool
+    steps: int
+    actions: list[str]
+    loop_step: int | None  # first step whose resulting state was seen before
+    repeat_rate: float  # share of steps that revisit a seen state
+    family: str
+    mission: str
+    records: list[StepRecord] | None = None
+
+
+class _Live:
+    def __init__(self, spec: EpisodeSpec, env: TextEnv, history_len: int):
+        self.spec = spec
+        self.env = env
+        self.obs = env.set_state(spec.state) if spec.state is not None else env.reset(spec.seed)
+        self.history = list(spec.history)
+        self.history_len = history_len
+        self.rng = np.random.default_rng(spec.sample_seed) if spec.sample_seed is not None else None
+        self.actions: list[str] = []
+        self.records: list[StepRecord] = []
+        self.seen = {env.state_key()}
+        self.loop_step = None
+        self.repeats = 0
+        self.done = False
+        self.success = False
+
+    def needs_model(self) -> bool:
+        if self.spec.mode == "expert":
+            return False
+        return not (self.spec.mode == "force" and not self.actions)
+
+    def prompt(self) -> str:
+        hist = self.history[-self.history_len :] if self.history_len else []
+        return build_prompt(self.obs.mission, self.obs.text, hist, self.spec.patch)
+
+
+def run_episodes(
+    policy: Policy | None,
+    make_env: Callable[[], TextEnv],
+    specs: list[EpisodeSpec],
+    temperature: float = 1.0,
+    history_len: int = 2,
+    record_steps: bool = False,
+    progress: bool | str = False,
+) -> list[EpisodeResult]:
+    """Roll out every spec to the end; returns results in the order of `specs`."""
+    for s in specs:
+        if s.mode not in MODES:
+            raise ValueError(f"unknown rollout mode {s.mode!r} (known: {', '.join(MODES)})")
+        if (s.seed is None) == (s.state is None):
+            raise ValueError(f"episode {s.episode_id}: give exactly one of seed or state")
+    if policy is None and any(s.mode != "expert" for s in specs):
+        raise ValueError("a policy is required for policy/force episodes")
+    live = [_Live(s, make_env(), history_len) for s in specs]
+    bar = tqdm(total=len(live), desc=progress if isinstance(progress, str) else "episodes",
+               disable=not progress, mininterval=2.0)
+    t = 0
+    while True:
+        active = [e for e in live if not e.done]
+        if not active:
+            break
+        model_eps = [e for e in active if e.needs_model()]
+        dists = {}
+        if model_eps:
+            scores = policy.score([e.prompt() for e in model_eps], [e.obs.valid_actions for e in model_eps])
+            dists = {id(e): s for e, s in zip(model_eps, scores)}
+        for e in active:
+            valid = e.obs.valid_actions
+            if id(e) in dists:
+                p = softmax(dists[id(e)], 1.0)
+                if e.rng is None or temperature <= 0:
+                    a = valid[int(np.argmax(p))]
+                else:
+                    a = valid[int(e.rng.choice(len(valid), p=softmax(dists[id(e)], temperature)))]
+                probs, ent = [float(x) for x in p], entropy(p)
+            else:
+                a = e.env.expert_action()
+                if a is None:
+                    raise RuntimeError(f"env {e.env.name} has no expert; cannot run mode {e.spec.mode}")
+                probs, ent = None, None
+            if record_steps:
+                e.records.append(StepRecord(len(e.actions), a, list(valid), probs, ent, e.env.state_key()))
+            e.obs, _, done, info = e.env.step(a)
+            e.actions.append(a)
+            e.history.append(a)
+            key = e.env.state_key()
+            if key in e.seen:
+                e.repeats += 1
+                if e.loop_step is None:
+                    e.loop_step = len(e.actions) - 1
+            e.seen.add(key)
+            e.success = bool(info.get("success", False))
+            if done or e.success or len(e.actions) >= e.spec.max_steps:
+                e.done = True
+                bar.update(1)
+        t += 1
+    bar.close()
+    return [
+        EpisodeResult(
+            episode_id=e.spec.episode_id, success=e.success, steps=len(e.actions), actions=e.actions,
+            loop_step=e.loop_step, repeat_rate=e.repeats / max(1, len(e.actions)), family=e.env.family,
+            mission=e.obs.mission, records=e.records if record_steps else None,
+        )
+        for e in live
+    ]

@@ -1,0 +1,187 @@
+"""The offline default student (`student.base_model: bootstrap`).
+
+A small Llama-architecture model is built from scratch with a word-level tokenizer fitted
+to the environment's language and the patch templates, then warm-started by behaviour
+cloning on expert demonstrations until it is partly competent. A share of the examples
+carries in-context supervision (demo / hint / contrast text, and placebo text) so that
+in-context patches can move it, as they move instruction-tuned LLMs."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .envs import TextEnv
+from .io import atomic_dir, derive_seed, write_json
+from .policy import Policy
+from .prompts import build_prompt, patch_text
+from .rollout import EpisodeSpec, run_episodes
+
+SPECIAL = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
+
+
+@dataclass
+class Example:
+    prompt: str
+    action: str
+
+
+def default_diagnosis(mission: str, obs_text: str, action: str, subgoal: str | None) -> str:
+    # TODO(lead): switch to the bot teacher's diagnosis once teachable.teacher lands
+    goal = subgoal or mission
+    return f"you should {goal} ; here {action} gets you closer ."
+
+
+def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int,
+                  noise: float, patch_share: float, max_steps: int,
+                  diagnose: Callable = default_diagnosis) -> list[Example]:
+    """Expert-labelled states from noisy expert rollouts (DAgger-style: a random valid
+    action is executed with prob `noise`, the label is always the expert's action)."""
+    env = make_env()
+    out: list[Example] = []
+    for i in range(n_tasks):
+        rng = np.random.default_rng(derive_seed(seed, "bootstrap_demo", i))
+        obs = env.reset(derive_seed(seed, "bootstrap_task", i))
+        hist: list[str] = []
+        for _ in range(max_steps):
+            info = env.expert_info() if hasattr(env, "expert_info") else {"action": env.expert_action(), "subgoal": None}
+            a = info["action"]
+            h = hist[-history_len:] if history_len else []
+            patch = ""
+            if rng.random() < patch_share:
+                cond = ("demo", "contrast", "hint", "placebo")[int(rng.integers(4))]
+                wrong = [v for v in obs.valid_actions if v != a]
+                patch = patch_text(
+                    cond, action=a,
+                    diagnosis=diagnose(obs.mission, obs.text, a, info.get("subgoal")) if cond == "hint" else "",
+                    wrong_action=wrong[int(rng.integers(len(wrong)))] if wrong else "",
+                )
+            out.append(Example(build_prompt(obs.mission, obs.text, h, patch), a))
+            act = a
+            if rng.random() < noise:
+                act = obs.valid_actions[int(rng.integers(len(obs.valid_actions)))]
+            obs, _, done, _ = env.step(act)
+            hist.append(act)
+            if done:
+                break
+    return out
+
+
+def build_tokenizer(texts: list[str]):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tk.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=SPECIAL, min_frequency=1))
+    tk.post_processor = processors.TemplateProcessing(single="[BOS] $A", special_tokens=[("[BOS]", tk.token_to_id("[BOS]"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="[BOS]", eos_token="[EOS]",
+                                   pad_token="[PAD]", unk_token="[UNK]", padding_side="left")
+
+
+def build_model(tok, cfg: dict, seed: int):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    conf = LlamaConfig(
+        vocab_size=len(tok), hidden_size=cfg["hidden_size"], intermediate_size=cfg["intermediate_size"],
+        num_hidden_layers=cfg["num_layers"], num_attention_heads=cfg["num_heads"],
+        num_key_value_heads=cfg["num_heads"], max_position_embeddings=cfg["max_positions"],
+        tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    return LlamaForCausalLM(conf)
+
+
+def encode_examples(tok, examples: list[Example]) -> list[tuple[list[int], list[int]]]:
+    """(input_ids, labels) with the loss on the action tokens only."""
+    out = []
+    for ex in examples:
+        p = tok(ex.prompt, add_special_tokens=True)["input_ids"]
+        c = tok(" " + ex.action, add_special_tokens=False)["input_ids"]
+        out.append((p + c, [-100] * len(p) + c))
+    return out
+
+
+def collate(batch, pad_id: int):
+    n = max(len(x) for x, _ in batch)
+    ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
+    lab = torch.full((len(batch), n), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), n), dtype=torch.long)
+    for i, (x, y) in enumerate(batch):
+        ids[i, : len(x)] = torch.tensor(x)
+        lab[i, : len(y)] = torch.tensor(y)
+        mask[i, : len(x)] = 1
+    return ids, lab, mask
+
+
+def evaluate_student(policy: Policy, make_env, seeds: list[int], max_steps: int, history_len: int) -> dict:
+    """Greedy success rate and the warm-start ratio mean(H / ln|A|) over visited states."""
+    specs = [EpisodeSpec(f"eval{i}", seed=s, max_steps=max_steps) for i, s in enumerate(seeds)]
+    res = run_episodes(policy, make_env, specs, temperature=0.0, history_len=history_len, record_steps=True)
+    ratios = [r.entropy / math.log(len(r.valid_actions)) for e in res for r in e.records
+              if r.entropy is not None and len(r.valid_actions) > 1]
+    return {
+        "success_rate": float(np.mean([e.success for e in res])),
+        "entropy_ratio": float(np.mean(ratios)) if ratios else float("nan"),
+        "n_episodes": len(res),
+        "mean_steps": float(np.mean([e.steps for e in res])),
+    }
+
+
+def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len: int, max_steps: int,
+                      device: str = "cpu", log=print, diagnose: Callable = default_diagnosis) -> dict:
+    """Build, warm-start and save the bootstrap student; returns its report."""
+    t0 = time.time()
+    examples = collect_demos(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"],
+                             cfg["patch_share"], max_steps, diagnose)
+    corpus = [ex.prompt + " " + ex.action for ex in examples]
+    corpus += [patch_text("contrast", a, wrong_action=b) for a in make_env().actions for b in make_env().actions]
+    tok = build_tokenizer(corpus)
+    model = build_model(tok, cfg, seed).to(device)
+    data = encode_examples(tok, examples)
+    log(f"bootstrap: {len(examples)} demo states, vocab {len(tok)}, "
+        f"{sum(p.numel() for p in model.parameters())} parameters")
+
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.0)
+    eval_seeds = [derive_seed(seed, "bootstrap_eval", i) for i in range(cfg["eval_tasks"])]
+    curve, step, report = [], 0, None
+    order = torch.randperm(len(data), generator=gen).tolist()
+    pos = 0
+    while step < cfg["max_steps"]:
+        model.train()
+        for _ in range(cfg["eval_every"]):
+            if pos + cfg["batch_size"] > len(order):
+                order, pos = torch.randperm(len(data), generator=gen).tolist(), 0
+            batch = [data[j] for j in order[pos : pos + cfg["batch_size"]]]
+            pos += cfg["batch_size"]
+            ids, lab, mask = collate(batch, tok.pad_token_id)
+            loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device)).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+        ev = evaluate_student(Policy(model.eval(), tok), make_env, eval_seeds, max_steps, history_len)
+        curve.append({"step": step, "loss": float(loss.detach()), **ev})
+        log(f"bootstrap step {step}: loss {float(loss.detach()):.3f} success {ev['success_rate']:.2f} "
+            f"H/lnA {ev['entropy_ratio']:.2f}")
+        report = ev
+        if ev["success_rate"] >= cfg["target_success"]:
+            break
+    report = {
+        **report, "steps": step, "n_demo_states": len(examples), "vocab_size": len(tok),
+        "n_parameters": sum(p.numel() for p in model.parameters()), "curve": curve,
+        "ratio_in_range": bool(0.1 < report["entropy_ratio"] < 0.9),
+        "target_success": cfg["target_success"], "seed": seed, "wall_time_s": time.time() - t0,
+    }
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        write_json(f"{tmp}/bootstrap_report.json", report)
+    return report
