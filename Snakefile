@@ -11,6 +11,6 @@ include: "rules/phase0.smk"
 
 
 rule all:
+    default_target: True
     input:
         ALL_TARGETS,
-    default_target: True

@@ -1,13 +1,18 @@
 import json
-import sys
 
 from teachable.config import validate_config
 
 # Fill defaults and stop on any unknown or mistyped key, naming it.
 validate_config(config, source="config")
 
-PY = sys.executable
+# Jobs run `python` from the active environment (the venv, or a --use-conda env) and
+# import `teachable` from src/, installed or not.
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={workflow.basedir}/src${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
+
 R = "results"
+CONDA_ENV = "../envs/teachable.yaml"
 MODEL_GPU = 1  # model rules ask for one GPU; the slurm profile routes them to GPU nodes
 BOOTSTRAP = config["student"]["base_model"] == "bootstrap"
 

@@ -3,20 +3,22 @@ rule phase0_rollouts:
         student=student_dir(),
     output:
         f"{R}/phase0/rollouts.json",
-    params:
-        cfg=cfg_json("env", "student", "phase0"),
-        student=student_arg,
     log:
         f"{R}/logs/phase0_rollouts.log",
     benchmark:
         f"{R}/benchmarks/phase0_rollouts.tsv"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=MODEL_GPU,
+    params:
+        cfg=cfg_json("env", "student", "phase0"),
+        student=student_arg,
     shell:
-        "{PY} scripts/phase0_rollouts.py --cfg {params.cfg:q} {params.student} --out {output} --threads {threads} > {log} 2>&1"
+        "python scripts/phase0_rollouts.py --cfg {params.cfg:q} {params.student} --out {output} --threads {threads} > {log} 2>&1"
 
 
 rule phase0_mine:
@@ -24,17 +26,19 @@ rule phase0_mine:
         f"{R}/phase0/rollouts.json",
     output:
         f"{R}/phase0/failure_snapshots.json",
-    params:
-        cfg=cfg_json("env", "student", "phase0"),
     log:
         f"{R}/logs/phase0_mine.log",
     benchmark:
         f"{R}/benchmarks/phase0_mine.tsv"
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        cfg=cfg_json("env", "student", "phase0"),
     shell:
-        "{PY} scripts/phase0_mine.py --cfg {params.cfg:q} --rollouts {input} --out {output} > {log} 2>&1"
+        "python scripts/phase0_mine.py --cfg {params.cfg:q} --rollouts {input} --out {output} > {log} 2>&1"
 
 
 rule phase0_expert:
@@ -43,20 +47,22 @@ rule phase0_expert:
     output:
         trajectories=directory(f"{R}/phase0/expert_trajectories"),
         snapshots=f"{R}/phase0/snapshots_expert.json",
-    params:
-        cfg=cfg_json("env", "student", "phase0"),
-        student=student_arg,
     log:
         f"{R}/logs/phase0_expert.log",
     benchmark:
         f"{R}/benchmarks/phase0_expert.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
         gpu=MODEL_GPU,
+    params:
+        cfg=cfg_json("env", "student", "phase0"),
+        student=student_arg,
     shell:
-        "{PY} scripts/phase0_expert.py --cfg {params.cfg:q} {params.student} --out-dir {output.trajectories}"
+        "python scripts/phase0_expert.py --cfg {params.cfg:q} {params.student} --out-dir {output.trajectories}"
         " --out-snapshots {output.snapshots} --threads {threads} > {log} 2>&1"
 
 
@@ -66,15 +72,17 @@ rule phase0_restore_check:
         expert=f"{R}/phase0/snapshots_expert.json",
     output:
         f"{R}/phase0/state_restore_check.json",
-    params:
-        cfg=cfg_json("env", "phase0"),
     log:
         f"{R}/logs/phase0_restore_check.log",
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        cfg=cfg_json("env", "phase0"),
     shell:
-        "{PY} scripts/phase0_restore_check.py --cfg {params.cfg:q} --snapshots {input.failure} {input.expert}"
+        "python scripts/phase0_restore_check.py --cfg {params.cfg:q} --snapshots {input.failure} {input.expert}"
         " --out {output} > {log} 2>&1"
 
 

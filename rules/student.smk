@@ -3,18 +3,20 @@ if BOOTSTRAP:
     rule build_student:
         output:
             directory(f"{R}/student/base"),
-        params:
-            cfg=cfg_json("env", "student", "bootstrap", "gates"),
         log:
             f"{R}/logs/build_student.log",
         benchmark:
             f"{R}/benchmarks/build_student.tsv"
+        conda:
+            CONDA_ENV
         threads: 2
         resources:
             mem_mb=4000,
             runtime=60,
             gpu=MODEL_GPU,
+        params:
+            cfg=cfg_json("env", "student", "bootstrap", "gates"),
         shell:
-            "{PY} scripts/build_student.py --cfg {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
+            "python scripts/build_student.py --cfg {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
 
     ALL_TARGETS.append(f"{R}/student/base")
