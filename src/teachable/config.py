@@ -38,9 +38,37 @@ def load_schema(path: str | Path | None = None) -> dict:
     return yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
 
 
+def _coerce(value: Any, schema: dict) -> Any:
+    """Strings from `snakemake --config k=v` become the schema's number/integer/boolean."""
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else (types or [])
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        for k, v in value.items():
+            if k in props:
+                value[k] = _coerce(v, props[k])
+        return value
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_coerce(v, schema["items"]) for v in value]
+    if isinstance(value, str) and "string" not in types:
+        low = value.strip().lower()
+        if "boolean" in types and low in ("true", "false"):
+            return low == "true"
+        if "null" in types and low in ("null", "none"):
+            return None
+        for t, conv in (("integer", int), ("number", float)):
+            if t in types:
+                try:
+                    return conv(value)
+                except ValueError:
+                    pass
+    return value
+
+
 def validate_config(config: dict, schema: dict | None = None, source: str = "config") -> dict:
     """Fill defaults in place and validate; raise InputError naming the offending key."""
     schema = schema or load_schema()
+    _coerce(config, schema)
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.path))
     if errors:
         e = errors[0]

@@ -1,0 +1,47 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MOCK_CONFIG = ROOT / "tests" / "data" / "config_mock.yaml"
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def copy_workflow(dst: Path) -> Path:
+    """A copy of the workflow (Snakefile, rules, scripts, config, envs, profiles) in dst."""
+    for name in ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "tests/data"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst / name)
+    return dst
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"),
+           "HOME": str(workdir)}
+    p = subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, env=env)
+    if check and p.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def mock_student(tmp_path_factory):
+    """A tiny bootstrap student trained on the mock env (seconds)."""
+    from functools import partial
+
+    from teachable.config import load_config
+    from teachable.envs import env_from_config
+    from teachable.student import bootstrap_student
+
+    cfg = load_config(MOCK_CONFIG)
+    out = tmp_path_factory.mktemp("student") / "base"
+    bootstrap_student(partial(env_from_config, cfg["env"]), cfg["bootstrap"], 0, str(out),
+                      cfg["student"]["history"], cfg["env"]["max_steps"], log=lambda *_: None)
+    return str(out)

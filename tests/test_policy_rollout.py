@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from teachable.envs import make_env
+from teachable.policy import Policy, load_model_and_tokenizer
+from teachable.prompts import build_prompt, patch_text
+from teachable.rollout import EpisodeSpec, run_episodes
+
+
+@pytest.fixture(scope="module")
+def policy(mock_student):
+    m, tok = load_model_and_tokenizer(mock_student, device="cpu")
+    return Policy(m, tok, batch_size=4)  # small batch size: also exercises chunking
+
+
+def test_batched_scores_equal_unbatched(policy):
+    prompts, cands = [], []
+    for i in range(9):  # prompts of different lengths (left padding) and candidate sets
+        patch = patch_text(("base", "demo", "hint", "contrast", "placebo")[i % 5], "go forward", "face east", "wait")
+        prompts.append(build_prompt("go to the goal", f"the goal is {i} steps ahead", ["go forward"] * (i % 3), patch))
+        cands.append([["turn around", "go forward", "wait"], ["go forward", "wait"], ["wait"]][i % 3])
+    batched = policy.score(prompts, cands)
+    for p, c, s in zip(prompts, cands, batched):
+        np.testing.assert_allclose(s, policy.score_unbatched(p, c), atol=1e-4)
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    from teachable.io import InputError
+
+    with pytest.raises(InputError, match="not found"):
+        load_model_and_tokenizer(str(tmp_path / "results" / "nope"))
+
+
+def _specs(mode="policy", sample=True):
+    return [EpisodeSpec(f"e{i}", seed=i, mode=mode, max_steps=12, sample_seed=100 + i if sample else None)
+            for i in range(10)]
+
+
+def test_rollouts_deterministic_and_independent_of_batch(policy):
+    mk = lambda: make_env("mock")
+    a = run_episodes(policy, mk, _specs(), temperature=1.0, record_steps=True)
+    b = run_episodes(policy, mk, _specs(), temperature=1.0, record_steps=True)
+    assert [r.actions for r in a] == [r.actions for r in b]
+    # the first episodes do not change when more are added (per-episode sampling seeds)
+    c = run_episodes(policy, mk, _specs()[:3], temperature=1.0)
+    assert [r.actions for r in c] == [r.actions for r in a[:3]]
+
+
+def test_expert_mode_succeeds_and_force_takes_expert_first(policy):
+    mk = lambda: make_env("mock")
+    ex = run_episodes(None, mk, _specs("expert"))
+    assert all(r.success for r in ex)
+    fo = run_episodes(policy, mk, _specs("force"))
+    env = mk()
+    for i, r in enumerate(fo):
+        env.reset(i)
+        assert r.actions[0] == env.expert_action()
+
+
+def test_loop_detection():
+    class Turner:
+        def score(self, prompts, cands):
+            return [np.array([0.0 if a == "turn around" else -9.0 for a in c]) for c in cands]
+
+    res = run_episodes(Turner(), lambda: make_env("mock"), [EpisodeSpec("t", seed=3, max_steps=6)], temperature=0)
+    assert res[0].loop_step == 1 and not res[0].success and res[0].repeat_rate > 0.5
