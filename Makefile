@@ -31,7 +31,7 @@ test-slurm: setup
 	bash tests/cluster/run_cluster_test.sh
 
 dag: setup
-	bash scripts/draw_dag.sh
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/draw_dag.sh
 
 lint: setup
 	$(SNAKEMAKE) --lint

@@ -72,7 +72,9 @@ def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, hist
     return out
 
 
-def build_tokenizer(texts: list[str]):
+def build_tokenizer(texts: list[str], actions: tuple[str, ...] = ()):
+    """Word-level tokenizer over the corpus; every action string is one token, so scoring
+    all candidates of a state costs one forward pass (no continuation pass)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -80,8 +82,10 @@ def build_tokenizer(texts: list[str]):
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
     tk.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=SPECIAL, min_frequency=1))
     tk.post_processor = processors.TemplateProcessing(single="[BOS] $A", special_tokens=[("[BOS]", tk.token_to_id("[BOS]"))])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="[BOS]", eos_token="[EOS]",
-                                   pad_token="[PAD]", unk_token="[UNK]", padding_side="left")
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="[BOS]", eos_token="[EOS]",
+                                  pad_token="[PAD]", unk_token="[UNK]", padding_side="left")
+    tok.add_tokens([a for a in actions if " " in a])
+    return tok
 
 
 def build_model(tok, cfg: dict, seed: int):
@@ -141,8 +145,9 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     examples = collect_demos(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"],
                              cfg["patch_share"], max_steps, diagnose)
     corpus = [ex.prompt + " " + ex.action for ex in examples]
-    corpus += [patch_text("contrast", a, wrong_action=b) for a in make_env().actions for b in make_env().actions]
-    tok = build_tokenizer(corpus)
+    actions = tuple(make_env().actions)
+    corpus += [patch_text("contrast", a, wrong_action=b) for a in actions for b in actions]
+    tok = build_tokenizer(corpus, actions)
     model = build_model(tok, cfg, seed).to(device)
     data = encode_examples(tok, examples)
     log(f"bootstrap: {len(examples)} demo states, vocab {len(tok)}, "

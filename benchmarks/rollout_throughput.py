@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Rollout throughput, measured side by side in one run on the same model and tasks:
+
+  batched  - the lock-step engine (one batched forward per step for all live episodes
+             and their candidate actions, prompt KV cache reused for candidates)
+  naive    - one episode at a time, one full forward per (prompt, action)
+  forward  - the pure forward-pass limit: one forward over the same prompts at the same
+             batch size, no env, no tokenization, no candidates
+
+Prints episode-steps per second for each and the ratios batched/naive and
+batched/forward."""
+
+import argparse
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from teachable.config import load_config
+from teachable.envs import env_from_config
+from teachable.io import derive_seed
+from teachable.policy import Policy, load_model_and_tokenizer, softmax
+from teachable.rollout import EpisodeSpec, run_episodes
+
+
+def naive(policy, mk, seeds, max_steps, history_len):
+    steps = 0
+    prompts = []
+    for s in seeds:
+        env = mk()
+        obs, hist = env.reset(s), []
+        for _ in range(max_steps):
+            from teachable.prompts import build_prompt
+
+            prompt = build_prompt(obs.mission, obs.text, hist[-history_len:])
+            prompts.append(prompt)
+            lp = np.array([policy.score_unbatched(prompt, [a])[0] for a in obs.valid_actions])
+            a = obs.valid_actions[int(np.argmax(softmax(lp)))]
+            obs, _, done, _ = env.step(a)
+            hist.append(a)
+            steps += 1
+            if done:
+                break
+    return steps, prompts
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="config/config.yaml")
+    ap.add_argument("--student", default="results/student/base")
+    ap.add_argument("--episodes", type=int, default=64)
+    ap.add_argument("--naive-episodes", type=int, default=4, help="the naive loop is slow: fewer episodes")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config)
+    if not Path(args.student).exists():
+        raise SystemExit(f"{args.student}: no student; run `make pilot` (or the build_student rule) first")
+    model, tok = load_model_and_tokenizer(args.student, device=cfg["student"]["device"])
+    policy = Policy(model, tok, batch_size=max(args.episodes, 1))
+    mk = partial(env_from_config, cfg["env"])
+    hist, max_steps = cfg["student"]["history"], cfg["env"]["max_steps"]
+    seeds = [derive_seed(cfg["seed"], "bench", i) for i in range(args.episodes)]
+    specs = [EpisodeSpec(f"b{i}", seed=s, max_steps=max_steps) for i, s in enumerate(seeds)]
+
+    run_episodes(policy, mk, specs[:4], temperature=0, history_len=hist)  # warm-up
+    t = time.perf_counter()
+    res = run_episodes(policy, mk, specs, temperature=0, history_len=hist)
+    t_batched = time.perf_counter() - t
+    steps_batched = sum(r.steps for r in res)
+    live_per_step = [sum(r.steps > k for r in res) for k in range(max(r.steps for r in res))]
+
+    t = time.perf_counter()
+    steps_naive, prompts = naive(policy, mk, seeds[: args.naive_episodes], max_steps, hist)
+    t_naive = time.perf_counter() - t
+
+    # pure forward at the engine's batch sizes (live episodes per step), same prompts
+    enc_prompts = (prompts * (1 + args.episodes // max(1, len(prompts))))[: args.episodes]
+    t_fwd = 0.0
+    with torch.no_grad():
+        for b in live_per_step:
+            enc = tok(enc_prompts[:b], return_tensors="pt", padding=True).to(policy.device)
+            t = time.perf_counter()
+            model(**enc, logits_to_keep=1)
+            t_fwd += time.perf_counter() - t
+
+    r_b, r_n, r_f = steps_batched / t_batched, steps_naive / t_naive, steps_batched / t_fwd
+    print(f"model: {sum(p.numel() for p in model.parameters())} parameters on {policy.device}; "
+          f"{args.episodes} episodes, {steps_batched} steps")
+    print(f"batched engine : {r_b:9.1f} episode-steps/s")
+    print(f"naive loop     : {r_n:9.1f} episode-steps/s ({steps_naive} steps)")
+    print(f"pure forward   : {r_f:9.1f} episode-steps/s")
+    print(f"batched / naive   = {r_b / r_n:.1f}x (target >= 10x)")
+    print(f"batched / forward = {100 * r_b / r_f:.0f}% (target >= 70%)")
+
+
+if __name__ == "__main__":
+    main()
