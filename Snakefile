@@ -8,6 +8,12 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/student.smk"
 include: "rules/phase0.smk"
+include: "rules/phase1.smk"
+
+
+localrules:
+    all,
+    label_gather,
 
 
 rule all:

@@ -1,4 +1,5 @@
 import json
+import os
 
 from teachable.config import validate_config
 

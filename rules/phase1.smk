@@ -1,0 +1,72 @@
+SHARDS = list(range(config["labeling"]["shards"]))
+
+
+rule label_shard:
+    input:
+        student=student_dir(),
+        failure=f"{R}/phase0/failure_snapshots.json",
+        expert=f"{R}/phase0/snapshots_expert.json",
+    output:
+        labels=f"{R}/phase1/shards/shard{{shard}}.jsonl",
+        usage=f"{R}/phase1/shards/usage{{shard}}.json",
+    log:
+        f"{R}/logs/label_shard{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/label_shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=MODEL_GPU,
+    params:
+        cfg=cfg_json("env", "student", "teacher", "labeling"),
+        student=student_arg,
+        n_shards=len(SHARDS),
+        cache=lambda wildcards, output: os.path.join(
+            os.path.dirname(output.labels), "..", "teacher_cache"
+        ),
+    shell:
+        "python scripts/label_shard.py --cfg {params.cfg:q} {params.student} --failure {input.failure}"
+        " --expert {input.expert} --shard {wildcards.shard} --n-shards {params.n_shards}"
+        " --cache-dir {params.cache} --out {output.labels} --usage {output.usage} --threads {threads} > {log} 2>&1"
+
+
+rule label_gather:
+    input:
+        labels=expand(f"{R}/phase1/shards/shard{{shard}}.jsonl", shard=SHARDS),
+        usage=expand(f"{R}/phase1/shards/usage{{shard}}.json", shard=SHARDS),
+    output:
+        jsonl=f"{R}/phase1/labeled_snapshots.jsonl",
+        json=f"{R}/phase1/labeled_snapshots.json",
+        thresholds=f"{R}/phase1/quadrant_thresholds_auto.json",
+        quantiles=f"{R}/phase1/quantiles.json",
+        metadata=f"{R}/phase1/labeling_metadata.json",
+        usage=f"{R}/phase1/teacher_usage.json",
+        plots=expand(
+            f"{R}/phase1/threshold_plots/{{p}}.png",
+            p=["hist_U", "hist_L", "scatter_U_L"],
+        ),
+    log:
+        f"{R}/logs/label_gather.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        cfg=cfg_json("env", "student", "teacher", "labeling", "quadrants", "gates"),
+        out=lambda wildcards, output: os.path.dirname(output.jsonl),
+    shell:
+        "python scripts/label_gather.py --cfg {params.cfg:q} --shards {input.labels} --usages {input.usage}"
+        " --out-dir {params.out} > {log} 2>&1"
+
+
+ALL_TARGETS.extend(
+    [
+        f"{R}/phase1/labeled_snapshots.jsonl",
+        f"{R}/phase1/labeled_snapshots.json",
+        f"{R}/phase1/quadrant_thresholds_auto.json",
+    ]
+)

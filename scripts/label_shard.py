@@ -1,0 +1,43 @@
+#!/usr/bin/env python
+"""Phase 1: label one shard of the phase-0 snapshots (uncertainty, teacher advice,
+leverage, CPT, structural features) -> shard JSONL + the shard's teacher usage."""
+
+from functools import partial
+
+from teachable import scripting
+from teachable.envs import env_from_config
+from teachable.io import read_records, write_json, write_jsonl
+from teachable.labeling.pipeline import SNAPSHOT_KEYS, label_shard, select_snapshots, shard_of
+from teachable.policy import Policy
+from teachable.teacher import make_teacher
+
+
+def main():
+    p = scripting.parser(__doc__)
+    p.add_argument("--student", default=None)
+    p.add_argument("--failure", required=True, help="failure_snapshots.json (or .jsonl)")
+    p.add_argument("--expert", required=True, help="snapshots_expert.json (or .jsonl)")
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--n-shards", type=int, required=True)
+    p.add_argument("--cache-dir", required=True, help="teacher response cache")
+    p.add_argument("--out", required=True)
+    p.add_argument("--usage", required=True)
+    args = p.parse_args()
+    cfg = scripting.setup(args)
+    lab, st = cfg["labeling"], cfg["student"]
+    # validate every input line and the teacher set-up before any rollout
+    snaps = select_snapshots(read_records(args.failure, SNAPSHOT_KEYS), read_records(args.expert, SNAPSHOT_KEYS),
+                             lab["include_expert"], lab["max_snapshots"])
+    teacher = make_teacher(cfg["teacher"], cache_dir=args.cache_dir)
+    teacher.check_ready()
+    mine = shard_of(snaps, args.shard, args.n_shards)
+    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
+    labeled = label_shard(policy, partial(env_from_config, cfg["env"]), teacher, mine, lab, cfg["seed"],
+                          st["temperature"], st["history"], progress=f"label shard {args.shard}")
+    write_json(args.usage, teacher.usage.to_dict())
+    write_jsonl(args.out, labeled)
+    print(f"shard {args.shard}/{args.n_shards}: {len(labeled)} snapshots labeled")
+
+
+if __name__ == "__main__":
+    scripting.run(main)

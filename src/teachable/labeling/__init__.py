@@ -1,0 +1,1 @@
+"""Phase 1 labels (DESIGN §6): uncertainty, leverage, CPT, depth, quadrants, split."""
