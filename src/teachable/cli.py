@@ -1,0 +1,39 @@
+"""`teachable` command line: a thin dispatcher over command groups.
+
+Each group is a module in teachable.commands with `register(subparsers)`, which adds its
+subcommands and sets `func(args) -> int` on each. Add a group by adding its module name
+to GROUPS."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .io import InputError
+
+GROUPS = ("runs", "analyze")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="teachable", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="group", metavar="GROUP", required=True)
+    for name in GROUPS:
+        importlib.import_module(f"teachable.commands.{name}").register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as e:
+        print(f"teachable: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `teachable runs list | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

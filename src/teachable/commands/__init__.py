@@ -1,0 +1,1 @@
+"""Command groups of the `teachable` CLI (one module per group; see teachable.cli)."""
