@@ -12,7 +12,7 @@ import sys
 
 from .io import InputError
 
-GROUPS = ("runs", "analyze")
+GROUPS = ("runs", "analyze", "label")
 
 
 def build_parser() -> argparse.ArgumentParser:
