@@ -420,7 +420,7 @@ def test_cli_analyze_seeds_and_power(indexed, tmp_path, capsys):
     d = cli_json(capsys, "analyze", "power", "--sd", "0.1", "--diff", "0.05", "--paired")
     assert d["n"] == 34 and d["per"] == "pair"
     rc, out, _ = run_cli(capsys, "analyze", "power", "--effect", "0.5", "--paired")
-    assert out.startswith("34 pairs")
+    assert out.startswith("34 paired seeds")
 
 
 def test_cli_subprocess(indexed):

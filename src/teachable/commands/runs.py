@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
 from collections import defaultdict
 
@@ -205,6 +205,9 @@ def cmd_leaderboard(args) -> int:
     print(table([{"rank": r["rank"], "run_id": r["run_id"], "stage": r["stage"], "n": r["n"],
                   "mean": r["mean"], "std": r["std"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                   "seeds": ",".join(map(str, r["seeds"]))} for r in rows]))
+    notes = sorted({r["ci_note"] for r in rows if r["ci_note"]})
+    for n in notes:
+        print(f"note: {n}")
     return 0
 
 
@@ -374,7 +377,8 @@ def cmd_reproduce(args) -> int:
             print("# overrides vs " + args.configfile + ": "
                   + ", ".join(f"{k}={json.dumps(v)}" for k, v in p["overrides"].items()))
         if p["overrides_file"]:
-            print(f"# nested overrides {'would go' if args.no_write else 'written'} to {p['overrides_file']}")
+            where = os.path.relpath(p["overrides_file"])
+            print(f"# nested overrides {'would go' if args.no_write else 'written'} to {where}")
         if p["run_only_keys"]:
             print("# run-specific keys (set by the rule, not overridable): " + ", ".join(p["run_only_keys"]))
         print(p["command"])
