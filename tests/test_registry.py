@@ -257,6 +257,8 @@ def test_cli_unknown_runs_one_message(indexed, capsys):
                            "--results", str(indexed))
     assert rc == 2 and err.strip() == \
         "teachable: error: unknown run(s): X1, X2/seed3 (see `teachable runs list`)"
+    rc, out, err = run_cli(capsys, "runs", "show", "nope", "Q1_hint", "Q1_x/seed9", "--results", str(indexed))
+    assert rc == 2 and out == "" and "unknown run(s): nope, Q1_x/seed9" in err
 
 
 def test_cli_missing_registry(tmp_path, capsys):
