@@ -436,3 +436,12 @@ def test_cli_subprocess(indexed):
     p = subprocess.run([sys.executable, "-m", "teachable.cli", "runs", "show", "nope",
                         "--results", str(indexed)], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2 and "unknown run(s): nope" in p.stderr
+
+
+def test_tables_fall_back_to_pandas_without_tabulate(monkeypatch):
+    from teachable.commands._common import table
+
+    with_tab = table([{"run": "a/seed0", "value": 0.5}])
+    monkeypatch.setitem(sys.modules, "tabulate", None)  # import now raises ImportError
+    without = table([{"run": "a/seed0", "value": 0.5}])
+    assert without != with_tab and "a/seed0" in without and "0.5" in without

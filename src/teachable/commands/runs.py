@@ -132,8 +132,8 @@ def _commit(r: dict) -> str:
 
 def cmd_list(args) -> int:
     with open_registry(args) as reg:
-        rows = []
-        for r in reg.runs(args.stage, args.status):
+        rows, runs = [], reg.runs(args.stage, args.status)
+        for r in runs:
             row = {"run": r["key"], "stage": r["stage"], "status": r["status"],
                    "wall_time_s": r["wall_time_s"], "n_examples": r["n_examples"],
                    "n_tokens": r["n_tokens"], "commit": _commit(r), "started_at": r["started_at"]}
@@ -142,6 +142,10 @@ def cmd_list(args) -> int:
                 row.update({k: m.get(k) for k in args.metric})
             rows.append(row)
     if args.json:
+        for row, r in zip(rows, runs):
+            row.pop("commit")
+            row.update(git_commit=r["git_commit"],
+                       git_dirty=None if r["git_dirty"] is None else bool(r["git_dirty"]))
         print_json(rows)
     else:
         print(table(rows))
