@@ -16,7 +16,9 @@ GROUPS = ("runs", "analyze", "label")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="teachable", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="teachable",
+        description="Run registry and multi-seed statistics of the teachable pipeline.")
     sub = p.add_subparsers(dest="group", metavar="GROUP", required=True)
     for name in GROUPS:
         importlib.import_module(f"teachable.commands.{name}").register(sub)

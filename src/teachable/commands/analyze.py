@@ -108,7 +108,7 @@ def compare_rows(args) -> tuple[list[dict], dict]:
         if args.unpaired:
             r = unpaired_comparison(list(a.values()), list(b.values()), **kw)
             p = r.welch_pvalue if args.test == "t" else r.mannwhitney_pvalue
-            n, extra = f"{r.n_control}/{r.n_candidate}", {"p_improve": r.prob_improvement,
+            n, extra = f"{r.n_control}/{r.n_candidate}", {"prob_improvement": r.prob_improvement,
                                                           "shapiro_p": None}
         else:
             seeds = sorted(set(a) & set(b))
@@ -116,7 +116,7 @@ def compare_rows(args) -> tuple[list[dict], dict]:
                 raise InputError(f"{ctrl} and {cand} share no seeds; use --unpaired")
             r = paired_comparison([a[s] for s in seeds], [b[s] for s in seeds], seeds=seeds, **kw)
             p = r.t_pvalue if args.test == "t" else r.wilcoxon_pvalue
-            n, extra = r.n, {"p_improve": r.frac_improved, "shapiro_p": r.shapiro_pvalue}
+            n, extra = r.n, {"prob_improvement": r.frac_improved, "shapiro_p": r.shapiro_pvalue}
         results.append(r)
         rows.append({"control": ctrl, "candidate": cand, "n": n, "control_mean": r.mean_control,
                      "candidate_mean": r.mean_candidate, "diff": r.mean_diff, "ci_low": r.ci.low,
@@ -149,6 +149,9 @@ def cmd_compare(args) -> int:
         print(table(rows))
         for k, v in meta["skipped_not_done"].items():
             print(f"note: {k}: left out runs not done: {', '.join(v)}")
+        for row, det in zip(rows, meta["details"]):
+            for n in det["notes"]:
+                print(f"note: {row['control']} -> {row['candidate']}: {n}")
     return 0
 
 
@@ -214,7 +217,8 @@ def cmd_seeds(args) -> int:
                     "design": "paired differences" if paired else "single arm (pooled within runs)",
                     "pilot n": curve.pilot_n, "pilot sd": sd, "diff to detect": diff,
                     f"seeds for power {args.power} at alpha {args.alpha}":
-                        f"{power.n} {power.per}s (d={power.effect_size:.3g})" if power else "- (give --diff)",
+                        f"{power.n} {'paired seeds' if paired else 'seeds per arm'} "
+                        f"(d={power.effect_size:.3g})" if power else "- (give --diff)",
                     "seeds for target half-width": out["seeds_for_target_half_width"],
                     "plot": str(plot)}))
     pick = [n for n in curve.ns if n in (2, 3, 5, 10, 20, 30, 50) or n == curve.ns[-1]]
@@ -241,7 +245,7 @@ def cmd_power(args) -> int:
     if args.json:
         print_json(res.to_dict())
         return 0
-    print(f"{res.n} {res.per}s{' per arm' if not res.paired else ''} "
+    print(f"{res.n} {'paired seeds' if res.paired else 'seeds per arm'} "
           f"(exact {fmt(res.n_exact)}; power {res.achieved_power:.3f} at n={res.n}) to detect "
           f"d={res.effect_size:.3g} at alpha {res.alpha} ({res.alternative}, "
           f"{'paired t on per-seed differences' if res.paired else 'two-sample t, equal groups'})")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
 from collections import defaultdict
 
@@ -33,7 +33,8 @@ def register(sub) -> None:
     c.set_defaults(func=cmd_list)
 
     c = rs.add_parser("show", parents=[common], help="everything about a run (or all its seeds)")
-    c.add_argument("run", help="RUN_ID/seedN, RUN_ID (all seeds) or STAGE:RUN_ID[/seedN]")
+    c.add_argument("runs", nargs="+", metavar="RUN",
+                   help="RUN_ID/seedN, RUN_ID (all seeds) or STAGE:RUN_ID[/seedN]")
     c.set_defaults(func=cmd_show)
 
     c = rs.add_parser("leaderboard", parents=[common], help="rank run_ids by a metric (mean over seeds)")
@@ -71,7 +72,7 @@ def register(sub) -> None:
 
     c = rs.add_parser("reproduce", parents=[common],
                       help="print the snakemake command that rebuilds a run")
-    c.add_argument("run")
+    c.add_argument("runs", nargs="+", metavar="RUN")
     c.add_argument("--configfile", default="config/config.yaml")
     c.add_argument("--cores", type=int, default=2)
     c.add_argument("--overrides-file", help="where nested overrides are written "
@@ -114,6 +115,15 @@ def cmd_index(args) -> int:
     return 0
 
 
+def _unique(groups: dict[str, list[dict]]) -> list[dict]:
+    """Runs of several names in order, each once."""
+    out: dict[int, dict] = {}
+    for runs in groups.values():
+        for r in runs:
+            out.setdefault(r["pk"], r)
+    return list(out.values())
+
+
 def _commit(r: dict) -> str:
     if not r["git_commit"]:
         return "-"
@@ -122,8 +132,8 @@ def _commit(r: dict) -> str:
 
 def cmd_list(args) -> int:
     with open_registry(args) as reg:
-        rows = []
-        for r in reg.runs(args.stage, args.status):
+        rows, runs = [], reg.runs(args.stage, args.status)
+        for r in runs:
             row = {"run": r["key"], "stage": r["stage"], "status": r["status"],
                    "wall_time_s": r["wall_time_s"], "n_examples": r["n_examples"],
                    "n_tokens": r["n_tokens"], "commit": _commit(r), "started_at": r["started_at"]}
@@ -132,6 +142,10 @@ def cmd_list(args) -> int:
                 row.update({k: m.get(k) for k in args.metric})
             rows.append(row)
     if args.json:
+        for row, r in zip(rows, runs):
+            row.pop("commit")
+            row.update(git_commit=r["git_commit"],
+                       git_dirty=None if r["git_dirty"] is None else bool(r["git_dirty"]))
         print_json(rows)
     else:
         print(table(rows))
@@ -140,7 +154,7 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     with open_registry(args) as reg:
-        runs = reg.resolve([args.run])[args.run]
+        runs = _unique(reg.resolve(args.runs))
         recs = [reg.record(r) for r in runs]
         curves = {r["key"]: reg.step_metric_names(r["pk"]) for r in runs}
     if args.json:
@@ -205,6 +219,9 @@ def cmd_leaderboard(args) -> int:
     print(table([{"rank": r["rank"], "run_id": r["run_id"], "stage": r["stage"], "n": r["n"],
                   "mean": r["mean"], "std": r["std"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                   "seeds": ",".join(map(str, r["seeds"]))} for r in rows]))
+    notes = sorted({r["ci_note"] for r in rows if r["ci_note"]})
+    for n in notes:
+        print(f"note: {n}")
     return 0
 
 
@@ -251,7 +268,8 @@ def cmd_compare(args) -> int:
             return "-"
         if s["n"] == 1:
             return fmt(s["mean"])
-        return f"{fmt(s['mean'])} ± {fmt(s['std'], 2)} ({s['n']})"
+        sd = s["std"] if abs(s["std"]) > 1e-12 * max(1.0, abs(s["mean"])) else 0.0  # round-off
+        return f"{fmt(s['mean'])} ± {fmt(sd, 2)} ({s['n']})"
 
     print(table([[m, *[cell(s[n]) for n in names]] for m, s in msum.items()],
                 headers=["metric", *names], fmt_values=False))
@@ -298,13 +316,7 @@ def cmd_significance(args) -> int:
 
 def cmd_export(args) -> int:
     with open_registry(args) as reg:
-        groups = reg.resolve(args.runs)
-        seen, recs = set(), []
-        for runs in groups.values():
-            for r in runs:
-                if r["pk"] not in seen:
-                    seen.add(r["pk"])
-                    recs.append(reg.record(r))
+        recs = [reg.record(r) for r in _unique(reg.resolve(args.runs))]
         results = str(reg.results_dir)
     from ..stats import jsonable
 
@@ -357,9 +369,9 @@ def cmd_stats(args) -> int:
 
 def cmd_reproduce(args) -> int:
     with open_registry(args) as reg:
-        runs = reg.resolve([args.run])[args.run]
+        runs = _unique(reg.resolve(args.runs))
         if args.overrides_file and len(runs) > 1:
-            raise InputError(f"--overrides-file needs one run; '{args.run}' names {len(runs)}")
+            raise InputError(f"--overrides-file needs one run; {' '.join(args.runs)} names {len(runs)}")
         plans = [reproduce_plan(reg, r, configfile=args.configfile, cores=args.cores,
                                 overrides_file=args.overrides_file, write=not args.no_write)
                  for r in runs]
@@ -374,7 +386,8 @@ def cmd_reproduce(args) -> int:
             print("# overrides vs " + args.configfile + ": "
                   + ", ".join(f"{k}={json.dumps(v)}" for k, v in p["overrides"].items()))
         if p["overrides_file"]:
-            print(f"# nested overrides {'would go' if args.no_write else 'written'} to {p['overrides_file']}")
+            where = os.path.relpath(p["overrides_file"])
+            print(f"# nested overrides {'would go' if args.no_write else 'written'} to {where}")
         if p["run_only_keys"]:
             print("# run-specific keys (set by the rule, not overridable): " + ", ".join(p["run_only_keys"]))
         print(p["command"])

@@ -216,7 +216,8 @@ def _insert_run(con: sqlite3.Connection, pk: int, r: dict, results: Path, report
          _number(d.get("wall_time_s")), d.get("n_examples"), d.get("n_tokens"),
          d.get("adapter_path"), git.get("commit"),
          None if git.get("dirty") is None else int(bool(git["dirty"])),
-         prov.get("host"), prov.get("device"), d.get("started_at"), d.get("finished_at"),
+         prov.get("host"), prov.get("device"),
+         d.get("started_at") or prov.get("collected_at_utc"), d.get("finished_at"),
          json.dumps(d["config"], sort_keys=True), json.dumps(prov, sort_keys=True)))
     params = sorted(flatten(d["config"]))
     con.executemany("INSERT INTO params VALUES (?,?,?,?)",

@@ -22,7 +22,7 @@ CREATE TABLE runs (
     git_dirty INTEGER,
     host TEXT,
     device TEXT,
-    started_at TEXT,
+    started_at TEXT,              -- run.json started_at, else provenance.collected_at_utc
     finished_at TEXT,
     config_json TEXT,
     provenance_json TEXT,

@@ -36,8 +36,12 @@ def seed_values(reg: Registry, names: list[str], metric: str, summary: str | Non
         raise InputError(f"no finished (status done) runs for: {', '.join(empty)}")
     all_runs = [r for rows in done.values() for r in rows]
     if summary is None:
-        has_curve = all(any(metric in row for row in reg.step_rows(r["pk"])) for r in all_runs)
-        summary = "auc" if has_curve else "value"
+        lacking = [r["key"] for r in all_runs
+                   if not any(metric in row for row in reg.step_rows(r["pk"]))]
+        if lacking and len(lacking) < len(all_runs):
+            raise InputError(f"'{metric}' is logged in metrics.jsonl of some runs but not of: "
+                             f"{', '.join(lacking)} (pass --summary value for final metrics)")
+        summary = "value" if lacking else "auc"
     if summary not in SUMMARIES:
         raise InputError(f"unknown summary '{summary}' ({', '.join(SUMMARIES)})")
     out: dict[str, dict[int, float]] = {}

@@ -119,6 +119,10 @@ def bootstrap_samples(
         res = run("percentile")
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
         used, note = "percentile", "BCa undefined for these data; percentile interval used"
+    small = min(s.size for s in samples)
+    if small < 5:
+        note = "; ".join(filter(None, [note, f"only {small} values per sample: the bootstrap "
+                                       "distribution is coarse and the CI likely too narrow"]))
     return CI(point, lo, hi, method=used, note=note, **common)
 
 

@@ -8,6 +8,7 @@ groups, and n is per group."""
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,7 +28,7 @@ class PowerResult(JsonMixin):
     power: float
     paired: bool
     alternative: str
-    n_exact: float        # solve_power's real-valued n
+    n_exact: float        # solve_power's real-valued n (NaN when n = 2 suffices)
     n: int                # smallest integer n whose power >= target
     per: str              # "pair" or "group"
     achieved_power: float  # power at n
@@ -64,21 +65,29 @@ def seeds_needed(effect_size: float, *, alpha: float = 0.05, power: float = 0.8,
     if not math.isfinite(d) or d == 0:
         raise InputError(f"effect size must be finite and non-zero, got {effect_size}")
     alt = _ALT[alternative]
-    try:
-        n_exact = float(_analysis(paired).solve_power(d, alpha=alpha, power=power,
-                                                      alternative=alt))
-    except Exception:  # root finding can fail for huge effects; the scan below still works
-        n_exact = float("nan")
+
+    def pw(n: int) -> float:
+        return power_at(d, n, alpha=alpha, paired=paired, alternative=alternative)
+
+    n_exact = float("nan")  # stays NaN when n = 2 already has the power (no root)
     n = 2
-    while power_at(d, n, alpha=alpha, paired=paired, alternative=alternative) < power:
-        n += 1
-        if n > max_n:
-            raise InputError(f"more than {max_n} seeds needed for effect size {effect_size}")
+    if pw(2) < power:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            n_exact = float(_analysis(paired).solve_power(d, alpha=alpha, power=power,
+                                                          alternative=alt))
+        if math.isfinite(n_exact):
+            n = max(2, math.floor(n_exact))
+        while pw(n) < power:  # smallest integer n with power >= target
+            n += 1
+            if n > max_n:
+                raise InputError(f"more than {max_n} seeds needed for effect size {effect_size}")
+        while n > 2 and pw(n - 1) >= power:
+            n -= 1
     return PowerResult(effect_size=d, alpha=alpha, power=power, paired=paired,
                        alternative=alternative, n_exact=n_exact, n=n,
                        per="pair" if paired else "group",
-                       achieved_power=power_at(d, n, alpha=alpha, paired=paired,
-                                               alternative=alternative))
+                       achieved_power=pw(n))
 
 
 def seeds_needed_from_sd(sd: float, diff: float, **kw) -> PowerResult:

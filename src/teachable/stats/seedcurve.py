@@ -93,8 +93,9 @@ def seed_curve(
         curves = half_width(sds, ns, confidence)  # resamples x ns
         q = (1 - band) / 2
         lo, hi = np.quantile(curves, q, axis=0), np.quantile(curves, 1 - q, axis=0)
-        if sum(a.size for a in usable) < 5:
-            note = "pilot is very small: the band is rough"
+        if min(a.size for a in usable) < 5:
+            note = ("pilot runs have fewer than 5 seeds: resampled SDs are biased low, so the "
+                    "band is rough and sits low; trust the upper edge more than the lower")
     return SeedCurve(ns=ns, half_width=[float(v) for v in hw], band_low=[float(v) for v in lo],
                      band_high=[float(v) for v in hi], confidence=confidence, band=band,
                      pilot_sd=sd, pilot_n=int(sum(a.size for a in arrs)), n_groups=len(arrs),
