@@ -37,17 +37,22 @@ class Teacher:
             return TeacherAdvice(**{**hit, "cached": True})
         try:
             adv, stats = self.backend.answer(req)
-        except TeacherError:
+        except TeacherError as e:
+            self._count(e.stats)
             self.usage.errors += 1
             raise
-        for k in ("calls", "tokens_in", "tokens_out", "invalid_answers", "errors"):
-            setattr(self.usage, k, getattr(self.usage, k) + stats.get(k, 0))
-        self.usage.retries += max(0, stats.get("calls", 0) - 1)
+        self._count(stats)
         if adv.valid:
             self.cache.put(key, adv.to_dict())
         else:
             self.usage.flagged += 1
         return adv
+
+
+    def _count(self, stats: dict) -> None:
+        for k in ("calls", "tokens_in", "tokens_out", "invalid_answers", "errors"):
+            setattr(self.usage, k, getattr(self.usage, k) + stats.get(k, 0))
+        self.usage.retries += max(0, stats.get("calls", 0) - 1)
 
 
 def make_teacher(cfg: dict, cache_dir=None) -> Teacher:

@@ -38,3 +38,7 @@ class TeacherAdvice:
 
 class TeacherError(RuntimeError):
     """A teacher that cannot answer (after its retries) stops the stage loudly."""
+
+    def __init__(self, message: str, stats: dict | None = None):
+        super().__init__(message)
+        self.stats = stats or {}

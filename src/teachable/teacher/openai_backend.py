@@ -111,7 +111,7 @@ class OpenAITeacher:
                 continue
             except openai.APIStatusError as e:  # other 4xx: retrying cannot help
                 raise TeacherError(f"teacher 'openai': HTTP {e.status_code} for {req.snapshot_id} "
-                                   f"({type(e).__name__})") from None
+                                   f"({type(e).__name__})", stats) from None
             if resp.usage:
                 stats["tokens_in"] += resp.usage.prompt_tokens or 0
                 stats["tokens_out"] += resp.usage.completion_tokens or 0
@@ -136,4 +136,4 @@ class OpenAITeacher:
             last_invalid.valid, last_invalid.flags, last_invalid.retries = False, ["invalid_action"], tries - 1
             return last_invalid, stats
         raise TeacherError(f"teacher 'openai': no answer for {req.snapshot_id} after {tries} tries "
-                           f"(last: {last_error})")
+                           f"(last: {last_error})", stats)
