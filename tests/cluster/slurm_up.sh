@@ -2,20 +2,24 @@
 # Start a throwaway single-node SLURM for the cluster test (Debian, as root, no systemd).
 #
 #   tests/cluster/slurm_up.sh        # install if needed, configure, start; idempotent
-#   tests/cluster/slurm_down.sh      # stop only the daemons this script started
+#   tests/cluster/slurm_down.sh      # stop only the daemons this script started, remove
+#                                    # the config it wrote (--purge: also the packages)
 #
-# The node has two partitions on the same machine: `cpu` (default) and `gpu`, and a fake
-# GPU (GRES gpu, File=/dev/null) so that `sbatch --gpus=1` schedules, lands in partition
-# gpu and gets CUDA_VISIBLE_DEVICES=0. No accounting database: job status comes from
-# squeue (slurmctld keeps finished jobs for MinJobAge seconds) and SLURM's own durable
-# records are the job-completion log (jobcomp/filetxt) and one epilog file per job with
-# the job's SLURM_*/CUDA_* environment as seen by slurmd (see docs/cluster.md).
+# The node has two partitions on the same machine, `cpu` (default) and `gpu`, and fake
+# GPUs (GRES gpu, File=/dev/null and /dev/zero: no device behind them) so that
+# `sbatch --gpus=1` schedules, lands in partition gpu and gets CUDA_VISIBLE_DEVICES=0 or 1.
+# No accounting database: job status comes from squeue (slurmctld keeps finished jobs for
+# MinJobAge seconds); SLURM's own durable records are the job-completion log
+# (jobcomp/filetxt) and one epilog file per job with the job's SLURM_*/CUDA_* environment
+# as slurmd saw it (see docs/cluster.md).
 #
 # Environment (all optional):
 #   SLURM_TEST_STATE_DIR   pid files and logs of the daemons    [/run/teachable-slurm]
 #   SLURM_TEST_RECORD_DIR  jobcomp log + per-job epilog records [/var/log/slurm/teachable]
 #   SLURM_TEST_NODE_CPUS   CPUs the node advertises             [nproc]
 #   SLURM_TEST_NODE_MEM_MB memory the node advertises, MB       [half of MemTotal]
+#                          (SlurmdParameters=config_overrides: may exceed the hardware,
+#                          for rules that ask more threads/mem than this machine has)
 #   SLURM_TEST_NODE_GPUS   fake GPUs (1 or 2)                   [2]
 set -euo pipefail
 
