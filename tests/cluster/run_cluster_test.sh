@@ -51,6 +51,8 @@ LOCAL_CORES=${LOCAL_CORES:-$(nproc)}
 SLURM_RUN_TIMEOUT=${SLURM_RUN_TIMEOUT:-1800}
 PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 export TEACHABLE_SLURM_ACCOUNT=${TEACHABLE_SLURM_ACCOUNT:-teachable}
+# the partitions of the test SLURM (slurm_up.sh), whatever a real cluster's shell has set
+export TEACHABLE_SLURM_CPU_PARTITION=cpu TEACHABLE_SLURM_GPU_PARTITION=gpu
 # rule shells call `python`/`snakemake`: the venv first, in both runs and inside SLURM jobs
 # (sbatch exports the submitting environment)
 PATH=$(dirname "$PYTHON"):$PATH
@@ -127,6 +129,7 @@ targets=($TARGETS)
 
 echo "== workflow $WORKFLOW_DIR  config=${CONFIG:-<Snakefile default>}  targets=${TARGETS:-<default>}"
 echo "   runs in $RUN_ROOT/{local,slurm}"
+rm -rf "${RUN_ROOT:?}/local" "${RUN_ROOT:?}/slurm"
 copy_workflow "$RUN_ROOT/local"
 copy_workflow "$RUN_ROOT/slurm"
 
