@@ -27,7 +27,12 @@ test: setup
 test-fast: setup
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
+# Real single-node SLURM (root, Debian): model rules must land on the GPU partition.
 test-slurm: setup
+	WORKFLOW_DIR=. CONFIG=tests/data/config_mock.yaml \
+	TARGETS="results/phase1/labeled_snapshots.jsonl results/phase0/state_restore_check.json" \
+	REQUIRE_RULES=build_student,phase0_rollouts,phase0_expert,label_shard,phase0_mine \
+	COMPARE_EXCLUDE='(^|/)(logs?|benchmarks?|\.snakemake|teacher_usage\.json|usage[0-9]+\.json|bootstrap_report\.json)($$|/)' \
 	bash tests/cluster/run_cluster_test.sh
 
 dag: setup

@@ -31,10 +31,12 @@ class Example:
     action: str
 
 
-def default_diagnosis(mission: str, obs_text: str, action: str, subgoal: str | None) -> str:
-    # TODO(lead): switch to the bot teacher's diagnosis once teachable.teacher lands
-    goal = subgoal or mission
-    return f"you should {goal} ; here {action} gets you closer ."
+def default_diagnosis(mission: str, obs_text: str, action: str, subgoal: str | None,
+                      student_action: str | None = None) -> str:
+    """The bot teacher's diagnosis: the same language the hint patch uses later."""
+    from .teacher.bot import bot_diagnosis
+
+    return bot_diagnosis(mission, obs_text, action, subgoal, student_action)
 
 
 def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int,
@@ -56,10 +58,10 @@ def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, hist
             if rng.random() < patch_share:
                 cond = ("demo", "contrast", "hint", "placebo")[int(rng.integers(4))]
                 wrong = [v for v in obs.valid_actions if v != a]
+                wrong_a = wrong[int(rng.integers(len(wrong)))] if wrong else ""
                 patch = patch_text(
-                    cond, action=a,
-                    diagnosis=diagnose(obs.mission, obs.text, a, info.get("subgoal")) if cond == "hint" else "",
-                    wrong_action=wrong[int(rng.integers(len(wrong)))] if wrong else "",
+                    cond, action=a, wrong_action=wrong_a,
+                    diagnosis=diagnose(obs.mission, obs.text, a, info.get("subgoal"), wrong_a) if cond == "hint" else "",
                 )
             out.append(Example(build_prompt(obs.mission, obs.text, h, patch), a))
             act = a

@@ -39,7 +39,9 @@ def ask_teacher(teacher, snaps: list[dict]) -> None:
             snapshot_id=s["snapshot_id"], mission=s["mission"], obs_text=s["obs_text"],
             valid_actions=list(s["valid_actions"]), student_action=s["student_greedy_action"],
             expert_action=s.get("expert_action"), expert_subgoal=s.get("expert_subgoal")))
-        s["teacher"] = adv.to_dict()
+        # 'cached' depends on which shard asked first: kept in teacher_usage.json only, so
+        # the labels themselves are identical however the shards were scheduled
+        s["teacher"] = {k: v for k, v in adv.to_dict().items() if k != "cached"}
 
 
 def label_shard(policy, make_env, teacher, snaps: list[dict], lab_cfg: dict, seed: int, temperature: float,

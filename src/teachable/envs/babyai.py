@@ -1,0 +1,362 @@
+"""Text BabyAI (DESIGN §3): minigrid BabyAI levels behind an egocentric language interface.
+
+One minigrid level class per task family (single-room levels, see FAMILY_LEVELS). The agent
+reads a compact description of its 7x7 view and answers with one of six action strings. The
+expert is minigrid's own `BabyAIBot`, kept in sync in advising mode: after every step the bot
+is told the action that was actually taken (``bot.replan(action_taken)``), so it re-plans
+after non-expert actions too. Snapshots pickle the minigrid env and the bot *together* (the
+bot holds a reference to the env), zlib-compressed; restoring them into any instance (another
+process too) gives the same observation, valid actions, expert and future (env RNG included).
+
+Success rule: the mission verifier succeeded, i.e. minigrid returned reward > 0 on a step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import pickle
+import zlib
+
+import numpy as np
+from minigrid.core.constants import IDX_TO_COLOR, IDX_TO_OBJECT
+from minigrid.core.world_object import WorldObj
+from minigrid.envs import babyai as _levels
+from minigrid.envs.babyai.core.verifier import ObjDesc
+from minigrid.utils import baby_ai_bot as _bb
+
+from .base import InvalidAction, Obs, TextEnv
+
+# family -> (minigrid.envs.babyai level class name, constructor kwargs). Single-room levels
+# where BabyAIBot succeeds (100% over 200 seeds each) in <= ~40 steps; see docs/environment.md.
+FAMILY_LEVELS: dict[str, tuple[str, dict]] = {
+    "goto": ("GoToLocal", {"room_size": 8, "num_dists": 4}),
+    "pickup": ("PickupDist", {}),
+    "open": ("OpenDoor", {"select_by": "color"}),
+    "putnext": ("PutNextLocal", {"room_size": 8, "num_objs": 4}),
+}
+
+ACTIONS = ("turn left", "turn right", "go forward", "pick up", "drop", "toggle")
+# action string -> minigrid Actions value (left=0, right=1, forward=2, pickup=3, drop=4, toggle=5)
+_TO_MG = {a: i for i, a in enumerate(ACTIONS)}
+_MG_DONE = 6
+_VIEW = 7  # agent_view_size of every BabyAI level
+_AX, _AY = _VIEW // 2, _VIEW - 1  # the agent's cell in the egocentric view
+_STATE_WORDS = {0: "open", 1: "closed", 2: "locked"}
+_SNAPSHOT_VERSION = 1
+_COLORS = ("red", "green", "blue", "purple", "yellow", "grey")
+_OBJECTS = ("key", "ball", "box", "door")
+
+# Every word the observations, missions (of the default families, OpenDoor 'loc' variant
+# included), action strings and expert subgoals use (lower case; punctuation: ". ,").
+VOCABULARY: frozenset[str] = frozenset(
+    [*_COLORS, *_OBJECTS, *_STATE_WORDS.values(), *(str(n) for n in range(1, _VIEW))]
+    + "you carry nothing a an face empty unseen cell wall step steps forward left right and see "
+      "no objects object go to the pick up put next open close drop toggle turn explore free "
+      "in front of behind on your".split()
+)
+
+
+def _steps(n: int, word: str) -> str:
+    return f"{n} step {word}" if n == 1 else f"{n} steps {word}"
+
+
+def _where(dx: int, dy: int) -> str:
+    """Egocentric offset: dx > 0 right, dx < 0 left, dy > 0 forward."""
+    parts = []
+    if dx:
+        parts.append(_steps(abs(dx), "right" if dx > 0 else "left"))
+    if dy:
+        parts.append(_steps(dy, "forward"))
+    return " and ".join(parts) if parts else "here"
+
+
+def _name_code(t: int, c: int, s: int) -> str:
+    """Noun phrase (without article) of an encoded cell (type, colour, state)."""
+    typ = IDX_TO_OBJECT[t]
+    if typ == "door":
+        return f"{_STATE_WORDS[s]} {IDX_TO_COLOR[c]} door"
+    if typ == "wall":
+        return "wall"
+    return f"{IDX_TO_COLOR[c]} {typ}"
+
+
+def _name_obj(o: WorldObj) -> str:
+    return _name_code(*o.encode())
+
+
+def _article(phrase: str) -> str:
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
+
+
+def describe_view(image: np.ndarray, carrying: WorldObj | None) -> str:
+    """Language description of minigrid's encoded 7x7 egocentric view (image[x, y] with the
+    agent at (3, 6) facing y=0; unseen cells have type 0)."""
+    carry = f"you carry {_article(_name_obj(carrying))}" if carrying is not None else "you carry nothing"
+    t, c, s = (int(v) for v in image[_AX, _AY - 1])
+    kind = IDX_TO_OBJECT[t]
+    if kind == "empty":
+        face = "you face an empty cell"
+    elif kind == "wall":
+        face = "you face a wall"
+    elif kind == "unseen":
+        face = "you face an unseen cell"
+    else:
+        face = f"you face {_article(_name_code(t, c, s))}"
+
+    walls = []
+    for word, cells in (
+        ("forward", [(_AX, _AY - k) for k in range(1, _VIEW)]),
+        ("left", [(_AX - k, _AY) for k in range(1, _AX + 1)]),
+        ("right", [(_AX + k, _AY) for k in range(1, _AX + 1)]),
+    ):
+        for k, (x, y) in enumerate(cells, start=1):
+            kind = IDX_TO_OBJECT[int(image[x, y, 0])]
+            if kind == "wall":
+                walls.append(f"wall {_steps(k, word)}")
+            if kind not in ("empty", "floor"):
+                break  # nearest wall only; anything else (object, door, unseen) hides it
+
+    objs = []
+    for x in range(_VIEW):
+        for y in range(_VIEW):
+            t = int(image[x, y, 0])
+            if (x, y) == (_AX, _AY) or IDX_TO_OBJECT[t] in ("unseen", "empty", "wall", "floor"):
+                continue
+            dx, dy = x - _AX, _AY - y
+            name = _name_code(t, int(image[x, y, 1]), int(image[x, y, 2]))
+            objs.append((abs(dx) + dy, name, dy, dx))
+    objs.sort()
+    seen = (
+        "you see " + ", ".join(f"{_article(n)} {_where(dx, dy)}" for _, n, dy, dx in objs)
+        if objs else "you see no objects"
+    )
+    parts = [carry, face] + ([", ".join(walls)] if walls else []) + [seen]
+    return ". ".join(parts) + "."
+
+
+def _desc_phrase(d) -> str:
+    if isinstance(d, ObjDesc):
+        noun = f"{d.color} {d.type or 'object'}" if d.color else (d.type or "object")
+        return ("a " if len(d.obj_set) > 1 else "the ") + noun  # minigrid's article rule
+    if isinstance(d, WorldObj):
+        return "the " + _name_obj(d).replace("open ", "").replace("closed ", "").replace("locked ", "")
+    return "the object"
+
+
+class BabyAITextEnv(TextEnv):
+    """Text BabyAI. `families` picks the task family per episode: families[seed % len]."""
+
+    name = "babyai"
+    actions = ACTIONS
+
+    def __init__(self, families=("goto", "pickup", "open", "putnext"), max_steps: int = 64,
+                 levels: dict | None = None):
+        """levels: optional overrides {family: {"level": ClassName, "kwargs": {...}}} that add
+        or replace entries of FAMILY_LEVELS (ClassName from minigrid.envs.babyai)."""
+        self.families = list(families)
+        if not self.families:
+            raise ValueError("babyai env: `families` is empty")
+        self.max_steps = int(max_steps)
+        if self.max_steps < 1:
+            raise ValueError(f"babyai env: max_steps must be >= 1, got {max_steps}")
+        self.levels = {f: (cls, dict(kw)) for f, (cls, kw) in FAMILY_LEVELS.items()}
+        for fam, spec in (levels or {}).items():
+            if not isinstance(spec, dict) or "level" not in spec:
+                raise ValueError(f"babyai env: levels.{fam} must be a dict with key 'level'")
+            self.levels[fam] = (spec["level"], dict(spec.get("kwargs") or {}))
+        for fam in self.families:
+            if fam not in self.levels:
+                raise ValueError(f"babyai env: unknown family '{fam}' (known: {', '.join(sorted(self.levels))})")
+            cls = self.levels[fam][0]
+            if not hasattr(_levels, cls):
+                raise ValueError(f"babyai env: levels.{fam}: minigrid.envs.babyai has no level '{cls}'")
+        self._envs: dict = {}  # family -> minigrid level instance (reused across resets)
+        self._s: dict | None = None
+
+    # ---------------------------------------------------------------- episode
+    def _level(self, fam: str):
+        if fam not in self._envs:
+            cls, kw = self.levels[fam]
+            try:
+                self._envs[fam] = getattr(_levels, cls)(**kw)
+            except TypeError as e:
+                raise ValueError(f"babyai env: family '{fam}': cannot build minigrid level {cls}(**{kw}): {e}") from e
+        return self._envs[fam]
+
+    def reset(self, seed: int) -> Obs:
+        seed = int(seed)
+        fam = self.families[seed % len(self.families)]
+        env = self._level(fam)
+        with contextlib.redirect_stdout(io.StringIO()):  # minigrid prints rejected samples
+            mg_obs, _ = env.reset(seed=seed)
+        bot = _bb.BabyAIBot(env)
+        self.family = fam
+        self._s = {"env": env, "bot": bot, "t": 0, "done": False, "success": False,
+                   "seed": seed, "family": fam, "expert": None, "bot_restarts": 0}
+        self._replan(None)
+        self._set_obs(mg_obs["image"])
+        return self._obs
+
+    def _need(self) -> dict:
+        if self._s is None:
+            raise RuntimeError("babyai env: call reset(seed) or set_state(...) first")
+        return self._s
+
+    def step(self, action: str):
+        s = self._need()
+        if action not in _TO_MG:
+            raise InvalidAction(f"babyai env: unknown action {action!r} (actions: {', '.join(ACTIONS)})")
+        if s["done"]:
+            raise RuntimeError("babyai env: the episode is over; call reset(seed)")
+        if action not in self._obs.valid_actions:
+            raise InvalidAction(f"babyai env: action {action!r} is not valid now "
+                                f"(valid: {', '.join(self._obs.valid_actions)})")
+        a = _TO_MG[action]
+        env = s["env"]
+        mg_obs, reward, terminated, truncated, _ = env.step(a)
+        s["t"] += 1
+        if reward > 0:
+            s["success"] = True
+        s["done"] = bool(s["success"] or terminated or truncated or s["t"] >= self.max_steps)
+        if not s["done"]:
+            self._replan(a)
+        else:
+            s["expert"] = None
+        self._set_obs(mg_obs["image"])
+        info = {"success": s["success"], "family": s["family"], "t": s["t"],
+                "terminated": bool(terminated), "truncated": bool(truncated)}
+        return self._obs, float(reward), s["done"], info
+
+    def success(self) -> bool:
+        return bool(self._need()["success"])
+
+    # ---------------------------------------------------------------- observation
+    def _valid(self) -> list[str]:
+        env = self._s["env"]
+        fwd = env.grid.get(*env.front_pos)
+        carrying = env.carrying
+        ok = {"turn left", "turn right", "go forward"}
+        if fwd is not None and fwd.can_pickup() and carrying is None:
+            ok.add("pick up")
+        if fwd is None and carrying is not None:
+            ok.add("drop")
+        if fwd is not None and fwd.type == "door":  # not boxes: toggling one destroys it
+            ok.add("toggle")
+        return [a for a in ACTIONS if a in ok]
+
+    def _set_obs(self, image: np.ndarray) -> None:
+        env = self._s["env"]
+        self._obs = Obs(text=describe_view(image, env.carrying), mission=str(env.mission),
+                        valid_actions=self._valid())
+
+    def observe(self) -> Obs:
+        self._need()
+        o = self._obs
+        return Obs(text=o.text, mission=o.mission, valid_actions=list(o.valid_actions))
+
+    # ---------------------------------------------------------------- expert
+    def _replan(self, action_taken: int | None) -> None:
+        """Advance the bot by one env step (it reads the env) and cache its suggestion.
+
+        If the bot cannot go on from a state a non-expert agent led it to (it raises, says
+        'done' before success, or suggests an action not valid here), a fresh bot is planned
+        from the current state; if that fails too, the fallback is 'turn left' (counted in
+        expert_info()['bot_restarts'] / ['fallback'])."""
+        s = self._s
+        act = None
+        try:
+            act = s["bot"].replan(action_taken)
+        except Exception:  # noqa: BLE001 - any bot failure: replan from scratch below
+            act = None
+        if act is None or not self._expert_ok(act):
+            s["bot_restarts"] += 1
+            s["bot"] = _bb.BabyAIBot(s["env"])
+            try:
+                act = s["bot"].replan()
+            except Exception:  # noqa: BLE001
+                act = None
+        s["fallback"] = act is None or not self._expert_ok(act)
+        s["expert"] = ACTIONS[0] if s["fallback"] else ACTIONS[int(act)]
+
+    def _expert_ok(self, act) -> bool:
+        return int(act) != _MG_DONE and ACTIONS[int(act)] in self._valid()
+
+    def expert_action(self) -> str | None:
+        """The bot's action for the current state; None once the episode is over."""
+        return self._need()["expert"]
+
+    def expert_info(self) -> dict:
+        s = self._need()
+        return {"action": s["expert"], "subgoal": self._subgoal() if s["expert"] else "",
+                "bot_restarts": s["bot_restarts"], "fallback": bool(s.get("fallback", False))}
+
+    def _subgoal(self) -> str:
+        s = self._s
+        env, stack = s["env"], s["bot"].stack
+        if not stack or s.get("fallback"):
+            return "explore"
+        sg = stack[-1]
+        below = stack[-2] if len(stack) > 1 else None
+        fwd = env.grid.get(*env.front_pos)
+        if isinstance(sg, _bb.ExploreSubgoal):
+            return "explore"
+        if isinstance(sg, _bb.OpenSubgoal):
+            return f"open the {fwd.color} door" if fwd is not None and fwd.type == "door" else "open the door"
+        if isinstance(sg, _bb.CloseSubgoal):
+            return f"close the {fwd.color} door" if fwd is not None and fwd.type == "door" else "close the door"
+        if isinstance(sg, _bb.PickupSubgoal):
+            if fwd is not None and fwd.can_pickup():
+                return "pick up " + _desc_phrase(fwd)
+            return "pick up the object"
+        if isinstance(sg, _bb.DropSubgoal):
+            return "drop " + _desc_phrase(env.carrying) if env.carrying is not None else "drop the object"
+        if isinstance(sg, _bb.GoNextToSubgoal):
+            if sg.reason == "Explore":
+                return "explore"
+            if sg.reason == "PutNext":
+                return "go next to " + _desc_phrase(sg.datum)
+            if isinstance(sg.datum, (ObjDesc, WorldObj)):
+                return "go to " + _desc_phrase(sg.datum)
+            cell = env.grid.get(*tuple(int(v) for v in sg.datum))
+            if cell is not None and cell.type != "wall":
+                return "go to " + _desc_phrase(cell)
+            if isinstance(below, _bb.DropSubgoal) and env.carrying is not None:
+                return "go to a free cell to drop " + _desc_phrase(env.carrying)
+            return "go to a free cell"
+        return "explore"
+
+    # ---------------------------------------------------------------- state
+    def get_state(self) -> bytes:
+        s = self._need()
+        payload = {"v": _SNAPSHOT_VERSION, "levels": self.levels[s["family"]],
+                   "max_steps": self.max_steps, "s": s}
+        return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), 6)
+
+    def set_state(self, state: bytes) -> Obs:
+        try:
+            payload = pickle.loads(zlib.decompress(state))
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"babyai env: set_state: not a babyai snapshot ({e})") from e
+        if not isinstance(payload, dict) or payload.get("v") != _SNAPSHOT_VERSION:
+            raise ValueError("babyai env: set_state: unknown snapshot version")
+        s = payload["s"]
+        if payload["max_steps"] != self.max_steps:
+            raise ValueError(f"babyai env: snapshot was taken with max_steps={payload['max_steps']}, "
+                             f"this env has max_steps={self.max_steps}")
+        self._s = s
+        self.family = s["family"]
+        self._envs[s["family"]] = s["env"]
+        self._set_obs(s["env"].gen_obs()["image"])
+        return self.observe()
+
+    def state_key(self) -> str:
+        env = self._need()["env"]
+        cells = []
+        for idx, o in enumerate(env.grid.grid):
+            if o is not None and o.type != "wall":
+                cells.append((idx, *o.encode()))
+        carry = env.carrying.encode() if env.carrying is not None else None
+        key = repr((env.mission, tuple(int(v) for v in env.agent_pos), int(env.agent_dir), carry, cells))
+        return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
