@@ -24,8 +24,13 @@ def main():
     rec["inputs"] = {"snapshots": args.snapshots, "predictor": args.predictor, "oof": args.oof}
     write_json(args.out, rec)
     d = rec["picked_summary"]
+
+    def fmt(x):
+        return "n/a" if x is None else f"{x:.3f}"
+
     print(f"{args.method}: picked {rec['budget']} of {rec['n_pool']} pool snapshots by {rec['scores']['score']}; "
-          f"mean true ELP_net {d['mean_ELP_net']} (pool {d['pool_mean_ELP_net']}), quadrants {d['quadrant_counts']}")
+          f"mean true ELP_net {fmt(d['mean_ELP_net'])} (pool {fmt(d['pool_mean_ELP_net'])}), "
+          f"quadrants {d['quadrant_counts']}")
 
 
 if __name__ == "__main__":
