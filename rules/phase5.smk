@@ -1,0 +1,132 @@
+# Phase 5: data selection. Each method picks selection.budget train snapshots; every
+# method x training seed is trained with the shared SFT recipe and evaluated like phase 3.
+
+SEL = f"{R}/phase5/selection"
+SEL_METHODS = config["selection"]["methods"]
+SEL_SEEDS = config["training"]["seeds"]
+P4 = f"{R}/phase4/predictor"
+
+
+def selection_predictor_inputs(wildcards):
+    """Only the predictor arm needs the phase-4 model (and its out-of-fold scores)."""
+    if wildcards.method != "predictor":
+        return {}
+    return {"model": f"{P4}/model.pt", "oof": f"{P4}/train_oof_predictions.json"}
+
+
+def selection_predictor_args(wildcards, input):
+    if wildcards.method != "predictor":
+        return ""
+    return f"--predictor {input.model} --oof {input.oof}"
+
+
+rule selection_pick:
+    input:
+        unpack(selection_predictor_inputs),
+        snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
+    output:
+        f"{SEL}/{{method}}/picks.json",
+    log:
+        f"{R}/logs/selection_pick_{{method}}.log",
+    wildcard_constraints:
+        method="random|entropy|predictor|oracle",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        cfg=cfg_json("selection"),
+        predictor=selection_predictor_args,
+    shell:
+        "python scripts/selection_pick.py --cfg {params.cfg:q} --method {wildcards.method}"
+        " --snapshots {input.snapshots} {params.predictor} --out {output} > {log} 2>&1"
+
+
+rule selection_train:
+    input:
+        student=student_dir(),
+        snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
+        picks=f"{SEL}/{{method}}/picks.json",
+    output:
+        adapter=directory(f"{SEL}/{{method}}/seed{{seed}}/adapter"),
+        run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
+        metrics=f"{SEL}/{{method}}/seed{{seed}}/metrics.jsonl",
+    log:
+        f"{R}/logs/selection_train_{{method}}_seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/selection_train_{{method}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        method="random|entropy|predictor|oracle",
+        seed=r"\d+",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=MODEL_GPU,
+    params:
+        cfg=cfg_json("env", "student", "training", "selection"),
+        student=student_arg,
+        out=lambda wildcards, output: os.path.dirname(output.run),
+    shell:
+        "python scripts/selection_train.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
+        " --picks {input.picks} --method {wildcards.method} --seed {wildcards.seed} --out-dir {params.out}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule selection_evaluate:
+    input:
+        student=student_dir(),
+        snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
+        adapter=f"{SEL}/{{method}}/seed{{seed}}/adapter",
+        run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
+    output:
+        f"{SEL}/{{method}}/seed{{seed}}/eval.json",
+    log:
+        f"{R}/logs/selection_evaluate_{{method}}_seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/selection_evaluate_{{method}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        method="random|entropy|predictor|oracle",
+        seed=r"\d+",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=MODEL_GPU,
+    params:
+        cfg=cfg_json("env", "student", "training", "selection"),
+        student=student_arg,
+    shell:
+        "python scripts/selection_evaluate.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
+        " --adapter {input.adapter} --run {input.run} --method {wildcards.method} --seed {wildcards.seed}"
+        " --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule selection_summary:
+    input:
+        evals=expand(f"{SEL}/{{method}}/seed{{seed}}/eval.json", method=SEL_METHODS, seed=SEL_SEEDS),
+        picks=expand(f"{SEL}/{{method}}/picks.json", method=SEL_METHODS),
+    output:
+        summary=f"{SEL}/selection_summary.json",
+        table=f"{SEL}/selection_comparison.csv",
+    log:
+        f"{R}/logs/selection_summary.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        cfg=cfg_json("selection", "gates"),
+        out=lambda wildcards, output: os.path.dirname(output.summary),
+    shell:
+        "python scripts/selection_summary.py --cfg {params.cfg:q} --evals {input.evals} --picks {input.picks}"
+        " --out-dir {params.out} > {log} 2>&1"
+
+
+ALL_TARGETS.extend([f"{SEL}/selection_summary.json", f"{SEL}/selection_comparison.csv"])

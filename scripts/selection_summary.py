@@ -1,0 +1,41 @@
+"""Phase 5: summary over methods x seeds -> selection_summary.json (means, CIs, paired
+differences vs the baseline, Holm, selection-order gates) and selection_comparison.csv."""
+
+import sys
+from pathlib import Path
+
+from teachable import scripting
+from teachable.io import atomic_path, read_json, write_json
+from teachable.selection import selection_config, summarize
+
+
+def main():
+    p = scripting.parser(__doc__)
+    p.add_argument("--evals", nargs="+", required=True, help="phase5/selection/{method}/seed{seed}/eval.json")
+    p.add_argument("--picks", nargs="+", required=True, help="phase5/selection/{method}/picks.json")
+    p.add_argument("--out-dir", required=True, help="phase5/selection")
+    args = p.parse_args()
+    cfg = scripting.setup(args)
+    scfg = selection_config(cfg)
+    picks = {}
+    for f in args.picks:
+        rec = read_json(f)
+        picks[rec.get("method")] = rec
+    evals = [read_json(f) for f in args.evals]
+    summary, table = summarize(evals, picks, scfg, int(cfg.get("seed", 0)), sources=args.evals)
+    summary["inputs"] = {"evals": args.evals, "picks": args.picks}
+    out = Path(args.out_dir)
+    with atomic_path(out / "selection_comparison.csv", suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    write_json(out / "selection_summary.json", summary)
+    print(table.to_string(index=False))
+    failed = [g["name"] for g in summary["gates"] if not g["passed"]]
+    if failed:
+        strict = (cfg.get("gates") or {}).get("strict", False)
+        print(("error: " if strict else "warning: ") + "gates not passed: " + ", ".join(failed), file=sys.stderr)
+        if strict:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    scripting.run(main)

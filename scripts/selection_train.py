@@ -1,0 +1,33 @@
+"""Phase 5: train one selection arm (method x seed) with the shared SFT recipe and format on
+the method's picks -> {out}/adapter/, run.json (stage "selection"), metrics.jsonl."""
+
+from teachable import scripting
+from teachable.io import read_json, read_records
+from teachable.policy import pick_device
+from teachable.selection import selection_config
+from teachable.selection.train import train_arm
+
+LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "teacher", "heldout")
+
+
+def main():
+    p = scripting.parser(__doc__)
+    p.add_argument("--student", default=None)
+    p.add_argument("--snapshots", required=True, help="phase1/labeled_snapshots.jsonl")
+    p.add_argument("--picks", required=True, help="phase5/selection/{method}/picks.json")
+    p.add_argument("--method", required=True)
+    p.add_argument("--seed", type=int, required=True, help="training seed")
+    p.add_argument("--out-dir", required=True, help="phase5/selection/{method}/seed{seed}")
+    args = p.parse_args()
+    cfg = scripting.setup(args)
+    scfg = selection_config(cfg)
+    snaps = read_records(args.snapshots, LABELED_KEYS)
+    picks = read_json(args.picks)
+    dev = str(pick_device(cfg["student"]["device"]))
+    res = train_arm(cfg, scfg, scripting.student_path(cfg, args.student), snaps, picks, args.method, args.seed,
+                    args.out_dir, dev, picks_path=args.picks)
+    print(f"done: {res['steps']} steps, final loss {res['final_loss']}, {res['wall_time_s']:.1f}s")
+
+
+if __name__ == "__main__":
+    scripting.run(main)

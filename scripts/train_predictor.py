@@ -1,0 +1,41 @@
+#!/usr/bin/env python
+"""Phase 4: train the teachability predictor on train snapshots (heldout == false) and
+evaluate it on held-out ones against entropy-only and random baselines -> model.pt,
+config.json, feature_schema.json, training_result.json (+ gates)."""
+
+import sys
+
+from teachable import scripting
+from teachable.io import read_records
+from teachable.predictor import run_phase4, write_phase4
+
+REQUIRED = ("snapshot_id", "trajectory_id", "mission", "obs_text", "features", "U", "U_norm", "margin",
+            "topk_spread", "effective_actions", "L_local", "ELP_net", "quadrant", "heldout")
+
+
+def main():
+    p = scripting.parser(__doc__)
+    p.add_argument("--snapshots", required=True, help="phase1/labeled_snapshots.jsonl")
+    p.add_argument("--model", required=True, help="results/phase4/predictor/model.pt")
+    p.add_argument("--out-dir", required=True, help="results/phase4")
+    args = p.parse_args()
+    cfg = scripting.setup(args)
+    snaps = read_records(args.snapshots, REQUIRED)
+    arts = run_phase4(snaps, cfg, source=args.snapshots)
+    write_phase4(arts, args.model, args.out_dir)
+    res = arts["result"]
+    m, e = res["metrics"]["model"], res["metrics"]["entropy"]
+    k = res["k_values"][0]
+    print(f"predictor: {res['n_train']} train / {res['n_heldout']} held-out snapshots; "
+          f"NDCG@{k} model {m[f'NDCG@{k}']} vs entropy {e[f'NDCG@{k}']}; spearman {m['spearman']}; "
+          f"R2_ELP_net {m['R2_ELP_net']}")
+    failed = [g["name"] for g in res["gates"] if not g["passed"]]
+    if failed:
+        strict = (cfg.get("gates") or {}).get("strict", False)
+        print(("error: " if strict else "warning: ") + "gates not passed: " + ", ".join(failed), file=sys.stderr)
+        if strict:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    scripting.run(main)
