@@ -19,9 +19,16 @@ BOOTSTRAP = config["student"]["base_model"] == "bootstrap"
 
 
 def cfg_json(*sections):
-    """The config sections a script reads, as JSON for --cfg: carried in params so that
-    a change to any of them makes the job stale."""
-    return json.dumps({s: config[s] for s in ("seed", *sections)}, sort_keys=True)
+    """The config a script reads, as JSON for --cfg: carried in params so that a change to
+    any of it makes the job stale. A section ('env') or one key of it ('gates.strict')."""
+    out = {"seed": config["seed"]}
+    for s in sections:
+        if "." in s:
+            sec, key = s.split(".", 1)
+            out.setdefault(sec, {})[key] = config[sec][key]
+        else:
+            out[s] = config[s]
+    return json.dumps(out, sort_keys=True)
 
 
 def student_dir():

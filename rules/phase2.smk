@@ -20,13 +20,13 @@ rule train_run:
         adapter=directory(f"{R}/phase2/{{run_id}}/seed{{seed}}/adapter"),
         run=f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json",
         metrics=f"{R}/phase2/{{run_id}}/seed{{seed}}/metrics.jsonl",
-    wildcard_constraints:
-        run_id="|".join(RUN_IDS),
-        seed=r"\d+",
     log:
         f"{R}/logs/phase2/{{run_id}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/phase2/{{run_id}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        run_id="|".join(RUN_IDS),
+        seed=r"\d+",
     conda:
         CONDA_ENV
     threads: 1
@@ -46,7 +46,11 @@ rule train_run:
 
 rule training_summary:
     input:
-        expand(f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json", run_id=RUN_IDS, seed=TRAIN_SEEDS),
+        expand(
+            f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json",
+            run_id=RUN_IDS,
+            seed=TRAIN_SEEDS,
+        ),
     output:
         f"{R}/phase2/training_summary.json",
     log:

@@ -82,6 +82,7 @@ rule selection_evaluate:
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
         adapter=f"{SEL}/{{method}}/seed{{seed}}/adapter",
         run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
+        base=f"{R}/phase3/runs/BASE/seed0.json",
     output:
         f"{SEL}/{{method}}/seed{{seed}}/eval.json",
     log:
@@ -99,17 +100,21 @@ rule selection_evaluate:
         runtime=120,
         gpu=MODEL_GPU,
     params:
-        cfg=cfg_json("env", "student", "training", "selection"),
+        cfg=cfg_json("env", "student", "training", "selection", "eval"),
         student=student_arg,
     shell:
         "python scripts/selection_evaluate.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
-        " --adapter {input.adapter} --run {input.run} --method {wildcards.method} --seed {wildcards.seed}"
+        " --adapter {input.adapter} --run {input.run} --base {input.base} --method {wildcards.method} --seed {wildcards.seed}"
         " --out {output} --threads {threads} > {log} 2>&1"
 
 
 rule selection_summary:
     input:
-        evals=expand(f"{SEL}/{{method}}/seed{{seed}}/eval.json", method=SEL_METHODS, seed=SEL_SEEDS),
+        evals=expand(
+            f"{SEL}/{{method}}/seed{{seed}}/eval.json",
+            method=SEL_METHODS,
+            seed=SEL_SEEDS,
+        ),
         picks=expand(f"{SEL}/{{method}}/picks.json", method=SEL_METHODS),
     output:
         summary=f"{SEL}/selection_summary.json",
