@@ -1,10 +1,18 @@
 import json
 import os
+import sys
 
-from teachable.config import validate_config
+# This workflow's own src/ and schema, even where another copy of `teachable` is installed.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+
+from teachable.config import load_schema, validate_config
 
 # Fill defaults and stop on any unknown or mistyped key, naming it.
-validate_config(config, source="config")
+validate_config(
+    config,
+    load_schema(os.path.join(workflow.basedir, "config", "schema.yaml")),
+    source="config",
+)
 
 # Jobs run `python` from the active environment (the venv, or a --use-conda env) and
 # import `teachable` from src/, installed or not.
@@ -20,7 +28,8 @@ BOOTSTRAP = config["student"]["base_model"] == "bootstrap"
 
 def cfg_json(*sections):
     """The config a script reads, as JSON for --cfg: carried in params so that a change to
-    any of it makes the job stale. A section ('env') or one key of it ('gates.strict')."""
+    any of it makes the job stale. A section ('env') or one key of it ('gates.strict').
+    """
     out = {"seed": config["seed"]}
     for s in sections:
         if "." in s:
