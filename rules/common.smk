@@ -6,6 +6,7 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from teachable.config import load_schema, validate_config
+from teachable.training.runs import RUN_IDS
 
 # Fill defaults and stop on any unknown or mistyped key, naming it.
 validate_config(
@@ -49,3 +50,29 @@ def student_arg(wildcards, input):
 
 
 ALL_TARGETS = []
+
+
+# phase 2
+def train_cfg_json():
+    """Config read by train_run, without training.seeds: adding a seed must not make the
+    existing (run_id, seed) jobs stale (the seed is a wildcard)."""
+    tr = {k: v for k, v in config["training"].items() if k != "seeds"}
+    sections = {s: config[s] for s in ("seed", "env", "student")}
+    return json.dumps({**sections, "training": tr}, sort_keys=True)
+
+
+# phase 5
+P4 = f"{R}/phase4/predictor"
+
+
+def selection_predictor_inputs(wildcards):
+    """Only the predictor arm needs the phase-4 model (and its out-of-fold scores)."""
+    if wildcards.method != "predictor":
+        return {}
+    return {"model": f"{P4}/model.pt", "oof": f"{P4}/train_oof_predictions.json"}
+
+
+def selection_predictor_args(wildcards, input):
+    if wildcards.method != "predictor":
+        return ""
+    return f"--predictor {input.model} --oof {input.oof}"

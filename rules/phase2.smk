@@ -1,15 +1,6 @@
 # Phase 2: the training matrix, one job per (run_id, seed), and the summary (localrule).
-from teachable.training.runs import RUN_IDS
 
 TRAIN_SEEDS = config["training"]["seeds"]
-
-
-def train_cfg_json():
-    """Config read by train_run, without training.seeds: adding a seed must not make the
-    existing (run_id, seed) jobs stale (the seed is a wildcard)."""
-    tr = {k: v for k, v in config["training"].items() if k != "seeds"}
-    sections = {s: config[s] for s in ("seed", "env", "student")}
-    return json.dumps({**sections, "training": tr}, sort_keys=True)
 
 
 rule train_run:

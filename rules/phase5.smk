@@ -4,20 +4,6 @@
 SEL = f"{R}/phase5/selection"
 SEL_METHODS = config["selection"]["methods"]
 SEL_SEEDS = config["training"]["seeds"]
-P4 = f"{R}/phase4/predictor"
-
-
-def selection_predictor_inputs(wildcards):
-    """Only the predictor arm needs the phase-4 model (and its out-of-fold scores)."""
-    if wildcards.method != "predictor":
-        return {}
-    return {"model": f"{P4}/model.pt", "oof": f"{P4}/train_oof_predictions.json"}
-
-
-def selection_predictor_args(wildcards, input):
-    if wildcards.method != "predictor":
-        return ""
-    return f"--predictor {input.model} --oof {input.oof}"
 
 
 rule selection_pick:

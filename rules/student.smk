@@ -16,7 +16,11 @@ if BOOTSTRAP:
             gpu=MODEL_GPU,
         params:
             cfg=cfg_json(
-                "env", "student", "bootstrap", "gates.strict", "gates.warmstart_ratio_range"
+                "env",
+                "student",
+                "bootstrap",
+                "gates.strict",
+                "gates.warmstart_ratio_range",
             ),
         shell:
             "python scripts/build_student.py --cfg {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
