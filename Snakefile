@@ -14,6 +14,7 @@ include: "rules/phase2.smk"
 include: "rules/phase3.smk"
 include: "rules/phase4.smk"
 include: "rules/phase5.smk"
+include: "rules/validation.smk"
 
 
 localrules:
@@ -24,6 +25,8 @@ localrules:
     phase3_tables,
     selection_pick,
     selection_summary,
+    validation_select,
+    validate,
 
 
 rule all:

@@ -76,3 +76,16 @@ def selection_predictor_args(wildcards, input):
     if wildcards.method != "predictor":
         return ""
     return f"--predictor {input.model} --oof {input.oof}"
+
+
+# validation
+def validation_records(wildcards):
+    """eval.json of every selected configuration x fresh seed (after the checkpoint)."""
+    path = checkpoints.validation_select.get().output[0]
+    with open(path) as f:
+        sel = json.load(f)
+    return [
+        f"{R}/validation/{s['run_id']}/seed{seed}/eval.json"
+        for s in sel["selected"]
+        for seed in sel["seeds"]
+    ]
