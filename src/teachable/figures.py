@@ -93,7 +93,8 @@ def _heatmap(ax, mat: np.ndarray, rows, cols, notes=None, label="delta vs BASE")
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
             txt = _fmt(mat[i, j]) + (("\n" + notes[i][j]) if notes and notes[i][j] else "")
-            ax.text(j, i, txt, ha="center", va="center", fontsize=8)
+            dark = np.isfinite(mat[i, j]) and abs(mat[i, j]) > 0.6 * lim
+            ax.text(j, i, txt, ha="center", va="center", fontsize=8, color="w" if dark else "k")
     plt.colorbar(im, ax=ax, label=label)
 
 
