@@ -1,0 +1,38 @@
+#!/usr/bin/env python
+"""Collect every decision gate into results/gates.json (a list of {name, value, ci,
+threshold, passed, source}). A missing input is recorded with passed null and a note.
+With gates.strict a failed gate (passed false) exits non-zero after writing the file."""
+
+import argparse
+import sys
+
+from teachable.config import cli_config
+from teachable.gates import SOURCES, collect_gates, summary_line
+from teachable.io import InputError, derive_seed, write_json
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--cfg", required=True, help="config: YAML file or JSON object (needs 'gates', 'seed')")
+    for s in SOURCES:
+        p.add_argument(f"--{s.replace('_', '-')}", dest=s, default=None, help=f"input: {s}")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    cfg = cli_config(args.cfg)
+    gcfg = cfg.get("gates") or {}
+    gates = collect_gates({s: getattr(args, s) for s in SOURCES}, gcfg, derive_seed(int(cfg.get("seed", 0)), "gates"))
+    write_json(args.out, gates)
+    print(summary_line(gates))
+    failed = [g["name"] for g in gates if g["passed"] is False]
+    if failed:
+        print(("error: " if gcfg.get("strict") else "warning: ") + "failed gates: " + ", ".join(failed), file=sys.stderr)
+        if gcfg.get("strict"):
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""One paper figure from pipeline artifacts -> OUT.png and OUT.pdf (docs/figures.md).
+
+  make_figure.py --name landscape --input snapshots=results/phase1/labeled_snapshots.jsonl \
+      --input thresholds=results/phase1/quadrant_thresholds_auto.json --out results/figures/landscape.png"""
+
+import argparse
+import sys
+
+from teachable.figures import FIGURES, make_figure
+from teachable.io import InputError
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", required=True, choices=sorted(FIGURES))
+    p.add_argument("--input", action="append", default=[], metavar="KEY=PATH",
+                   help="an input of the figure (repeat); keys per figure in teachable.figures.FIGURES")
+    p.add_argument("--out", required=True, help="output path; .png and .pdf are written")
+    args = p.parse_args()
+    inputs = {}
+    for item in args.input:
+        key, sep, path = item.partition("=")
+        if not sep:
+            raise InputError(f"--input {item!r}: expected KEY=PATH")
+        inputs[key] = path
+    for path in make_figure(args.name, inputs, args.out):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,25 @@
+#!/usr/bin/env python
+"""Phase-3 tables -> OUT_DIR/<name>.csv (copy) and OUT_DIR/<name>.md (Markdown)."""
+
+import argparse
+import sys
+
+from teachable.figures import make_tables
+from teachable.io import InputError
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--csv", nargs="+", required=True, help="phase-3 CSV tables")
+    p.add_argument("--out-dir", required=True)
+    args = p.parse_args()
+    for path in make_tables(args.csv, args.out_dir):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
