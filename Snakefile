@@ -15,6 +15,7 @@ include: "rules/phase3.smk"
 include: "rules/phase4.smk"
 include: "rules/phase5.smk"
 include: "rules/validation.smk"
+include: "rules/analysis.smk"
 
 
 localrules:
@@ -27,6 +28,18 @@ localrules:
     selection_summary,
     validation_select,
     validate,
+    fig_landscape,
+    fig_elp_by_quadrant,
+    fig_route_mix,
+    fig_cpt_validation,
+    fig_supervision_heatmap,
+    fig_transfer_heatmap,
+    fig_frontier,
+    fig_stuckness,
+    fig_predictor,
+    fig_selection,
+    tables,
+    gates,
 
 
 rule all:
