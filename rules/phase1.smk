@@ -9,6 +9,7 @@ rule label_shard:
     output:
         labels=f"{R}/phase1/shards/shard{{shard}}.jsonl",
         usage=f"{R}/phase1/shards/usage{{shard}}.json",
+        flagged=f"{R}/phase1/shards/flagged{{shard}}.jsonl",
     log:
         f"{R}/logs/label_shard{{shard}}.log",
     benchmark:
@@ -30,13 +31,14 @@ rule label_shard:
     shell:
         "python scripts/label_shard.py --cfg {params.cfg:q} {params.student} --failure {input.failure}"
         " --expert {input.expert} --shard {wildcards.shard} --n-shards {params.n_shards}"
-        " --cache-dir {params.cache} --out {output.labels} --usage {output.usage} --threads {threads} > {log} 2>&1"
+        " --cache-dir {params.cache} --out {output.labels} --usage {output.usage} --flagged {output.flagged} --threads {threads} > {log} 2>&1"
 
 
 rule label_gather:
     input:
         labels=expand(f"{R}/phase1/shards/shard{{shard}}.jsonl", shard=SHARDS),
         usage=expand(f"{R}/phase1/shards/usage{{shard}}.json", shard=SHARDS),
+        flagged=expand(f"{R}/phase1/shards/flagged{{shard}}.jsonl", shard=SHARDS),
     output:
         jsonl=f"{R}/phase1/labeled_snapshots.jsonl",
         json=f"{R}/phase1/labeled_snapshots.json",
@@ -44,6 +46,7 @@ rule label_gather:
         quantiles=f"{R}/phase1/quantiles.json",
         metadata=f"{R}/phase1/labeling_metadata.json",
         usage=f"{R}/phase1/teacher_usage.json",
+        flagged=f"{R}/phase1/teacher_flagged.jsonl",
         plots=expand(
             f"{R}/phase1/threshold_plots/{{p}}.png",
             p=["hist_U", "hist_L", "scatter_U_L"],
@@ -56,10 +59,19 @@ rule label_gather:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg=cfg_json("env", "student", "teacher", "labeling", "quadrants", "gates"),
+        cfg=cfg_json(
+            "env",
+            "student",
+            "teacher",
+            "labeling",
+            "quadrants",
+            "gates.strict",
+            "gates.min_per_quadrant",
+        ),
         out=lambda wildcards, output: os.path.dirname(output.jsonl),
     shell:
         "python scripts/label_gather.py --cfg {params.cfg:q} --shards {input.labels} --usages {input.usage}"
+        " --flagged {input.flagged}"
         " --out-dir {params.out} > {log} 2>&1"
 
 

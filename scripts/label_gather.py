@@ -15,6 +15,7 @@ def main():
     p = scripting.parser(__doc__)
     p.add_argument("--shards", nargs="+", required=True)
     p.add_argument("--usages", nargs="+", required=True)
+    p.add_argument("--flagged", nargs="+", required=True)
     p.add_argument("--out-dir", required=True, help="results/phase1")
     args = p.parse_args()
     cfg = scripting.setup(args)
@@ -22,6 +23,7 @@ def main():
     shards = [read_jsonl(f) for f in args.shards]
     snaps, th, quantiles = gather(shards, cfg["quadrants"], lab["holdout_frac"], cfg["seed"])
     usage = merge_usage([read_json(f) for f in args.usages])
+    flagged = [s for f in args.flagged for s in read_jsonl(f)]
     need = cfg["gates"]["min_per_quadrant"]
     gate = {"name": "quadrant_balance", "value": min(th["counts"].values()), "threshold": need,
             "passed": min(th["counts"].values()) >= need, "counts": th["counts"]}
@@ -31,13 +33,14 @@ def main():
     write_json(f"{out}/quantiles.json", quantiles)
     write_json(f"{out}/teacher_usage.json", usage)
     write_json(f"{out}/labeling_metadata.json", {
-        "n_snapshots": len(snaps), "n_heldout": sum(s["heldout"] for s in snaps), "seed": cfg["seed"],
+        "n_snapshots": len(snaps), "n_set_aside_teacher_invalid": len(flagged), "n_heldout": sum(s["heldout"] for s in snaps), "seed": cfg["seed"],
         "env": cfg["env"], "student": cfg["student"], "teacher": {k: v for k, v in cfg["teacher"].items()},
         "labeling": lab, "quadrants": cfg["quadrants"], "thresholds": th, "inputs": args.shards,
         "n_values": {"policy": lab["n_rollouts"], "force": lab["n_rollouts"], "expert": 1, "cpt": lab["n_rollouts"]},
         "leverage_order_share": sum(s["p_expert"] >= s["p_force"] >= s["p_policy"] for s in snaps) / max(1, len(snaps)),
         "gates": [gate],
     })
+    write_jsonl(f"{out}/teacher_flagged.jsonl", flagged)
     write_json(f"{out}/labeled_snapshots.json", snaps, indent=None)
     write_jsonl(f"{out}/labeled_snapshots.jsonl", snaps)
     print(f"{len(snaps)} labeled snapshots; quadrants {th['counts']}; teacher calls {usage.get('calls')}")

@@ -2,6 +2,8 @@
 """Phase 1: label one shard of the phase-0 snapshots (uncertainty, teacher advice,
 leverage, CPT, structural features) -> shard JSONL + the shard's teacher usage."""
 
+import json
+import sys
 from functools import partial
 
 from teachable import scripting
@@ -22,6 +24,7 @@ def main():
     p.add_argument("--cache-dir", required=True, help="teacher response cache")
     p.add_argument("--out", required=True)
     p.add_argument("--usage", required=True)
+    p.add_argument("--flagged", required=True, help="snapshots whose teacher answer was flagged invalid")
     args = p.parse_args()
     cfg = scripting.setup(args)
     lab, st = cfg["labeling"], cfg["student"]
@@ -32,11 +35,17 @@ def main():
     teacher.check_ready()
     mine = shard_of(snaps, args.shard, args.n_shards)
     policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
-    labeled = label_shard(policy, partial(env_from_config, cfg["env"]), teacher, mine, lab, cfg["seed"],
-                          st["temperature"], st["history"], progress=f"label shard {args.shard}")
+    try:
+        labeled, flagged = label_shard(policy, partial(env_from_config, cfg["env"]), teacher, mine, lab,
+                                       cfg["seed"], st["temperature"], st["history"],
+                                       progress=f"label shard {args.shard}")
+    finally:  # a failed shard still logs what its teacher calls cost
+        print(f"teacher usage: {json.dumps(teacher.usage.to_dict())}", file=sys.stderr)
     write_json(args.usage, teacher.usage.to_dict())
+    write_jsonl(args.flagged, flagged)
     write_jsonl(args.out, labeled)
-    print(f"shard {args.shard}/{args.n_shards}: {len(labeled)} snapshots labeled")
+    print(f"shard {args.shard}/{args.n_shards}: {len(labeled)} snapshots labeled, {len(flagged)} set aside "
+          "(teacher answer flagged invalid)")
 
 
 if __name__ == "__main__":

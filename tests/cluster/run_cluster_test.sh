@@ -120,6 +120,7 @@ copy_workflow() {
   done
 }
 
+# targets go before the options: --configfile takes several values
 args=()
 [[ -n $CONFIG ]] && args+=(--configfile "$CONFIG")
 # shellcheck disable=SC2206
@@ -136,7 +137,7 @@ copy_workflow "$RUN_ROOT/slurm"
 echo "== local run (no SLURM)"
 T0=$(now)
 in_dir "$RUN_ROOT/local" "$RUN_ROOT/local.log" \
-  "$PYTHON" -m snakemake --cores "$LOCAL_CORES" "${args[@]}" "${targets[@]}" \
+  "$PYTHON" -m snakemake --cores "$LOCAL_CORES" "${targets[@]}" "${args[@]}" \
   || { tail -30 "$RUN_ROOT/local.log"; echo "FAIL: the local run failed ($RUN_ROOT/local.log)" >&2; exit 1; }
 T_LOCAL=$(secs "$T0" "$(now)")
 echo "   done in $T_LOCAL s"
@@ -151,7 +152,7 @@ T0=$(now)
 rc=0
 in_dir "$RUN_ROOT/slurm" "$RUN_ROOT/slurm.log" \
   timeout -k 30 "$SLURM_RUN_TIMEOUT" "$PYTHON" -m snakemake \
-  --profile "$SLURM_PROFILE" --profile "$HERE/profile" "${args[@]}" "${targets[@]}" || rc=$?
+  --profile "$SLURM_PROFILE" --profile "$HERE/profile" "${targets[@]}" "${args[@]}" || rc=$?
 T_SLURM=$(secs "$T0" "$(now)")
 if [[ $rc -ne 0 ]]; then
   tail -40 "$RUN_ROOT/slurm.log"

@@ -45,14 +45,18 @@ def ask_teacher(teacher, snaps: list[dict]) -> None:
 
 
 def label_shard(policy, make_env, teacher, snaps: list[dict], lab_cfg: dict, seed: int, temperature: float,
-                history_len: int, progress=False) -> list[dict]:
+                history_len: int, progress=False) -> tuple[list[dict], list[dict]]:
+    """Returns (labeled, flagged): a snapshot whose teacher answer is flagged invalid gets
+    no CPT (its patches would carry a wrong action) and is set aside, never relabeled."""
     add_uncertainty(policy, snaps)
     ask_teacher(teacher, snaps)
+    flagged = [s for s in snaps if not s["teacher"].get("valid", True)]
+    snaps = [s for s in snaps if s["teacher"].get("valid", True)]
     label_rollouts(policy, make_env, snaps, lab_cfg["n_rollouts"], lab_cfg["horizon"], seed, temperature,
                    history_len, cpt=True, progress=progress)
     for s in snaps:
         s["features"] = structural_features(s)
-    return snaps
+    return snaps, flagged
 
 
 def gather(shards: list[list[dict]], quad_cfg: dict, holdout_frac: float, seed: int) -> tuple[list[dict], dict, dict]:

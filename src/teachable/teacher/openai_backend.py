@@ -1,9 +1,22 @@
-"""Teacher over any OpenAI-compatible chat-completions server, with the official client.
+"""Teacher over any OpenAI-compatible chat-completions server (`teacher.backend: openai`),
+with the official `openai` client (its own retries off: this module retries and counts).
 
-Structured output: a strict JSON schema whose `suggested_action` is an enum of all valid
-actions. Retries (with exponential backoff) on 429, 5xx, timeouts, connection errors,
-malformed JSON and answers outside the valid actions; an answer still outside them after
-the retries is returned flagged (valid=False), never replaced."""
+Structured output: a strict JSON schema whose `suggested_action` is an enum of ALL valid
+actions. One request makes at most 1 + max_retries calls:
+  - 408/409/429/5xx, timeouts, connection errors: retried after an exponential backoff
+    (backoff_s * 2^i, or the server's Retry-After if longer; at most max_backoff_s);
+  - other HTTP errors (400, 401, 403, 404, 422...): TeacherError at once (retrying cannot help);
+  - an answer that is not JSON of the schema, or whose suggested_action is not a valid
+    action: asked again at once, with the rejected answer and a correction in the
+    conversation.
+When the calls run out: if no answer came back at all, TeacherError (the stage stops; the
+cache keeps every earlier answer, so a rerun pays only for the rest); otherwise the last
+answer is returned FLAGGED (valid=False, flags ["invalid_action"] or ["malformed_json"]),
+never replaced by another action.
+
+The API key comes from the environment variable `api_key_env` or a `KEY=value` line of the
+`.env` file; it is handed to the client only, and scrubbed from every message this module
+builds."""
 
 from __future__ import annotations
 
@@ -11,27 +24,54 @@ import json
 import os
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from ..io import InputError
 from .base import ERROR_TYPES, TeacherAdvice, TeacherError, TeacherRequest
 
-SYSTEM = ("You are a teacher for an agent acting in a grid world from text observations. "
-          "Given the mission, the observation, the valid actions and the student's action, "
-          "answer with the single best next action and a short diagnosis of the student's mistake.")
+PROMPT_VERSION = 1  # bump when the prompt or schema changes meaning (part of the cache key)
+RETRY_STATUS = {408, 409, 429}  # and every 5xx
+FIELDS = ("suggested_action", "rationale", "diagnosis", "error_type", "confidence")
+
+SYSTEM = (
+    "You are a teacher for a student agent that acts in a grid world from text observations. "
+    "You see the student's mission, its current observation, the actions that are valid now, "
+    "and the action the student is about to take. Answer with a JSON object:\n"
+    "- suggested_action: the single best next action, exactly one of the valid actions;\n"
+    "- rationale: one sentence on why that action is best;\n"
+    "- diagnosis: 1-2 short sentences addressed to the student, naming the current subgoal or "
+    "object and what is wrong with its action (if its action is already best, say so); do not "
+    "just repeat the action name;\n"
+    "- error_type: affordance_miss (interacts with the wrong thing, or misses an interaction "
+    "that is possible now), attribute_confusion (mixes up colours or object types), "
+    "planning_error (wrong direction, walking into walls, turning in circles), "
+    "exploration_failure (the goal is not in view and the student does not explore), or "
+    "unknown;\n"
+    "- confidence: a number from 0 to 1, how sure you are that suggested_action is best."
+)
 
 
 def read_api_key(env_var: str, dotenv: str | Path = ".env") -> str | None:
-    """The key from the environment, else from a KEY=value line in `.env`."""
-    if os.environ.get(env_var):
-        return os.environ[env_var]
+    """The key from the environment, else from a `KEY=value` (or `export KEY=value`) line of
+    the dotenv file (quotes and a trailing ` # comment` of unquoted values removed)."""
+    if os.environ.get(env_var, "").strip():
+        return os.environ[env_var].strip()
     p = Path(dotenv)
-    if p.exists():
-        for line in p.read_text().splitlines():
-            line = line.strip()
-            if line.startswith("export "):
-                line = line[7:]
-            if line.startswith(f"{env_var}="):
-                return line.split("=", 1)[1].strip().strip("'\"") or None
+    if not p.is_file():
+        return None
+    for line in p.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        name, sep, value = line.partition("=")
+        if not sep or name.strip() != env_var:
+            continue
+        value = value.strip()
+        if value[:1] in ("'", '"') and value.endswith(value[0]) and len(value) >= 2:
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].strip()
+        return value or None
     return None
 
 
@@ -39,37 +79,65 @@ def response_schema(valid_actions: list[str]) -> dict:
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["suggested_action", "rationale", "diagnosis", "error_type", "confidence"],
+        "required": list(FIELDS),
         "properties": {
             "suggested_action": {"type": "string", "enum": list(valid_actions)},
             "rationale": {"type": "string"},
-            "diagnosis": {"type": "string", "description": "1-2 sentences"},
+            "diagnosis": {"type": "string"},
             "error_type": {"type": "string", "enum": list(ERROR_TYPES)},
             "confidence": {"type": "number"},
         },
     }
 
 
+def response_format(valid_actions: list[str]) -> dict:
+    return {"type": "json_schema",
+            "json_schema": {"name": "teacher_advice", "strict": True, "schema": response_schema(valid_actions)}}
+
+
 def build_messages(req: TeacherRequest) -> list[dict]:
-    user = (f"Mission: {req.mission}\nObservation: {req.obs_text}\n"
-            f"Valid actions: {', '.join(req.valid_actions)}\nStudent's action: {req.student_action}\n"
-            "Reply in JSON with suggested_action (one of the valid actions), rationale, diagnosis "
-            "(1-2 sentences the student can learn from), error_type and confidence (0-1).")
+    user = (f"Mission: {req.mission}\n"
+            f"Observation: {req.obs_text}\n"
+            f"Valid actions: {', '.join(req.valid_actions)}\n"
+            f"Student's action: {req.student_action}")
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def safe_url(url: str | None) -> str:
+    """The base URL without user:password, query or fragment (for messages)."""
+    if not url:
+        return "the client's default endpoint"
+    u = urlsplit(url)
+    host = u.hostname or ""
+    if u.port:
+        host += f":{u.port}"
+    return urlunsplit((u.scheme, host, u.path, "", ""))
 
 
 class OpenAITeacher:
     name = "openai"
+    uses_cache = True
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self.model = cfg["model"]
         self._client = None
+        self._key: str | None = None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAITeacher(model={self.model!r}, base_url={safe_url(self.cfg.get('base_url'))!r})"
 
     def check_ready(self) -> None:
-        if not read_api_key(self.cfg["api_key_env"]):
-            raise InputError(f"teacher.backend is 'openai' but no API key: set the environment variable "
-                             f"{self.cfg['api_key_env']} (or put it in .env)")
+        """Raise InputError at once when no API key is set (call before any work)."""
+        env, dotenv = self.cfg["api_key_env"], self.cfg["dotenv_path"]
+        if not read_api_key(env, dotenv):
+            raise InputError(
+                f"teacher.backend is 'openai' but no API key was found: set the environment variable "
+                f"{env} (or add a line {env}=... to {Path(dotenv).resolve()}). For a local server that "
+                f"needs no key (vLLM, Ollama) set {env}=EMPTY.")
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "[redacted]") if self._key else text
 
     @property
     def client(self):
@@ -77,63 +145,123 @@ class OpenAITeacher:
             import openai
 
             self.check_ready()
-            self._client = openai.OpenAI(api_key=read_api_key(self.cfg["api_key_env"]),
-                                         base_url=self.cfg.get("base_url"), timeout=self.cfg["timeout_s"],
-                                         max_retries=0)
+            self._key = read_api_key(self.cfg["api_key_env"], self.cfg["dotenv_path"])
+            self._client = openai.OpenAI(api_key=self._key, base_url=self.cfg.get("base_url"),
+                                         timeout=self.cfg["timeout_s"], max_retries=0)
         return self._client
 
-    def request_params(self, req: TeacherRequest) -> dict:
-        return {"temperature": self.cfg["temperature"], "max_tokens": self.cfg["max_tokens"],
-                "schema": response_schema(req.valid_actions)}
+    def cache_fields(self, req: TeacherRequest) -> tuple[list[dict], dict]:
+        """(prompt, params) of the cache key: everything that shapes the answer."""
+        return build_messages(req), {
+            "temperature": self.cfg["temperature"], "max_tokens": self.cfg["max_tokens"],
+            "response_format": response_format(req.valid_actions), "base_url": self.cfg.get("base_url") or "",
+            "prompt_version": PROMPT_VERSION}
+
+    def _sleep(self, n_failed: int, retry_after: float | None) -> None:
+        wait = self.cfg["backoff_s"] * 2 ** max(0, n_failed - 1)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        time.sleep(min(wait, self.cfg["max_backoff_s"]))
+
+    def _parse(self, content: str | None, req: TeacherRequest) -> tuple[TeacherAdvice | None, str]:
+        """(advice, problem): problem is '' (valid), 'malformed_json' or 'invalid_action'."""
+        try:
+            data = json.loads(content or "")
+        except json.JSONDecodeError:
+            return None, "malformed_json"
+        if (not isinstance(data, dict) or any(k not in data for k in FIELDS)
+                or not isinstance(data["suggested_action"], str) or not isinstance(data["diagnosis"], str)
+                or not data["diagnosis"].strip() or isinstance(data["confidence"], bool)
+                or not isinstance(data["confidence"], (int, float))):
+            return None, "malformed_json"
+        flags = []
+        etype = data["error_type"]
+        if etype not in ERROR_TYPES:
+            etype, flags = "unknown", flags + ["error_type_out_of_set"]
+        conf = float(data["confidence"])
+        if not 0.0 <= conf <= 1.0:
+            conf, flags = min(1.0, max(0.0, conf)), flags + ["confidence_clipped"]
+        adv = TeacherAdvice(suggested_action=self._scrub(data["suggested_action"]),
+                            rationale=self._scrub(str(data["rationale"])),
+                            diagnosis=self._scrub(data["diagnosis"].strip()), error_type=etype, confidence=conf,
+                            backend=self.name, model=self.model, flags=flags)
+        return adv, "" if adv.suggested_action in req.valid_actions else "invalid_action"
 
     def answer(self, req: TeacherRequest) -> tuple[TeacherAdvice, dict]:
         import openai
 
+        client = self.client
         messages = build_messages(req)
-        schema = response_schema(req.valid_actions)
-        stats = {"calls": 0, "tokens_in": 0, "tokens_out": 0, "invalid_answers": 0, "errors": 0}
-        last_invalid, last_error = None, None
+        fmt = response_format(req.valid_actions)
+        stats = {"calls": 0, "retries": 0, "errors": 0, "invalid_answers": 0, "malformed_answers": 0,
+                 "tokens_in": 0, "tokens_out": 0}
         tries = self.cfg["max_retries"] + 1
+        n_failed, last_error, last = 0, "", None  # last: (problem, advice or None, raw content)
+        where = f"teacher 'openai' (model {self.model}, {safe_url(self.cfg.get('base_url'))})"
         for attempt in range(tries):
             if attempt:
-                time.sleep(self.cfg["backoff_s"] * 2 ** (attempt - 1))
+                stats["retries"] += 1
             stats["calls"] += 1
             try:
-                resp = self.client.chat.completions.create(
+                resp = client.chat.completions.create(
                     model=self.model, messages=messages, temperature=self.cfg["temperature"],
-                    max_tokens=self.cfg["max_tokens"],
-                    response_format={"type": "json_schema",
-                                     "json_schema": {"name": "teacher_advice", "strict": True, "schema": schema}})
-            except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
-                    openai.APIConnectionError) as e:
+                    max_tokens=self.cfg["max_tokens"], response_format=fmt)
+            except (openai.APIStatusError, openai.APIConnectionError) as e:
+                status = getattr(e, "status_code", None)
+                detail = self._scrub(str(getattr(e, "message", "") or ""))[:300]
+                last_error = f"HTTP {status} {type(e).__name__}: {detail}" if status else type(e).__name__
+                if status is not None and status not in RETRY_STATUS and status < 500:
+                    stats["errors"] += 1
+                    hint = f" (check the key in {self.cfg['api_key_env']})" if status in (401, 403) else ""
+                    raise TeacherError(f"{where}: snapshot {req.snapshot_id!r}: {last_error}{hint}", stats) from None
                 stats["errors"] += 1
-                last_error = type(e).__name__
+                n_failed += 1
+                if attempt + 1 < tries:
+                    self._sleep(n_failed, _retry_after(e))
                 continue
-            except openai.APIStatusError as e:  # other 4xx: retrying cannot help
-                raise TeacherError(f"teacher 'openai': HTTP {e.status_code} for {req.snapshot_id} "
-                                   f"({type(e).__name__})", stats) from None
-            if resp.usage:
+            if resp.usage is not None:
                 stats["tokens_in"] += resp.usage.prompt_tokens or 0
                 stats["tokens_out"] += resp.usage.completion_tokens or 0
-            try:
-                data = json.loads(resp.choices[0].message.content or "")
-                advice = TeacherAdvice(
-                    suggested_action=str(data["suggested_action"]), rationale=str(data.get("rationale", "")),
-                    diagnosis=str(data.get("diagnosis", "")),
-                    error_type=data.get("error_type") if data.get("error_type") in ERROR_TYPES else "unknown",
-                    confidence=float(data.get("confidence", 0.0)), backend=self.name, model=self.model)
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                stats["errors"] += 1
-                last_error = "malformed JSON answer"
-                continue
-            if advice.suggested_action not in req.valid_actions:
-                stats["invalid_answers"] += 1
-                last_invalid = advice
-                continue
-            advice.retries = attempt
-            return advice, stats
-        if last_invalid is not None:
-            last_invalid.valid, last_invalid.flags, last_invalid.retries = False, ["invalid_action"], tries - 1
-            return last_invalid, stats
-        raise TeacherError(f"teacher 'openai': no answer for {req.snapshot_id} after {tries} tries "
-                           f"(last: {last_error})", stats)
+            msg = resp.choices[0].message if resp.choices else None
+            content = getattr(msg, "content", None)
+            advice, problem = (None, "malformed_json") if getattr(msg, "refusal", None) else self._parse(content, req)
+            if not problem:
+                advice.retries = attempt
+                return advice, stats
+            stats["invalid_answers" if problem == "invalid_action" else "malformed_answers"] += 1
+            last = (problem, advice, content or "")
+            messages = messages + [{"role": "assistant", "content": (content or "")[:2000]},
+                                   {"role": "user", "content": _correction(problem, advice, req)}]
+        if last is None:
+            raise TeacherError(f"{where}: no answer for snapshot {req.snapshot_id!r} after {stats['calls']} "
+                               f"calls (max_retries={self.cfg['max_retries']}); last error: {last_error}", stats)
+        problem, advice, raw = last
+        if advice is None:  # malformed: nothing to suggest
+            advice = TeacherAdvice(suggested_action="", rationale=f"malformed answer: {self._scrub(raw)[:300]}",
+                                   diagnosis="", error_type="unknown", confidence=0.0,
+                                   backend=self.name, model=self.model)
+        advice.valid, advice.flags, advice.retries = False, [problem, *advice.flags], tries - 1
+        return advice, stats
+
+
+def _retry_after(e) -> float | None:
+    resp = getattr(e, "response", None)
+    if resp is None:
+        return None
+    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        v = resp.headers.get(name)
+        if v is None:
+            continue
+        try:
+            return max(0.0, float(v) * scale)
+        except ValueError:  # an HTTP date: fall back to our own backoff
+            continue
+    return None
+
+
+def _correction(problem: str, advice: TeacherAdvice | None, req: TeacherRequest) -> str:
+    if problem == "invalid_action":
+        return (f"{advice.suggested_action!r} is not one of the valid actions. Answer again; suggested_action "
+                f"must be exactly one of: {', '.join(req.valid_actions)}.")
+    return ("That answer was not a JSON object with the keys " + ", ".join(FIELDS)
+            + " (and a non-empty diagnosis). Answer again with only that JSON object.")

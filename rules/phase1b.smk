@@ -1,0 +1,53 @@
+# Phase 1B: micro-training of a quadrant-stratified panel (one job, one model load) and the
+# ELP_net-vs-utility correlation with the cpt_spearman gate (cheap; a localrule).
+
+
+rule micro_training:
+    input:
+        student=student_dir(),
+        labeled=f"{R}/phase1/labeled_snapshots.jsonl",
+    output:
+        f"{R}/phase1b/micro_training_results.json",
+    log:
+        f"{R}/logs/micro_training.log",
+    benchmark:
+        f"{R}/benchmarks/micro_training.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=MODEL_GPU,
+    params:
+        cfg=cfg_json("env", "student", "labeling", "phase1b"),
+        student=student_arg,
+    shell:
+        "python scripts/micro_training.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        " --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule cpt_correlation:
+    input:
+        f"{R}/phase1b/micro_training_results.json",
+    output:
+        f"{R}/phase1b/cpt_correlation.json",
+    log:
+        f"{R}/logs/cpt_correlation.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        cfg=cfg_json("phase1b", "gates"),
+    shell:
+        "python scripts/cpt_correlation.py --cfg {params.cfg:q} --results {input} --out {output} > {log} 2>&1"
+
+
+ALL_TARGETS.extend(
+    [
+        f"{R}/phase1b/micro_training_results.json",
+        f"{R}/phase1b/cpt_correlation.json",
+    ]
+)

@@ -1,0 +1,57 @@
+#!/usr/bin/env python
+"""Phase 2: one training run (run_id x seed) of the training matrix: a fresh LoRA adapter
+trained by SFT on the run's train snapshots -> {out}/adapter/, run.json, metrics.jsonl."""
+
+from pathlib import Path
+
+from teachable import scripting
+from teachable.io import read_records
+from teachable.policy import pick_device
+from teachable.provenance import record_run
+from teachable.training.runs import check_no_heldout, run_data
+from teachable.training.sft import check_train_cfg, env_probe, train_adapter
+
+LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "teacher", "quadrant", "heldout")
+
+
+def main():
+    p = scripting.parser(__doc__)
+    p.add_argument("--student", default=None)
+    p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--seed", type=int, required=True, help="training seed")
+    p.add_argument("--out-dir", required=True, help="phase2/{run_id}/seed{seed}")
+    p.add_argument("--stage", default="phase2")
+    args = p.parse_args()
+    cfg = scripting.setup(args)
+    tr, st = cfg["training"], cfg["student"]
+    check_train_cfg(tr)
+    snaps = read_records(args.labeled, LABELED_KEYS)
+    data = run_data(args.run_id, snaps, cfg["seed"], tr.get("max_samples"), st["history"])
+    check_no_heldout(data.snapshot_ids, snaps, args.run_id)
+    out = Path(args.out_dir)
+    dev = str(pick_device(st["device"]))
+    run_cfg = {**cfg, "run": {"run_id": args.run_id, "seed": args.seed, "format": data.fmt,
+                              "quadrant": data.quadrant, "data": data.info}}
+    print(f"run {args.run_id} seed {args.seed}: {len(data.examples)} examples ({data.fmt}), "
+          f"{len(data.skipped_invalid)} skipped for an invalid teacher answer")
+    with record_run(out / "run.json", run_id=args.run_id, seed=args.seed, stage=args.stage, config=run_cfg,
+                    device=dev, train_snapshot_ids=data.snapshot_ids) as run:
+        res = train_adapter(scripting.student_path(cfg, args.student), data.examples, tr, args.seed,
+                            out / "adapter", dev, probe=env_probe(cfg, data.examples),
+                            metrics_path=out / "metrics.jsonl")
+        run.update(n_examples=res["n_examples"], n_tokens=res["n_tokens"], adapter_path=res["adapter_path"],
+                   skipped_invalid_teacher=data.skipped_invalid)
+        run["metrics"] = {
+            "final_loss": res["final_loss"], "mean_loss_last_epoch": res["mean_loss_last_epoch"],
+            **{f"{k}_first": v for k, v in res["probe_first"].items()},
+            **{f"{k}_final": v for k, v in res["probe_final"].items()},
+        }
+        run["training"] = {k: res[k] for k in ("steps", "epochs", "n_target_tokens", "n_tokens_processed",
+                                               "n_trainable_params", "device", "dtype", "wall_time_s")}
+    print(f"done: {res['steps']} steps, final loss {res['final_loss']:.4f}, {res['wall_time_s']:.1f}s, "
+          f"probe {res['probe_first']} -> {res['probe_final']}")
+
+
+if __name__ == "__main__":
+    scripting.run(main)
