@@ -194,7 +194,7 @@ def test_summary_refuses_a_swapped_arm_and_unpaired_seeds():
 def test_config_checks_and_schema_fragment_in_sync():
     import yaml
 
-    frag = yaml.safe_load((ROOT / "config/schema_parts/selection.yaml").read_text())["selection"]
+    frag = yaml.safe_load((ROOT / "config/schema.yaml").read_text())["properties"]["selection"]
     assert {k: v["default"] for k, v in frag["properties"].items()} == DEFAULTS
     with pytest.raises(InputError, match="selection.methods"):
         selection_config({"selection": {"methods": ["random", "clever"]}})
