@@ -242,7 +242,7 @@ def test_bad_inputs_fail_clearly(tmp_path):
 def test_schema_fragment_defaults_match_code():
     import yaml
 
-    frag = yaml.safe_load((ROOT / "config/schema_parts/predictor.yaml").read_text())["predictor"]
+    frag = yaml.safe_load((ROOT / "config/schema.yaml").read_text())["properties"]["predictor"]
     assert {k: v["default"] for k, v in frag["properties"].items()} == DEFAULTS
 
 

@@ -14,7 +14,7 @@ from .model import REG_TARGETS, fit_predictor, out_of_fold_predictions
 from .report import heldout_metrics, phase4_gates
 from .metrics import ranking_report
 
-# Mirrors config/schema_parts/predictor.yaml (a test keeps the two in sync); used when a
+# Mirrors the `predictor` section of config/schema.yaml (a test keeps the two in sync); used when a
 # caller passes a config whose predictor section has not been filled by the schema.
 DEFAULTS = {
     "hash_dim": 256,

@@ -7,7 +7,7 @@ from ..io import InputError
 from .pick import METHODS, SCORE_SOURCES, SelectionError, check_picks, pick, selection_pool, teacher_valid
 from .summary import collect, order_gates, run_id_of, summarize
 
-# Mirrors config/schema_parts/selection.yaml (a test keeps the two in sync).
+# Mirrors the `selection` section of config/schema.yaml (a test keeps the two in sync).
 DEFAULTS = {
     "methods": ["random", "entropy", "predictor", "oracle"],
     "budget": 24,
