@@ -2,14 +2,25 @@
 # aggregation (localrules). Outputs are wrapped in report() for `snakemake --report`.
 
 FIG = f"{R}/figures"
-TABLES = ["overall_task_results", "per_quadrant_results", "transfer_matrix", "retention_results", "stuckness_results"]
+TABLES = [
+    "overall_task_results",
+    "per_quadrant_results",
+    "transfer_matrix",
+    "retention_results",
+    "stuckness_results",
+]
+
 
 rule fig_landscape:
     input:
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
         thresholds=f"{R}/phase1/quadrant_thresholds_auto.json",
     output:
-        png=report(f"{FIG}/landscape.png", caption="../report/landscape.rst", category="Phase 1 labels"),
+        png=report(
+            f"{FIG}/landscape.png",
+            caption="../report/landscape.rst",
+            category="Phase 1 labels",
+        ),
         pdf=f"{FIG}/landscape.pdf",
     log:
         f"{R}/logs/fig_landscape.log",
@@ -21,11 +32,16 @@ rule fig_landscape:
     shell:
         "python scripts/make_figure.py --name landscape --input snapshots={input.snapshots:q} --input thresholds={input.thresholds:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule fig_elp_by_quadrant:
     input:
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
     output:
-        png=report(f"{FIG}/elp_by_quadrant.png", caption="../report/elp_by_quadrant.rst", category="Phase 1 labels"),
+        png=report(
+            f"{FIG}/elp_by_quadrant.png",
+            caption="../report/elp_by_quadrant.rst",
+            category="Phase 1 labels",
+        ),
         pdf=f"{FIG}/elp_by_quadrant.pdf",
     log:
         f"{R}/logs/fig_elp_by_quadrant.log",
@@ -37,11 +53,16 @@ rule fig_elp_by_quadrant:
     shell:
         "python scripts/make_figure.py --name elp_by_quadrant --input snapshots={input.snapshots:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule fig_route_mix:
     input:
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
     output:
-        png=report(f"{FIG}/route_mix.png", caption="../report/route_mix.rst", category="Phase 1 labels"),
+        png=report(
+            f"{FIG}/route_mix.png",
+            caption="../report/route_mix.rst",
+            category="Phase 1 labels",
+        ),
         pdf=f"{FIG}/route_mix.pdf",
     log:
         f"{R}/logs/fig_route_mix.log",
@@ -53,12 +74,17 @@ rule fig_route_mix:
     shell:
         "python scripts/make_figure.py --name route_mix --input snapshots={input.snapshots:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule fig_cpt_validation:
     input:
         micro_results=f"{R}/phase1b/micro_training_results.json",
         cpt_correlation=f"{R}/phase1b/cpt_correlation.json",
     output:
-        png=report(f"{FIG}/cpt_validation.png", caption="../report/cpt_validation.rst", category="Phase 1B CPT validation"),
+        png=report(
+            f"{FIG}/cpt_validation.png",
+            caption="../report/cpt_validation.rst",
+            category="Phase 1B CPT validation",
+        ),
         pdf=f"{FIG}/cpt_validation.pdf",
     log:
         f"{R}/logs/fig_cpt_validation.log",
@@ -70,11 +96,16 @@ rule fig_cpt_validation:
     shell:
         "python scripts/make_figure.py --name cpt_validation --input micro_results={input.micro_results:q} --input cpt_correlation={input.cpt_correlation:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule fig_supervision_heatmap:
     input:
         overall=f"{R}/phase3/overall_task_results.csv",
     output:
-        png=report(f"{FIG}/supervision_heatmap.png", caption="../report/supervision_heatmap.rst", category="Phase 3 evaluation"),
+        png=report(
+            f"{FIG}/supervision_heatmap.png",
+            caption="../report/supervision_heatmap.rst",
+            category="Phase 3 evaluation",
+        ),
         pdf=f"{FIG}/supervision_heatmap.pdf",
     log:
         f"{R}/logs/fig_supervision_heatmap.log",
@@ -86,11 +117,16 @@ rule fig_supervision_heatmap:
     shell:
         "python scripts/make_figure.py --name supervision_heatmap --input overall={input.overall:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule fig_transfer_heatmap:
     input:
         transfer=f"{R}/phase3/transfer_matrix.csv",
     output:
-        png=report(f"{FIG}/transfer_heatmap.png", caption="../report/transfer_heatmap.rst", category="Phase 3 evaluation"),
+        png=report(
+            f"{FIG}/transfer_heatmap.png",
+            caption="../report/transfer_heatmap.rst",
+            category="Phase 3 evaluation",
+        ),
         pdf=f"{FIG}/transfer_heatmap.pdf",
     log:
         f"{R}/logs/fig_transfer_heatmap.log",
@@ -102,12 +138,17 @@ rule fig_transfer_heatmap:
     shell:
         "python scripts/make_figure.py --name transfer_heatmap --input transfer={input.transfer:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule fig_frontier:
     input:
         overall=f"{R}/phase3/overall_task_results.csv",
         retention=f"{R}/phase3/retention_results.csv",
     output:
-        png=report(f"{FIG}/frontier.png", caption="../report/frontier.rst", category="Phase 3 evaluation"),
+        png=report(
+            f"{FIG}/frontier.png",
+            caption="../report/frontier.rst",
+            category="Phase 3 evaluation",
+        ),
         pdf=f"{FIG}/frontier.pdf",
     log:
         f"{R}/logs/fig_frontier.log",
@@ -119,11 +160,16 @@ rule fig_frontier:
     shell:
         "python scripts/make_figure.py --name frontier --input overall={input.overall:q} --input retention={input.retention:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule fig_stuckness:
     input:
         stuck=f"{R}/phase3/stuckness_results.csv",
     output:
-        png=report(f"{FIG}/stuckness.png", caption="../report/stuckness.rst", category="Phase 3 evaluation"),
+        png=report(
+            f"{FIG}/stuckness.png",
+            caption="../report/stuckness.rst",
+            category="Phase 3 evaluation",
+        ),
         pdf=f"{FIG}/stuckness.pdf",
     log:
         f"{R}/logs/fig_stuckness.log",
@@ -135,11 +181,16 @@ rule fig_stuckness:
     shell:
         "python scripts/make_figure.py --name stuckness --input stuck={input.stuck:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule fig_predictor:
     input:
         training_result=f"{R}/phase4/training_result.json",
     output:
-        png=report(f"{FIG}/predictor.png", caption="../report/predictor.rst", category="Phase 4 predictor"),
+        png=report(
+            f"{FIG}/predictor.png",
+            caption="../report/predictor.rst",
+            category="Phase 4 predictor",
+        ),
         pdf=f"{FIG}/predictor.pdf",
     log:
         f"{R}/logs/fig_predictor.log",
@@ -151,11 +202,16 @@ rule fig_predictor:
     shell:
         "python scripts/make_figure.py --name predictor --input training_result={input.training_result:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule fig_selection:
     input:
         comparison=f"{R}/phase5/selection/selection_comparison.csv",
     output:
-        png=report(f"{FIG}/selection.png", caption="../report/selection.rst", category="Phase 5 selection"),
+        png=report(
+            f"{FIG}/selection.png",
+            caption="../report/selection.rst",
+            category="Phase 5 selection",
+        ),
         pdf=f"{FIG}/selection.pdf",
     log:
         f"{R}/logs/fig_selection.log",
@@ -167,12 +223,17 @@ rule fig_selection:
     shell:
         "python scripts/make_figure.py --name selection --input comparison={input.comparison:q} --out {output.png:q} > {log} 2>&1"
 
+
 rule tables:
     input:
         expand(f"{R}/phase3/{{t}}.csv", t=TABLES),
     output:
         csv=[
-            report(f"{R}/tables/{t}.csv", caption="../report/tables.rst", category="Tables")
+            report(
+                f"{R}/tables/{t}.csv",
+                caption="../report/tables.rst",
+                category="Tables",
+            )
             for t in TABLES
         ],
         md=expand(f"{R}/tables/{{t}}.md", t=TABLES),
@@ -217,7 +278,18 @@ rule gates:
         " --selection-summary {input.selection_summary} --out {output} > {log} 2>&1"
 
 
-FIGURE_NAMES = ["landscape", "elp_by_quadrant", "route_mix", "cpt_validation", "supervision_heatmap", "transfer_heatmap", "frontier", "stuckness", "predictor", "selection"]
+FIGURE_NAMES = [
+    "landscape",
+    "elp_by_quadrant",
+    "route_mix",
+    "cpt_validation",
+    "supervision_heatmap",
+    "transfer_heatmap",
+    "frontier",
+    "stuckness",
+    "predictor",
+    "selection",
+]
 ALL_TARGETS.extend(
     expand(f"{FIG}/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])
     + expand(f"{R}/tables/{{t}}.{{ext}}", t=TABLES, ext=["csv", "md"])

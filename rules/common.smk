@@ -1,10 +1,19 @@
 import json
 import os
+import sys
 
-from teachable.config import validate_config
+# This workflow's own src/ and schema, even where another copy of `teachable` is installed.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+
+from teachable.config import load_schema, validate_config
+from teachable.training.runs import RUN_IDS
 
 # Fill defaults and stop on any unknown or mistyped key, naming it.
-validate_config(config, source="config")
+validate_config(
+    config,
+    load_schema(os.path.join(workflow.basedir, "config", "schema.yaml")),
+    source="config",
+)
 
 # Jobs run `python` from the active environment (the venv, or a --use-conda env) and
 # import `teachable` from src/, installed or not.
@@ -19,9 +28,17 @@ BOOTSTRAP = config["student"]["base_model"] == "bootstrap"
 
 
 def cfg_json(*sections):
-    """The config sections a script reads, as JSON for --cfg: carried in params so that
-    a change to any of them makes the job stale."""
-    return json.dumps({s: config[s] for s in ("seed", *sections)}, sort_keys=True)
+    """The config a script reads, as JSON for --cfg: carried in params so that a change to
+    any of it makes the job stale. A section ('env') or one key of it ('gates.strict').
+    """
+    out = {"seed": config["seed"]}
+    for s in sections:
+        if "." in s:
+            sec, key = s.split(".", 1)
+            out.setdefault(sec, {})[key] = config[sec][key]
+        else:
+            out[s] = config[s]
+    return json.dumps(out, sort_keys=True)
 
 
 def student_dir():
@@ -33,3 +50,42 @@ def student_arg(wildcards, input):
 
 
 ALL_TARGETS = []
+
+
+# phase 2
+def train_cfg_json():
+    """Config read by train_run, without training.seeds: adding a seed must not make the
+    existing (run_id, seed) jobs stale (the seed is a wildcard)."""
+    tr = {k: v for k, v in config["training"].items() if k != "seeds"}
+    sections = {s: config[s] for s in ("seed", "env", "student")}
+    return json.dumps({**sections, "training": tr}, sort_keys=True)
+
+
+# phase 5
+P4 = f"{R}/phase4/predictor"
+
+
+def selection_predictor_inputs(wildcards):
+    """Only the predictor arm needs the phase-4 model (and its out-of-fold scores)."""
+    if wildcards.method != "predictor":
+        return {}
+    return {"model": f"{P4}/model.pt", "oof": f"{P4}/train_oof_predictions.json"}
+
+
+def selection_predictor_args(wildcards, input):
+    if wildcards.method != "predictor":
+        return ""
+    return f"--predictor {input.model} --oof {input.oof}"
+
+
+# validation
+def validation_records(wildcards):
+    """eval.json of every selected configuration x fresh seed (after the checkpoint)."""
+    path = checkpoints.validation_select.get().output[0]
+    with open(path) as f:
+        sel = json.load(f)
+    return [
+        f"{R}/validation/{s['run_id']}/seed{seed}/eval.json"
+        for s in sel["selected"]
+        for seed in sel["seeds"]
+    ]

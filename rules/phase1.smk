@@ -59,7 +59,15 @@ rule label_gather:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg=cfg_json("env", "student", "teacher", "labeling", "quadrants", "gates"),
+        cfg=cfg_json(
+            "env",
+            "student",
+            "teacher",
+            "labeling",
+            "quadrants",
+            "gates.strict",
+            "gates.min_per_quadrant",
+        ),
         out=lambda wildcards, output: os.path.dirname(output.jsonl),
     shell:
         "python scripts/label_gather.py --cfg {params.cfg:q} --shards {input.labels} --usages {input.usage}"

@@ -1,15 +1,6 @@
 # Phase 2: the training matrix, one job per (run_id, seed), and the summary (localrule).
-from teachable.training.runs import RUN_IDS
 
 TRAIN_SEEDS = config["training"]["seeds"]
-
-
-def train_cfg_json():
-    """Config read by train_run, without training.seeds: adding a seed must not make the
-    existing (run_id, seed) jobs stale (the seed is a wildcard)."""
-    tr = {k: v for k, v in config["training"].items() if k != "seeds"}
-    sections = {s: config[s] for s in ("seed", "env", "student")}
-    return json.dumps({**sections, "training": tr}, sort_keys=True)
 
 
 rule train_run:
@@ -20,13 +11,13 @@ rule train_run:
         adapter=directory(f"{R}/phase2/{{run_id}}/seed{{seed}}/adapter"),
         run=f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json",
         metrics=f"{R}/phase2/{{run_id}}/seed{{seed}}/metrics.jsonl",
-    wildcard_constraints:
-        run_id="|".join(RUN_IDS),
-        seed=r"\d+",
     log:
         f"{R}/logs/phase2/{{run_id}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/phase2/{{run_id}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        run_id="|".join(RUN_IDS),
+        seed=r"\d+",
     conda:
         CONDA_ENV
     threads: 1
@@ -46,7 +37,11 @@ rule train_run:
 
 rule training_summary:
     input:
-        expand(f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json", run_id=RUN_IDS, seed=TRAIN_SEEDS),
+        expand(
+            f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json",
+            run_id=RUN_IDS,
+            seed=TRAIN_SEEDS,
+        ),
     output:
         f"{R}/phase2/training_summary.json",
     log:

@@ -4,20 +4,6 @@
 SEL = f"{R}/phase5/selection"
 SEL_METHODS = config["selection"]["methods"]
 SEL_SEEDS = config["training"]["seeds"]
-P4 = f"{R}/phase4/predictor"
-
-
-def selection_predictor_inputs(wildcards):
-    """Only the predictor arm needs the phase-4 model (and its out-of-fold scores)."""
-    if wildcards.method != "predictor":
-        return {}
-    return {"model": f"{P4}/model.pt", "oof": f"{P4}/train_oof_predictions.json"}
-
-
-def selection_predictor_args(wildcards, input):
-    if wildcards.method != "predictor":
-        return ""
-    return f"--predictor {input.model} --oof {input.oof}"
 
 
 rule selection_pick:
@@ -82,6 +68,7 @@ rule selection_evaluate:
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
         adapter=f"{SEL}/{{method}}/seed{{seed}}/adapter",
         run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
+        base=f"{R}/phase3/runs/BASE/seed0.json",
     output:
         f"{SEL}/{{method}}/seed{{seed}}/eval.json",
     log:
@@ -99,17 +86,21 @@ rule selection_evaluate:
         runtime=120,
         gpu=MODEL_GPU,
     params:
-        cfg=cfg_json("env", "student", "training", "selection"),
+        cfg=cfg_json("env", "student", "training", "selection", "eval"),
         student=student_arg,
     shell:
         "python scripts/selection_evaluate.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
-        " --adapter {input.adapter} --run {input.run} --method {wildcards.method} --seed {wildcards.seed}"
+        " --adapter {input.adapter} --run {input.run} --base {input.base} --method {wildcards.method} --seed {wildcards.seed}"
         " --out {output} --threads {threads} > {log} 2>&1"
 
 
 rule selection_summary:
     input:
-        evals=expand(f"{SEL}/{{method}}/seed{{seed}}/eval.json", method=SEL_METHODS, seed=SEL_SEEDS),
+        evals=expand(
+            f"{SEL}/{{method}}/seed{{seed}}/eval.json",
+            method=SEL_METHODS,
+            seed=SEL_SEEDS,
+        ),
         picks=expand(f"{SEL}/{{method}}/picks.json", method=SEL_METHODS),
     output:
         summary=f"{SEL}/selection_summary.json",

@@ -15,7 +15,13 @@ if BOOTSTRAP:
             runtime=60,
             gpu=MODEL_GPU,
         params:
-            cfg=cfg_json("env", "student", "bootstrap", "gates"),
+            cfg=cfg_json(
+                "env",
+                "student",
+                "bootstrap",
+                "gates.strict",
+                "gates.warmstart_ratio_range",
+            ),
         shell:
             "python scripts/build_student.py --cfg {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
 

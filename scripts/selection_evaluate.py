@@ -15,6 +15,7 @@ def main():
     p.add_argument("--snapshots", required=True, help="phase1/labeled_snapshots.jsonl (panel = held-out ones)")
     p.add_argument("--adapter", required=True, help="phase5/selection/{method}/seed{seed}/adapter")
     p.add_argument("--run", required=True, help="the arm's run.json (checked: done, same method)")
+    p.add_argument("--base", required=True, help="BASE's phase-3 record (retention)")
     p.add_argument("--method", required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True)
@@ -27,7 +28,8 @@ def main():
     # Phase-3 evaluation of one model (teachable.evaluation, branch `evaluate`).
     from teachable.evaluation import evaluate_model
 
-    res = evaluate_model(scripting.student_path(cfg, args.student), args.adapter, cfg, snaps, args.seed, dev)
+    res = evaluate_model(scripting.student_path(cfg, args.student), args.adapter, cfg, snaps, args.seed, dev,
+                         read_json(args.base))
     write_json(args.out, eval_record(args.method, args.seed, run, res["metrics"]))
     print(f"selection {args.method} seed {args.seed}: {res['metrics']}")
 

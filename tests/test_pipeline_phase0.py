@@ -9,6 +9,7 @@ from conftest import copy_workflow, snakemake
 pytestmark = pytest.mark.slow
 CFG = "tests/data/config_mock.yaml"
 PHASE0 = ["rollouts.json", "failure_snapshots.json", "snapshots_expert.json", "state_restore_check.json"]
+TARGETS = [f"results/phase0/{n}" for n in PHASE0] + ["results/phase0/expert_trajectories"]
 
 
 def digest(path):
@@ -18,7 +19,7 @@ def digest(path):
 @pytest.fixture(scope="module")
 def wf(tmp_path_factory):
     wd = copy_workflow(tmp_path_factory.mktemp("wf"))
-    snakemake(wd, "--configfile", CFG, "--cores", "2")
+    snakemake(wd, *TARGETS, "--configfile", CFG, "--cores", "2")
     return wd
 
 
@@ -27,19 +28,19 @@ def test_phase0_artifacts_and_nothing_to_do(wf):
         assert (wf / "results/phase0" / name).stat().st_size > 0
     assert (wf / "results/student/base/config.json").exists()
     assert any((wf / "results/phase0/expert_trajectories").iterdir())
-    dry = snakemake(wf, "--configfile", CFG, "-n")
+    dry = snakemake(wf, *TARGETS, "--configfile", CFG, "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
 def test_param_change_reruns_phase0_only(wf):
-    dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "phase0={'n_tasks': 30}")
+    dry = snakemake(wf, *TARGETS, "--configfile", CFG, "-n", "--config", "phase0={'n_tasks': 30}")
     out = dry.stdout + dry.stderr
     assert "phase0_rollouts" in out and "build_student" not in out
 
 
 def test_same_seed_identical_artifacts(wf, tmp_path):
     wd2 = copy_workflow(tmp_path)
-    snakemake(wd2, "--configfile", CFG, "--cores", "2", "results/phase0/failure_snapshots.json")
+    snakemake(wd2, "results/phase0/failure_snapshots.json", "--configfile", CFG, "--cores", "2")
     for name in ("rollouts.json", "failure_snapshots.json"):
         assert digest(wf / "results/phase0" / name) == digest(wd2 / "results/phase0" / name)
 

@@ -12,7 +12,7 @@ import sys
 
 from .io import InputError
 
-GROUPS = ("runs", "analyze", "label")
+GROUPS = ("runs", "analyze", "label", "status")
 
 
 def build_parser() -> argparse.ArgumentParser:

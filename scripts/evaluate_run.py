@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""Phase 3: greedy evaluation of one model (BASE, or a run's adapter) -> the per-model
+record runs/{run_id}/seed{seed}.json and its per-episode rows (.episodes.csv)."""
+
+import pandas as pd
+
+from teachable import scripting
+from teachable.evaluation import evaluate_model
+from teachable.io import atomic_path, read_json, read_records, write_json
+from teachable.policy import pick_device
+
+LABELED_KEYS = ("snapshot_id", "quadrant", "heldout", "state", "history")
+
+
+def main():
+    p = scripting.parser(__doc__)
+    p.add_argument("--student", default=None)
+    p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl (panel: held-out only)")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--adapter", default=None, help="LoRA adapter dir (none for BASE)")
+    p.add_argument("--base", default=None, help="BASE's record (for retention)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--episodes", required=True)
+    args = p.parse_args()
+    cfg = scripting.setup(args)
+    snaps = read_records(args.labeled, LABELED_KEYS)
+    base = read_json(args.base) if args.base else None
+    if base is not None and "base_solved_tasks" not in base:
+        raise SystemExit(f"error: {args.base}: missing key 'base_solved_tasks'")
+    dev = str(pick_device(cfg["student"]["device"]))
+    res = evaluate_model(scripting.student_path(cfg, args.student), args.adapter, cfg, snaps, args.seed, dev, base)
+    rows = [{"run_id": args.run_id, "seed": args.seed, **r} for r in res["episodes"]]
+    with atomic_path(args.episodes, suffix=".csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_json(args.out, {"run_id": args.run_id, "seed": args.seed, "adapter": args.adapter,
+                          "metrics": res["metrics"], "base_solved_tasks": res["base_solved_tasks"]})
+    print(f"{args.run_id} seed {args.seed}: {res['metrics']}")
+
+
+if __name__ == "__main__":
+    scripting.run(main)
