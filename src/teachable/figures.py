@@ -373,7 +373,8 @@ def make_figure(name: str, inputs: dict[str, str], out) -> list[Path]:
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
-    return df.to_markdown(index=False, floatfmt=floatfmt) + "\n"
+    """Markdown (via tabulate); missing values are left blank, not 'nan'."""
+    return df.astype(object).where(df.notna(), None).to_markdown(index=False, floatfmt=floatfmt, missingval="") + "\n"
 
 
 def make_tables(csvs: list[str], out_dir) -> list[Path]:

@@ -25,6 +25,8 @@ SOURCES = ("labeling_metadata", "cpt_correlation", "snapshots", "overall", "tran
 
 
 def _num(x):
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return int(x)
     try:
         x = float(x)
     except (TypeError, ValueError):

@@ -1,0 +1,30 @@
+#!/usr/bin/env python
+"""Check that a self-contained Snakemake report renders in headless Chromium.
+
+  check_report.py results/report.html results/report_check.png
+
+Writes OUT.png (landing page) and OUT_figure.png (the first figure opened as its button
+would); exits 1 if an embedded PNG is broken or blank or a screenshot is blank."""
+
+import json
+import sys
+
+from teachable.io import InputError
+from teachable.report_check import check_report
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    res = check_report(sys.argv[1], sys.argv[2])
+    print(json.dumps({k: v for k, v in res.items() if k != "embedded_png"}, indent=2))
+    print(f"{len(res['embedded_png'])} embedded PNGs decode and are not blank")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
