@@ -24,9 +24,20 @@ import check_routing as cr  # noqa: E402
 
 SLURM_PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 OVERLAY = CLUSTER / "profile" / "config.yaml"
-MODEL_RULES = {"build_student", "phase0_rollouts", "phase0_expert", "label_shard",
-               "micro_training", "train_run", "evaluate_shard", "selection_train",
-               "validation_train"}
+def _model_rules() -> set[str]:
+    """Every rule of the workflow that declares gpu=MODEL_GPU (read from rules/*.smk)."""
+    import re
+
+    found = set()
+    for f in (Path(__file__).resolve().parents[1] / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=\s*(?:rule|checkpoint) )", f.read_text()):
+            m = re.match(r"\s*(?:rule|checkpoint) (\w+):", block)
+            if m and "gpu=MODEL_GPU" in block:
+                found.add(m.group(1))
+    return found
+
+
+MODEL_RULES = _model_rules()
 ENV_VARS = ("TEACHABLE_SLURM_CPU_PARTITION", "TEACHABLE_SLURM_GPU_PARTITION",
             "TEACHABLE_SLURM_ACCOUNT", "TEACHABLE_SLURM_JOBS")
 
