@@ -2,6 +2,12 @@
 # aggregation (localrules). Outputs are wrapped in report() for `snakemake --report`.
 
 FIG = f"{R}/figures"
+# The figure/table code is an input, so editing it re-runs figures and tables (and only them).
+FIGURE_CODE = [
+    f"{workflow.basedir}/src/teachable/figures.py",
+    f"{workflow.basedir}/scripts/make_figure.py",
+    f"{workflow.basedir}/scripts/make_tables.py",
+]
 TABLES = [
     "overall_task_results",
     "per_quadrant_results",
@@ -13,6 +19,7 @@ TABLES = [
 
 rule fig_landscape:
     input:
+        code=FIGURE_CODE,
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
         thresholds=f"{R}/phase1/quadrant_thresholds_auto.json",
     output:
@@ -35,6 +42,7 @@ rule fig_landscape:
 
 rule fig_elp_by_quadrant:
     input:
+        code=FIGURE_CODE,
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
     output:
         png=report(
@@ -56,6 +64,7 @@ rule fig_elp_by_quadrant:
 
 rule fig_route_mix:
     input:
+        code=FIGURE_CODE,
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
     output:
         png=report(
@@ -77,6 +86,7 @@ rule fig_route_mix:
 
 rule fig_cpt_validation:
     input:
+        code=FIGURE_CODE,
         micro_results=f"{R}/phase1b/micro_training_results.json",
         cpt_correlation=f"{R}/phase1b/cpt_correlation.json",
     output:
@@ -99,6 +109,7 @@ rule fig_cpt_validation:
 
 rule fig_supervision_heatmap:
     input:
+        code=FIGURE_CODE,
         overall=f"{R}/phase3/overall_task_results.csv",
     output:
         png=report(
@@ -120,6 +131,7 @@ rule fig_supervision_heatmap:
 
 rule fig_transfer_heatmap:
     input:
+        code=FIGURE_CODE,
         transfer=f"{R}/phase3/transfer_matrix.csv",
     output:
         png=report(
@@ -141,6 +153,7 @@ rule fig_transfer_heatmap:
 
 rule fig_frontier:
     input:
+        code=FIGURE_CODE,
         overall=f"{R}/phase3/overall_task_results.csv",
         retention=f"{R}/phase3/retention_results.csv",
     output:
@@ -163,6 +176,7 @@ rule fig_frontier:
 
 rule fig_stuckness:
     input:
+        code=FIGURE_CODE,
         stuck=f"{R}/phase3/stuckness_results.csv",
     output:
         png=report(
@@ -184,6 +198,7 @@ rule fig_stuckness:
 
 rule fig_predictor:
     input:
+        code=FIGURE_CODE,
         training_result=f"{R}/phase4/training_result.json",
     output:
         png=report(
@@ -205,6 +220,7 @@ rule fig_predictor:
 
 rule fig_selection:
     input:
+        code=FIGURE_CODE,
         comparison=f"{R}/phase5/selection/selection_comparison.csv",
     output:
         png=report(
@@ -226,7 +242,8 @@ rule fig_selection:
 
 rule tables:
     input:
-        expand(f"{R}/phase3/{{t}}.csv", t=TABLES),
+        code=FIGURE_CODE,
+        csv=expand(f"{R}/phase3/{{t}}.csv", t=TABLES),
     output:
         csv=[
             report(
@@ -247,7 +264,7 @@ rule tables:
     params:
         out=f"{R}/tables",
     shell:
-        "python scripts/make_tables.py --csv {input} --out-dir {params.out} > {log} 2>&1"
+        "python scripts/make_tables.py --csv {input.csv} --out-dir {params.out} > {log} 2>&1"
 
 
 rule gates:

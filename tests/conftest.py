@@ -12,7 +12,7 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 def copy_workflow(dst: Path) -> Path:
     """A copy of the workflow (Snakefile, rules, scripts, config, envs, profiles) in dst."""
-    for name in ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "report", "tests/data"):
+    for name in ("Snakefile", "rules", "scripts", "src", "config", "envs", "profiles", "report", "tests/data"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))

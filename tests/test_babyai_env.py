@@ -277,3 +277,39 @@ def test_state_key():
     other = BabyAITextEnv()
     other.reset(4)
     assert other.state_key() == k0
+
+
+@pytest.mark.parametrize("fam", FAMILIES)
+def test_expert_free_env_has_the_same_dynamics(fam):
+    """expert=False (evaluation) skips the bot but changes nothing the student sees, and
+    refuses expert calls instead of answering."""
+    def walk(env, rng):
+        trace = []
+        for _ in range(20):
+            if env._s["done"]:
+                break
+            a = rng.choice(env.observe().valid_actions)
+            obs, r, done, info = env.step(a)
+            trace.append((a, obs.to_dict(), r, done, info, env.state_key()))
+        return trace
+
+    with_bot, without = BabyAITextEnv(), BabyAITextEnv(expert=False)
+    for seed in seeds_of(fam, 3):
+        assert with_bot.reset(seed) == without.reset(seed)
+        rng_seed = seed * 7 + 1
+        assert walk(with_bot, random.Random(rng_seed)) == walk(without, random.Random(rng_seed))
+    with pytest.raises(RuntimeError, match="expert=False"):
+        without.expert_action()
+    # a snapshot with the bot restores into an expert-free env (the bot is dropped) ...
+    with_bot.reset(seeds_of(fam, 1)[0])
+    state = with_bot.get_state()
+    assert without.set_state(state) == with_bot.observe()
+    # ... but a snapshot without the bot cannot give an expert
+    without.reset(seeds_of(fam, 1)[0])
+    with pytest.raises(ValueError, match="without the expert"):
+        BabyAITextEnv().set_state(without.get_state())
+    assert make_env("mock", expert=False).reset(0) == make_env("mock").reset(0)
+    with pytest.raises(RuntimeError, match="expert=False"):
+        m = make_env("mock", expert=False)
+        m.reset(0)
+        m.expert_action()

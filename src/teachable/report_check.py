@@ -27,7 +27,7 @@ from .io import InputError
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--virtual-time-budget=8000")
+         "--hide-scrollbars", "--virtual-time-budget=15000")
 
 
 def find_chromium() -> str:
@@ -117,6 +117,21 @@ def screenshot(html_path: Path, out_png: Path, chromium: str | None = None, size
         raise InputError(f"chromium screenshot of {html_path} failed (exit {p.returncode}): {p.stderr[-2000:]}")
 
 
+def rendered_screenshot(html_path: Path, out_png: Path, chromium: str | None = None,
+                        min_fraction: float = 0.01, attempts: int = 3) -> tuple[np.ndarray, float]:
+    """Screenshot until the page shows content, at most `attempts` times. Headless Chromium
+    sometimes captures the report's JS app before its first paint on a loaded machine (seen
+    in CI: one blank capture of a page that rendered in the call before), so a blank capture
+    is retried; a page that stays blank on every attempt is reported blank."""
+    for _ in range(attempts):
+        screenshot(html_path, out_png, chromium)
+        img = read_image(out_png)
+        frac = content_fraction(img)
+        if frac >= min_fraction:
+            break
+    return img, frac
+
+
 def dump_dom(html_path: Path, chromium: str | None = None, size=(1400, 1000), timeout: int = 120) -> str:
     p = _chromium(html_path, ["--dump-dom"], chromium, size, timeout)
     if p.returncode != 0:
@@ -150,9 +165,7 @@ def check_report(report_html, out_png, min_fraction: float = 0.01, chromium: str
     if not pngs:
         raise InputError(f"{report_html}: no embedded PNG figure")
     out_png = Path(out_png)
-    screenshot(report_html, out_png, chromium)
-    landing = read_image(out_png)
-    landing_frac = content_fraction(landing)
+    landing, landing_frac = rendered_screenshot(report_html, out_png, chromium, min_fraction)
     if landing_frac < min_fraction:
         raise InputError(f"{out_png}: the report's landing page rendered blank ({landing_frac:.2%} pixels off the background colour)")
     first = sorted(pngs)[0]
@@ -160,14 +173,12 @@ def check_report(report_html, out_png, min_fraction: float = 0.01, chromium: str
     with tempfile.TemporaryDirectory(prefix="report-view-") as tmp:
         view = Path(tmp) / "view.html"
         view.write_text(figure_view_html(html, first))
-        screenshot(view, fig_png, chromium)
+        fig_img, fig_frac = rendered_screenshot(view, fig_png, chromium, min_fraction)
         m = re.search(r'data-figure-check="([^"]*)"', dump_dom(view, chromium))
     loaded = m.group(1) if m else None
     if not loaded or loaded == "failed":
         raise InputError(f"{report_html}: the browser did not load the <img> of {first} in the figure view "
                          f"(check: {loaded})")
-    fig_img = read_image(fig_png)
-    fig_frac = content_fraction(fig_img)
     changed = float(np.abs(fig_img - landing).max(axis=-1).__gt__(0.1).mean()) if fig_img.shape == landing.shape else 1.0
     if fig_frac < min_fraction:
         raise InputError(f"{fig_png}: the figure view of {first} rendered blank ({fig_frac:.2%} pixels off the background colour)")

@@ -27,9 +27,11 @@ def make_env(name: str, **params) -> TextEnv:
     return REGISTRY[name](**params)
 
 
-def env_from_config(env_cfg: dict) -> TextEnv:
+def env_from_config(env_cfg: dict, expert: bool = True) -> TextEnv:
+    """The env of a config's `env` section; expert=False where no stage asks for the expert
+    (evaluation), so an env whose expert costs time (BabyAI's bot) can skip it."""
     params = {k: v for k, v in env_cfg.items() if k != "name"}
-    return make_env(env_cfg["name"], **params)
+    return make_env(env_cfg["name"], expert=expert, **params)
 
 
 __all__ = ["Obs", "TextEnv", "InvalidAction", "make_env", "env_from_config", "REGISTRY"]

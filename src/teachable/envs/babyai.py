@@ -152,9 +152,12 @@ class BabyAITextEnv(TextEnv):
     actions = ACTIONS
 
     def __init__(self, families=("goto", "pickup", "open", "putnext"), max_steps: int = 64,
-                 levels: dict | None = None):
+                 levels: dict | None = None, expert: bool = True):
         """levels: optional overrides {family: {"level": ClassName, "kwargs": {...}}} that add
-        or replace entries of FAMILY_LEVELS (ClassName from minigrid.envs.babyai)."""
+        or replace entries of FAMILY_LEVELS (ClassName from minigrid.envs.babyai).
+        expert=False runs without the bot (it replans every step, about 30% of an
+        evaluation's rollout time); expert_action() then raises instead of guessing."""
+        self.expert = bool(expert)
         self.families = list(families)
         if not self.families:
             raise ValueError("babyai env: `families` is empty")
@@ -191,11 +194,12 @@ class BabyAITextEnv(TextEnv):
         env = self._level(fam)
         with contextlib.redirect_stdout(io.StringIO()):  # minigrid prints rejected samples
             mg_obs, _ = env.reset(seed=seed)
-        bot = _bb.BabyAIBot(env)
+        bot = _bb.BabyAIBot(env) if self.expert else None
         self.family = fam
         self._s = {"env": env, "bot": bot, "t": 0, "done": False, "success": False,
                    "seed": seed, "family": fam, "expert": None, "bot_restarts": 0}
-        self._replan(None)
+        if self.expert:
+            self._replan(None)
         self._set_obs(mg_obs["image"])
         return self._obs
 
@@ -220,7 +224,7 @@ class BabyAITextEnv(TextEnv):
         if reward > 0:
             s["success"] = True
         s["done"] = bool(s["success"] or terminated or truncated or s["t"] >= self.max_steps)
-        if not s["done"]:
+        if not s["done"] and self.expert:
             self._replan(a)
         else:
             s["expert"] = None
@@ -283,12 +287,17 @@ class BabyAITextEnv(TextEnv):
     def _expert_ok(self, act) -> bool:
         return int(act) != _MG_DONE and ACTIONS[int(act)] in self._valid()
 
+    def _need_expert(self) -> dict:
+        if not self.expert:
+            raise RuntimeError("babyai env: built with expert=False; the expert is not available")
+        return self._need()
+
     def expert_action(self) -> str | None:
         """The bot's action for the current state; None once the episode is over."""
-        return self._need()["expert"]
+        return self._need_expert()["expert"]
 
     def expert_info(self) -> dict:
-        s = self._need()
+        s = self._need_expert()
         return {"action": s["expert"], "subgoal": self._subgoal() if s["expert"] else "",
                 "bot_restarts": s["bot_restarts"], "fallback": bool(s.get("fallback", False))}
 
@@ -345,6 +354,10 @@ class BabyAITextEnv(TextEnv):
         if payload["max_steps"] != self.max_steps:
             raise ValueError(f"babyai env: snapshot was taken with max_steps={payload['max_steps']}, "
                              f"this env has max_steps={self.max_steps}")
+        if self.expert and s["bot"] is None and not s["done"]:
+            raise ValueError("babyai env: set_state: the snapshot was taken without the expert (expert=False)")
+        if not self.expert:  # the bot would not follow this env's steps: drop it
+            s["bot"], s["expert"] = None, None
         self._s = s
         self.family = s["family"]
         self._envs[s["family"]] = s["env"]

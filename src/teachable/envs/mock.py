@@ -14,8 +14,9 @@ class MockEnv(TextEnv):
     name = "mock"
     actions = ("turn around", "go forward", "wait")
 
-    def __init__(self, length: int = 6, max_steps: int = 12, families=("corridor",)):
+    def __init__(self, length: int = 6, max_steps: int = 12, families=("corridor",), expert: bool = True):
         self.length = length
+        self.expert = bool(expert)
         self.max_steps = max_steps
         self.families = list(families)
         self._s: dict = {}
@@ -52,6 +53,8 @@ class MockEnv(TextEnv):
         return self._s["pos"] == self._s["goal"]
 
     def expert_action(self) -> str:
+        if not self.expert:
+            raise RuntimeError("mock env: built with expert=False; the expert is not available")
         return "go forward" if self._s["east"] else "turn around"
 
     def get_state(self) -> bytes:

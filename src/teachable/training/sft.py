@@ -153,5 +153,5 @@ def env_probe(cfg: dict, examples: list[SFTExample]) -> Callable[[Policy], dict]
     n_ex = int(cfg["training"].get("probe_examples", 64))
     if n <= 0 and n_ex <= 0:
         return None
-    return make_probe(partial(env_from_config, cfg["env"]) if n > 0 else None, n, cfg["seed"],
+    return make_probe(partial(env_from_config, cfg["env"], expert=False) if n > 0 else None, n, cfg["seed"],
                       cfg["env"]["max_steps"], cfg["student"]["history"], examples, n_ex)

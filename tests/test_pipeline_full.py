@@ -1,0 +1,127 @@
+"""The whole DAG (`rule all`) on the mock config, for real, in a temp copy of the workflow:
+every artifact of DESIGN §2 exists, the phase-3 tables have the columns of docs/artifacts.md
+and CIs that enclose their means, a dry run afterwards has nothing to do, a change to the
+figure code re-runs only figures and tables, and `snakemake --report` builds the report."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+CFG = "tests/data/config_mock.yaml"
+
+DESIGN_ARTIFACTS = [
+    "student/base/config.json",
+    "phase0/rollouts.json", "phase0/failure_snapshots.json", "phase0/expert_trajectories",
+    "phase0/snapshots_expert.json", "phase0/state_restore_check.json",
+    "phase1/labeled_snapshots.jsonl", "phase1/labeled_snapshots.json", "phase1/quadrant_thresholds_auto.json",
+    "phase1/labeling_metadata.json", "phase1/teacher_usage.json", "phase1/quantiles.json",
+    "phase1/threshold_plots/hist_U.png", "phase1/threshold_plots/hist_L.png",
+    "phase1/threshold_plots/scatter_U_L.png",
+    "phase1b/micro_training_results.json", "phase1b/cpt_correlation.json",
+    "phase2/training_summary.json",
+    "phase3/episodes.csv", "phase3/overall_task_results.csv", "phase3/per_quadrant_results.csv",
+    "phase3/transfer_matrix.csv", "phase3/retention_results.csv", "phase3/stuckness_results.csv",
+    "phase4/predictor/model.pt", "phase4/training_result.json", "phase4/feature_schema.json",
+    "phase5/selection/selection_summary.json", "phase5/selection/selection_comparison.csv",
+    "gates.json",
+]
+TABLE_COLUMNS = {
+    "overall_task_results": "run_id quadrant format n_seeds mean std ci_low ci_high delta_base delta_base_ci_low "
+                            "delta_base_ci_high p_base p_base_holm delta_b1 delta_b1_ci_low delta_b1_ci_high p_b1 "
+                            "p_b1_holm",
+    "per_quadrant_results": "run_id panel_quadrant n_seeds mean std ci_low ci_high delta_base delta_base_ci_low "
+                            "delta_base_ci_high",
+    "transfer_matrix": "train_quadrant panel_quadrant n delta_mean ci_low ci_high",
+    "retention_results": "run_id n_seeds n_base_solved retention retention_ci_low retention_ci_high retention_drop "
+                         "drop_ci_low drop_ci_high",
+    "stuckness_results": "run_id n_seeds repeat_rate repeat_rate_ci_low repeat_rate_ci_high loop_rate "
+                         "loop_rate_ci_low loop_rate_ci_high mean_steps",
+}
+# (estimate, low, high) column triples whose CI must enclose the estimate
+CI_TRIPLES = {
+    "overall_task_results": [("mean", "ci_low", "ci_high"), ("delta_base", "delta_base_ci_low", "delta_base_ci_high"),
+                             ("delta_b1", "delta_b1_ci_low", "delta_b1_ci_high")],
+    "per_quadrant_results": [("mean", "ci_low", "ci_high"), ("delta_base", "delta_base_ci_low", "delta_base_ci_high")],
+    "transfer_matrix": [("delta_mean", "ci_low", "ci_high")],
+    "retention_results": [("retention", "retention_ci_low", "retention_ci_high"),
+                          ("retention_drop", "drop_ci_low", "drop_ci_high")],
+    "stuckness_results": [("repeat_rate", "repeat_rate_ci_low", "repeat_rate_ci_high"),
+                          ("loop_rate", "loop_rate_ci_low", "loop_rate_ci_high")],
+}
+
+
+def stale_rules(dry_run_output: str) -> set[str]:
+    """Rule names of the 'Job stats' table of a dry run."""
+    lines = dry_run_output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["job", "count"])
+    rules = set()
+    for line in lines[start + 2:]:
+        if not line.strip() or line.split()[0] == "total":
+            break
+        rules.add(line.split()[0])
+    return rules
+
+
+@pytest.fixture(scope="module")
+def wf(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("full"))
+    snakemake(wd, "--configfile", CFG, "--cores", "2")
+    return wd
+
+
+def test_every_design_artifact_exists(wf):
+    missing = [a for a in DESIGN_ARTIFACTS if not (wf / "results" / a).exists()]
+    assert not missing, missing
+    summary = json.loads((wf / "results/phase2/training_summary.json").read_text())
+    text = json.dumps(summary)
+    for run_id in ("Q1_highU_highL_demo", "Q4_lowU_highL_contrast", "B1_uniform", "B2_all"):
+        for seed in (0, 1):
+            assert (wf / f"results/phase2/{run_id}/seed{seed}/run.json").exists()
+            assert f"{run_id}/seed{seed}" in text
+    for fig in ("landscape", "transfer_heatmap", "selection", "predictor"):
+        assert (wf / f"results/figures/{fig}.png").stat().st_size > 0
+    gates = json.loads((wf / "results/gates.json").read_text())
+    assert gates
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_COLUMNS))
+def test_phase3_table_columns_and_cis_enclose_the_mean(wf, name):
+    df = pd.read_csv(wf / f"results/phase3/{name}.csv")
+    assert list(df.columns) == TABLE_COLUMNS[name].split()
+    assert len(df) > 0
+    checked = 0
+    for est, lo, hi in CI_TRIPLES[name]:
+        rows = df[[est, lo, hi]].dropna()
+        checked += len(rows)
+        eps = 1e-9
+        assert np.all(rows[lo] <= rows[est] + eps) and np.all(rows[est] <= rows[hi] + eps), rows
+    assert checked > 0
+    if name == "transfer_matrix":
+        assert len(df) == 16
+    if name == "overall_task_results":
+        assert len(df) == 15 and set(df.run_id) >= {"BASE", "B1_uniform", "B2_all"}
+        assert (df[df.run_id != "BASE"].n_seeds == 2).all()
+
+
+def test_nothing_to_do_then_figure_code_change_reruns_only_figures_and_tables(wf):
+    dry = snakemake(wf, "--configfile", CFG, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    code = wf / "scripts/make_figure.py"
+    st = os.stat(code)
+    os.utime(code, (st.st_atime + 3600, st.st_mtime + 3600))  # an edit of the figure code
+    dry = snakemake(wf, "--configfile", CFG, "-n")
+    rules = stale_rules(dry.stdout + dry.stderr)
+    assert all(r.startswith("fig_") or r in ("tables", "all") for r in rules), rules
+    assert "fig_landscape" in rules and "tables" in rules
+
+
+def test_report_builds(wf):
+    snakemake(wf, "--configfile", CFG, "--report", "report.html")
+    html = (wf / "report.html").read_text()
+    assert "landscape.png" in html and "gates.json" in html
