@@ -4,7 +4,6 @@ and CIs that enclose their means, a dry run afterwards has nothing to do, a chan
 figure code re-runs only figures and tables, and `snakemake --report` builds the report."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -59,7 +58,9 @@ CI_TRIPLES = {
 def stale_rules(dry_run_output: str) -> set[str]:
     """Rule names of the 'Job stats' table of a dry run."""
     lines = dry_run_output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["job", "count"])
+    start = next((i for i, line in enumerate(lines) if line.split()[:2] == ["job", "count"]), None)
+    if start is None:
+        return set()
     rules = set()
     for line in lines[start + 2:]:
         if not line.strip() or line.split()[0] == "total":
@@ -112,11 +113,12 @@ def test_phase3_table_columns_and_cis_enclose_the_mean(wf, name):
 def test_nothing_to_do_then_figure_code_change_reruns_only_figures_and_tables(wf):
     dry = snakemake(wf, "--configfile", CFG, "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr
-    code = wf / "scripts/make_figure.py"
-    st = os.stat(code)
-    os.utime(code, (st.st_atime + 3600, st.st_mtime + 3600))  # an edit of the figure code
+    # an edit of the figure code (Snakemake >= 9.18 compares checksums: a bare touch is not a change)
+    with open(wf / "src/teachable/figures.py", "a") as f:
+        f.write("\n# an edit\n")
     dry = snakemake(wf, "--configfile", CFG, "-n")
     rules = stale_rules(dry.stdout + dry.stderr)
+    assert rules, dry.stdout[-2000:]
     assert all(r.startswith("fig_") or r in ("tables", "all") for r in rules), rules
     assert "fig_landscape" in rules and "tables" in rules
 
