@@ -262,7 +262,7 @@ rule tables:
         mem_mb=1000,
         runtime=5,
     params:
-        out=f"{R}/tables",
+        out=lambda wildcards, output: os.path.dirname(output.md[0]),
     shell:
         "python scripts/make_tables.py --csv {input.csv} --out-dir {params.out} > {log} 2>&1"
 

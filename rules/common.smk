@@ -7,6 +7,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from teachable.config import load_schema, validate_config
 from teachable.training.runs import RUN_IDS
+from teachable.validation import validation_seeds
 
 # Fill defaults and stop on any unknown or mistyped key, naming it.
 validate_config(
@@ -78,7 +79,11 @@ def selection_predictor_args(wildcards, input):
     return f"--predictor {input.model} --oof {input.oof}"
 
 
-# validation
+# validation: fresh seeds of the current phase (from the config, not the checkpoint, so a
+# new phase only adds jobs)
+VALIDATION_SEEDS = validation_seeds(config["validation"])
+
+
 def validation_records(wildcards):
     """eval.json of every selected configuration x fresh seed (after the checkpoint)."""
     path = checkpoints.validation_select.get().output[0]
@@ -87,5 +92,5 @@ def validation_records(wildcards):
     return [
         f"{R}/validation/{s['run_id']}/seed{seed}/eval.json"
         for s in sel["selected"]
-        for seed in sel["seeds"]
+        for seed in VALIDATION_SEEDS
     ]

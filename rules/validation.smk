@@ -17,7 +17,9 @@ checkpoint validation_select:
         mem_mb=1000,
         runtime=5,
     params:
-        cfg=cfg_json("validation"),
+        # only what the selection reads: raising validation.phase adds seed jobs without
+        # re-running the checkpoint, so `snakemake validate -n` lists exactly the new seeds
+        cfg=cfg_json("validation.metric", "validation.column", "validation.top_k"),
     shell:
         "python scripts/validation_select.py --cfg {params.cfg:q} --overall {input} --out {output} > {log} 2>&1"
 
@@ -102,7 +104,8 @@ rule validate:
         runtime=5,
     params:
         cfg=cfg_json("validation", "stats"),
+        seeds=" ".join(str(s) for s in VALIDATION_SEEDS),
         prefix=lambda wildcards, output: output[0][: -len(".md")],
     shell:
         "python scripts/validation_report.py --cfg {params.cfg:q} --selected {input.selected}"
-        " --records {input.records} --base {input.base} --out-prefix {params.prefix} > {log} 2>&1"
+        " --seeds {params.seeds} --records {input.records} --base {input.base} --out-prefix {params.prefix} > {log} 2>&1"

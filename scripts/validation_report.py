@@ -4,13 +4,14 @@
 import pandas as pd
 
 from teachable import scripting
-from teachable.io import atomic_path, read_json, write_json, write_text
+from teachable.io import InputError, atomic_path, read_json, write_json, write_text
 from teachable.validation import plot, report
 
 
 def main():
     p = scripting.parser(__doc__)
     p.add_argument("--selected", required=True)
+    p.add_argument("--seeds", nargs="+", type=int, required=True, help="the fresh seeds of this phase")
     p.add_argument("--records", nargs="+", required=True)
     p.add_argument("--base", required=True, help="phase3/runs/BASE/seed0.json")
     p.add_argument("--out-prefix", required=True, help="writes PREFIX.md/.json/.csv/.png")
@@ -18,8 +19,12 @@ def main():
     cfg = scripting.setup(args)
     sel = read_json(args.selected)
     base = read_json(args.base)["metrics"][cfg["validation"]["metric"]]
-    rep = report(sel["selected"], [read_json(f) for f in args.records], cfg["validation"], cfg["stats"], base)
-    rep["seeds"] = sel["seeds"]
+    records = [read_json(f) for f in args.records]
+    stray = sorted({int(r["seed"]) for r in records} - set(args.seeds))
+    if stray:
+        raise InputError(f"validation: records of seeds {stray} are not among --seeds {args.seeds}")
+    rep = report(sel["selected"], records, cfg["validation"], cfg["stats"], base)
+    rep["seeds"] = args.seeds
     df = pd.DataFrame(rep["configs"])
     with atomic_path(args.out_prefix + ".csv", suffix=".csv") as tmp:
         df.to_csv(tmp, index=False)

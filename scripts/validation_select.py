@@ -5,7 +5,7 @@ import pandas as pd
 
 from teachable import scripting
 from teachable.io import write_json
-from teachable.validation import select_top, validation_seeds
+from teachable.validation import select_top
 
 
 def main():
@@ -16,8 +16,7 @@ def main():
     cfg = scripting.setup(args)
     val = cfg["validation"]
     sel = select_top(pd.read_csv(args.overall), val["column"], val["top_k"], args.overall)
-    write_json(args.out, {"metric": val["metric"], "column": val["column"], "selected": sel,
-                          "seeds": validation_seeds(val)})
+    write_json(args.out, {"metric": val["metric"], "column": val["column"], "selected": sel})
     print("validating", [s["run_id"] for s in sel])
 
 
