@@ -130,14 +130,14 @@ def test_report_builds(wf):
 
 
 def test_validation_reruns_add_only_new_seed_jobs(wf):
-    snakemake(wf, "--configfile", CFG, "validate", "--cores", "2")
+    snakemake(wf, "validate", "--configfile", CFG, "--cores", "2")
     report = json.loads((wf / "results/validation/report.json").read_text())
     assert report["seeds"] == [1000] and len(report["configs"]) == 1
     assert (wf / "results/validation/report.md").exists() and (wf / "results/validation/report.png").exists()
-    dry = snakemake(wf, "--configfile", CFG, "validate", "-n")
+    dry = snakemake(wf, "validate", "--configfile", CFG, "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr
     # phase 2 (2 seeds): only the new seed's jobs and the report; the checkpoint is not re-run
-    dry = snakemake(wf, "--configfile", CFG, "validate", "-n", "--config", "validation={'phase': 2}")
+    dry = snakemake(wf, "validate", "--configfile", CFG, "-n", "--config", "validation={'phase': 2}")
     out = dry.stdout + dry.stderr
     assert stale_rules(out) == {"validation_train", "validation_evaluate", "validate"}, out[-3000:]
     wildcards = [line.strip() for line in out.splitlines() if line.strip().startswith("wildcards:")]

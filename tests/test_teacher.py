@@ -440,3 +440,38 @@ def test_mock_backend_is_deterministic():
     assert a == b and a.suggested_action == "go forward" and a.backend == "mock"
     assert TeacherAdvice.from_dict(a.to_dict()) == a
     assert t.advise(req(expert_action=None)).suggested_action == VALID[0]
+
+
+@pytest.mark.slow
+def test_labeling_rerun_makes_no_teacher_calls(server, out, mock_student):
+    """Label the same real snapshots twice with the openai backend (fresh teacher, same
+    cache dir): the second run is all cache hits, 0 calls, and gives the same labels."""
+    import copy
+    from functools import partial
+
+    from conftest import MOCK_CONFIG
+    from teachable.config import load_config
+    from teachable.envs import env_from_config
+    from teachable.labeling.pipeline import label_shard
+    from teachable.phase0 import mine_failures, student_rollouts
+    from teachable.policy import Policy
+
+    cfg = load_config(MOCK_CONFIG)
+    st, mk = cfg["student"], partial(env_from_config, cfg["env"])
+    policy = Policy.load(mock_student, None, "cpu", st["batch_size"])
+    trajs = student_rollouts(policy, mk, 12, 0, st["temperature"], st["history"], cfg["env"]["max_steps"])
+    snaps = mine_failures(trajs, mk, cfg["phase0"]["k_offsets"], st["history"])[:6]
+    assert snaps
+    runs = []
+    for _ in range(2):
+        teacher = make_teacher(openai_cfg(server), cache_dir=out / "cache")
+        labeled, flagged = label_shard(policy, mk, teacher, copy.deepcopy(snaps), cfg["labeling"], 0,
+                                       st["temperature"], st["history"])
+        runs.append((labeled, flagged, teacher.usage.to_dict()))
+    (first, _, u1), (second, flagged, u2) = runs
+    assert u1["calls"] >= 1 and u1["calls"] == len(server.requests)
+    assert u2["calls"] == 0 and u2["cache_hits"] == u2["requests"] == len(snaps)
+    assert len(server.requests) == u1["calls"]  # the rerun sent nothing
+    assert not flagged and len(second) == len(first) == len(snaps)
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)  # the same labels
+    assert all(s["teacher"]["backend"] == "openai" and "ELP_net" in s for s in second)
