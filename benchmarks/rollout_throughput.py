@@ -10,7 +10,7 @@
              batch size, no env, no tokenization, no candidates
 
 Prints episode-steps per second for each and the ratios batched/naive and
-batched/forward."""
+batched/forward, for the pilot student and for a wider model of the same architecture."""
 
 import argparse
 import time
@@ -48,19 +48,9 @@ def naive(policy, mk, seeds, max_steps, history_len):
     return steps, prompts
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="config/config.yaml")
-    ap.add_argument("--student", default="results/student/base")
-    ap.add_argument("--episodes", type=int, default=64)
-    ap.add_argument("--naive-episodes", type=int, default=4, help="the naive loop is slow: fewer episodes")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    if not Path(args.student).exists():
-        raise SystemExit(f"{args.student}: no student; run `make pilot` (or the build_student rule) first")
-    model, tok = load_model_and_tokenizer(args.student, device=cfg["student"]["device"])
+def measure(model, tok, cfg, args) -> dict:
+    """Episode-steps per second of the engine (bot tracked / no bot), the naive loop and
+    the pure forward, for one model on the same tasks."""
     policy = Policy(model, tok, batch_size=max(args.episodes, 1))
     mk = partial(env_from_config, cfg["env"])
     mk_free = partial(env_from_config, cfg["env"], expert=False)
@@ -92,17 +82,59 @@ def main():
             t = time.perf_counter()
             model(**enc, logits_to_keep=1)
             t_fwd += time.perf_counter() - t
+    return {"params": sum(p.numel() for p in model.parameters()), "device": str(policy.device),
+            "steps": steps_batched, "naive_steps": steps_naive, "batched": steps_batched / t_batched,
+            "no_bot": steps_batched / t_free, "naive": steps_naive / t_naive, "forward": steps_batched / t_fwd}
 
-    r_b, r_n, r_f = steps_batched / t_batched, steps_naive / t_naive, steps_batched / t_fwd
-    r_e = steps_batched / t_free
-    print(f"model: {sum(p.numel() for p in model.parameters())} parameters on {policy.device}; "
-          f"{args.episodes} episodes, {steps_batched} steps, {args.threads} threads")
-    print(f"batched engine, bot tracked : {r_b:9.1f} episode-steps/s")
-    print(f"batched engine, no bot      : {r_e:9.1f} episode-steps/s")
-    print(f"naive loop, no bot          : {r_n:9.1f} episode-steps/s ({steps_naive} steps)")
-    print(f"pure forward                : {r_f:9.1f} episode-steps/s")
-    print(f"batched / naive   = {r_b / r_n:.1f}x with the bot, {r_e / r_n:.1f}x without (target >= 10x)")
-    print(f"batched / forward = {100 * r_b / r_f:.0f}% with the bot, {100 * r_e / r_f:.0f}% without (target >= 70%)")
+
+def report(name: str, r: dict, episodes: int, threads: int) -> None:
+    print(f"\n{name}: {r['params']:,} parameters on {r['device']}; {episodes} episodes, {r['steps']} steps, "
+          f"{threads} threads")
+    print(f"  batched engine, bot tracked : {r['batched']:9.1f} episode-steps/s")
+    print(f"  batched engine, no bot      : {r['no_bot']:9.1f} episode-steps/s")
+    print(f"  naive loop, no bot          : {r['naive']:9.1f} episode-steps/s ({r['naive_steps']} steps)")
+    print(f"  pure forward                : {r['forward']:9.1f} episode-steps/s")
+    print(f"  batched / naive   = {r['batched'] / r['naive']:.1f}x with the bot, {r['no_bot'] / r['naive']:.1f}x "
+          "without (target >= 10x)")
+    print(f"  batched / forward = {100 * r['batched'] / r['forward']:.0f}% with the bot, "
+          f"{100 * r['no_bot'] / r['forward']:.0f}% without (target >= 70%)")
+
+
+def wider(model, hidden: int, layers: int):
+    """A randomly initialised model of the student's architecture and tokenizer, wider and
+    deeper (seeded): where the forward pass, not the environment, dominates a step, as it
+    does for hub-size LMs. Weights do not matter for throughput; all four measurements use
+    the same model."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = model.config.to_dict()
+    cfg.update(hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
+               num_attention_heads=hidden // 64, num_key_value_heads=hidden // 64, head_dim=64)
+    torch.manual_seed(0)
+    conf = type(model.config).from_dict(cfg)
+    return AutoModelForCausalLM.from_config(conf).to(model.device).eval()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="config/config.yaml")
+    ap.add_argument("--student", default="results/student/base")
+    ap.add_argument("--episodes", type=int, default=64)
+    ap.add_argument("--naive-episodes", type=int, default=4, help="the naive loop is slow: fewer episodes")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--wide", default="512:8", help="HIDDEN:LAYERS of the wider model measured too ('' = skip)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config)
+    if not Path(args.student).exists():
+        raise SystemExit(f"{args.student}: no student; run `make pilot` (or the build_student rule) first")
+    model, tok = load_model_and_tokenizer(args.student, device=cfg["student"]["device"])
+    report("pilot student", measure(model, tok, cfg, args), args.episodes, args.threads)
+    if args.wide:
+        hidden, layers = (int(v) for v in args.wide.split(":"))
+        big = wider(model, hidden, layers)
+        report(f"wider model ({hidden} hidden, {layers} layers, random init)", measure(big, tok, cfg, args),
+               args.episodes, args.threads)
 
 
 if __name__ == "__main__":
