@@ -40,6 +40,7 @@ localrules:
     fig_selection,
     tables,
     gates,
+    registry,
 
 
 rule all:

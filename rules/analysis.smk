@@ -295,6 +295,27 @@ rule gates:
         " --selection-summary {input.selection_summary} --out {output} > {log} 2>&1"
 
 
+rule registry:
+    input:
+        training_summary=f"{R}/phase2/training_summary.json",
+        evaluations=f"{R}/phase3/overall_task_results.csv",
+        selection=f"{R}/phase5/selection/selection_summary.json",
+    output:
+        f"{R}/registry.sqlite",
+    log:
+        f"{R}/logs/registry.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        cfg=cfg_json("tracking"),
+        results=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        "python scripts/build_registry.py --cfg {params.cfg:q} --results {params.results} --db {output} > {log} 2>&1"
+
+
 FIGURE_NAMES = [
     "landscape",
     "elp_by_quadrant",
@@ -310,5 +331,5 @@ FIGURE_NAMES = [
 ALL_TARGETS.extend(
     expand(f"{FIG}/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])
     + expand(f"{R}/tables/{{t}}.{{ext}}", t=TABLES, ext=["csv", "md"])
-    + [f"{R}/gates.json"]
+    + [f"{R}/gates.json", f"{R}/registry.sqlite"]
 )

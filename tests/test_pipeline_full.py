@@ -4,6 +4,7 @@ and CIs that enclose their means, a dry run afterwards has nothing to do, a chan
 figure code re-runs only figures and tables, and `snakemake --report` builds the report."""
 
 import json
+import sqlite3
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ DESIGN_ARTIFACTS = [
     "phase3/transfer_matrix.csv", "phase3/retention_results.csv", "phase3/stuckness_results.csv",
     "phase4/predictor/model.pt", "phase4/training_result.json", "phase4/feature_schema.json",
     "phase5/selection/selection_summary.json", "phase5/selection/selection_comparison.csv",
-    "gates.json",
+    "gates.json", "registry.sqlite",
 ]
 TABLE_COLUMNS = {
     "overall_task_results": "run_id quadrant format n_seeds mean std ci_low ci_high delta_base delta_base_ci_low "
@@ -89,6 +90,9 @@ def test_every_design_artifact_exists(wf):
         assert (wf / f"results/figures/{fig}.png").stat().st_size > 0
     gates = json.loads((wf / "results/gates.json").read_text())
     assert gates
+    with sqlite3.connect(wf / "results/registry.sqlite") as db:  # the registry rule indexed every run
+        keys = {k for (k,) in db.execute("SELECT key FROM runs WHERE stage = 'phase2'")}
+    assert {"Q1_highU_highL_demo/seed0", "B2_all/seed1"} <= keys and len(keys) == 28
 
 
 @pytest.mark.parametrize("name", sorted(TABLE_COLUMNS))
@@ -142,3 +146,13 @@ def test_validation_reruns_add_only_new_seed_jobs(wf):
     assert stale_rules(out) == {"validation_train", "validation_evaluate", "validate"}, out[-3000:]
     wildcards = [line.strip() for line in out.splitlines() if line.strip().startswith("wildcards:")]
     assert wildcards and all("seed=1001" in w for w in wildcards), wildcards
+
+
+def test_lora_rank_change_reruns_phase2_and_downstream_only(wf):
+    dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "training={'lora_rank': 4}")
+    rules = stale_rules(dry.stdout + dry.stderr)
+    assert "train_run" in rules and "evaluate_run" in rules and "phase3_tables" in rules
+    upstream = {"build_student", "phase0_rollouts", "phase0_mine", "phase0_expert", "phase0_restore_check",
+                "label_shard", "label_gather", "micro_training", "cpt_correlation", "train_predictor",
+                "evaluate_base"}
+    assert not rules & upstream, rules & upstream

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -445,3 +446,40 @@ def test_tables_fall_back_to_pandas_without_tabulate(monkeypatch):
     monkeypatch.setitem(sys.modules, "tabulate", None)  # import now raises ImportError
     without = table([{"run": "a/seed0", "value": 0.5}])
     assert without != with_tab and "a/seed0" in without and "0.5" in without
+
+
+# -- W&B mirror (optional) ----------------------------------------------------------------
+def test_wandb_mirror_without_the_package_says_how_to_install(indexed, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
+    rc, out, err = run_cli(capsys, "runs", "wandb", "--results", str(indexed))
+    assert rc == 2 and "wandb package is not installed" in err and "pip install" in err
+    assert not (indexed / "wandb").exists()
+
+
+def test_wandb_mirror_offline_writes_one_run_per_registry_run(indexed, monkeypatch, capsys):
+    pytest.importorskip("wandb", reason="optional: pip install wandb (the dev extra installs it)")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-in-wandb-files")
+    out = cli_json(capsys, "runs", "wandb", "--results", str(indexed), "--project", "t")
+    with sqlite3.connect(indexed / "registry.sqlite") as db:
+        n_runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert out["runs"] == n_runs > 0
+    offline = sorted((indexed / "wandb" / "wandb").glob("offline-run-*"))
+    assert len(offline) == n_runs
+    # each run's W&B record (protobuf, what `wandb sync` uploads) names the run and carries
+    # its config, curve and summary; strings are stored as plain bytes
+    records = {}
+    for d in offline:
+        (rec,) = d.glob("*.wandb")
+        data = rec.read_bytes()
+        (name,) = set(re.findall(rb"[A-Za-z0-9_]+/seed[0-9]+", data))
+        records[name.decode()] = data
+    assert len(records) == n_runs - 2  # random/seed0 and Q1_demo/seed0 exist in two stages
+    hint = records["Q1_hint/seed2"]
+    for key in (b"probe_success", b"final_loss", b"task_success", b"lr", b"phase2"):
+        assert key in hint, key
+    names = {(k.split("/")[0], int(k.split("seed")[1])) for k in records}
+    assert ("Q1_hint", 2) in names and ("random", 0) in names and ("BASE", 0) in names
+    leaked = [p for p in (indexed / "wandb").rglob("*") if p.is_file() and b"sk-test-never" in p.read_bytes()]
+    assert not leaked, leaked

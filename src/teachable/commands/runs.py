@@ -26,6 +26,13 @@ def register(sub) -> None:
                    help="skip malformed files (listed in the report) instead of stopping")
     c.set_defaults(func=cmd_index)
 
+    c = rs.add_parser("wandb", parents=[common], help="mirror the registry's runs to Weights & Biases (optional)")
+    c.add_argument("--project", default="teachable")
+    c.add_argument("--mode", choices=["offline", "online"], default="offline",
+                   help="offline (default): local W&B run files, no account or network")
+    c.add_argument("--dir", help="where W&B writes (default: RESULTS/wandb)")
+    c.set_defaults(func=cmd_wandb)
+
     c = rs.add_parser("list", parents=[common], help="list runs")
     c.add_argument("--stage")
     c.add_argument("--status", choices=["done", "failed", "running"])
@@ -100,6 +107,17 @@ def value_args(c) -> None:
 
 
 # -- commands ----------------------------------------------------------------------------
+def cmd_wandb(args) -> int:
+    from ..registry.wandb_mirror import mirror_to_wandb
+
+    dirs = mirror_to_wandb(db_path(args), args.project, args.mode, args.dir or os.path.join(args.results, "wandb"))
+    if args.json:
+        print_json({"runs": len(dirs), "dirs": dirs})
+    else:
+        print(f"mirrored {len(dirs)} runs to W&B project '{args.project}' ({args.mode})")
+    return 0
+
+
 def cmd_index(args) -> int:
     rep = build_registry(args.results, db_path(args), skip_bad=args.skip_bad)
     if args.json:
