@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Registry: index every run.json / metrics.jsonl / evaluation under the results dir into
-SQLite, and with `tracking.wandb: true` mirror the indexed runs to Weights & Biases."""
+"""Registry: `teachable runs index` into the given database and, with `tracking.wandb: true`,
+`teachable runs wandb` (the same commands a user runs by hand)."""
 
 from teachable import scripting
-from teachable.registry import build_registry
+from teachable.cli import main as teachable
 
 
 def main():
@@ -12,16 +12,15 @@ def main():
     p.add_argument("--db", required=True, help="registry database to (re)build")
     args = p.parse_args()
     cfg = scripting.setup(args)
-    rep = build_registry(args.results, args.db)
-    print(f"indexed {rep.runs} runs ({rep.eval_only} evaluation-only) into {rep.db}")
-    for w in rep.warnings:
-        print(f"warning: {w}")
+    common = ["--results", args.results, "--db", args.db]
+    commands = [["runs", "index", *common]]
     tr = cfg["tracking"]
     if tr["wandb"]:
-        from teachable.registry.wandb_mirror import mirror_to_wandb
-
-        dirs = mirror_to_wandb(args.db, tr["wandb_project"], tr["wandb_mode"], f"{args.results}/wandb")
-        print(f"mirrored {len(dirs)} runs to W&B project '{tr['wandb_project']}' ({tr['wandb_mode']})")
+        commands.append(["runs", "wandb", *common, "--project", tr["wandb_project"], "--mode", tr["wandb_mode"]])
+    for argv in commands:
+        rc = teachable(argv)
+        if rc:
+            raise SystemExit(rc)
 
 
 if __name__ == "__main__":
