@@ -28,6 +28,20 @@ GOOD = {"suggested_action": "go forward", "rationale": "the key is straight ahea
         "confidence": 0.9}
 
 
+# answers of servers that ignore the JSON schema: the action is valid, the envelope is loose
+LOOSE = {
+    "fenced": "```json\n" + json.dumps(GOOD, indent=1) + "\n```",
+    "fenced_bare": "```\n" + json.dumps(GOOD) + "\n```",
+    "prose": "Sure! Here is my advice:\n" + json.dumps(GOOD) + "\nHope this helps.",
+    "word_conf": json.dumps({**GOOD, "confidence": "high"}),
+    "string_conf": json.dumps({**GOOD, "confidence": "0.7"}),
+    "near_etype": json.dumps({**GOOD, "error_type": "Planning Error"}),
+    "fenced_word_conf": "```json\n" + json.dumps({**GOOD, "confidence": "Very High"}) + "\n```",
+    "fenced_invalid": "```json\n" + json.dumps({**GOOD, "suggested_action": "Go Forward"}) + "\n```",
+    "word_conf_unknown": json.dumps({**GOOD, "confidence": "quite"}),
+}
+
+
 def req(i=0, student="turn left", **kw):
     args = dict(snapshot_id=f"s{i}", mission="go to the red key",
                 obs_text=f"you carry nothing. you face an empty cell. you see a red key {i + 1} steps forward.",
@@ -43,6 +57,8 @@ class Server:
 
     def __init__(self):
         self.script, self.requests = [], []
+        self.reject_max_tokens = False  # answer 400 like newer OpenAI models do
+        self.down = False  # every call: 503
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,6 +81,13 @@ class Server:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                if outer.down:
+                    return self.reply(503, {"error": {"message": "service unavailable"}})
+                if outer.reject_max_tokens and "max_tokens" in body:
+                    return self.reply(400, {"error": {
+                        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                   "Use 'max_completion_tokens' instead.", "type": "invalid_request_error",
+                        "param": "max_tokens", "code": "unsupported_parameter"}})
                 kind = outer.script.pop(0) if outer.script else "good"
                 if kind == "hang":
                     time.sleep(2.5)
@@ -77,7 +100,8 @@ class Server:
                 content = {"good": json.dumps(GOOD), "hang": json.dumps(GOOD), "bad_json": '{"suggested_action": ',
                            "missing": json.dumps({"suggested_action": "go forward"}),
                            "invalid": json.dumps({**GOOD, "suggested_action": "fly"}),
-                           "odd": json.dumps({**GOOD, "error_type": "confused", "confidence": 7})}[kind]
+                           "odd": json.dumps({**GOOD, "error_type": "confused", "confidence": 7}),
+                           **LOOSE}[kind]
                 self.reply(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                  "choices": [{"index": 0, "finish_reason": "stop",
                                               "message": {"role": "assistant", "content": content}}],
@@ -475,3 +499,134 @@ def test_labeling_rerun_makes_no_teacher_calls(server, out, mock_student):
     assert not flagged and len(second) == len(first) == len(snaps)
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)  # the same labels
     assert all(s["teacher"]["backend"] == "openai" and "ELP_net" in s for s in second)
+
+
+# ---------------------------------------------------------------- loose envelopes, outages
+
+@pytest.mark.parametrize("kind,flags,conf,etype", [
+    ("fenced", ["repaired_fenced_json"], 0.9, "planning_error"),
+    ("fenced_bare", ["repaired_fenced_json"], 0.9, "planning_error"),
+    ("prose", ["repaired_surrounding_text"], 0.9, "planning_error"),
+    ("word_conf", ["repaired_confidence_word"], 0.85, "planning_error"),
+    ("string_conf", ["repaired_confidence_string"], 0.7, "planning_error"),
+    ("near_etype", ["repaired_error_type"], 0.9, "planning_error"),
+    ("fenced_word_conf", ["repaired_fenced_json", "repaired_confidence_word"], 0.95, "planning_error"),
+])
+def test_loose_envelope_is_kept_with_a_repair_flag(server, teacher, out, kind, flags, conf, etype):
+    server.script = [kind]
+    adv = teacher.advise(req())
+    assert adv.valid and adv.suggested_action == "go forward" and adv.retries == 0
+    assert adv.flags == flags and adv.confidence == conf and adv.error_type == etype
+    assert len(server.requests) == 1  # accepted at once, not re-asked
+    u = teacher.usage.to_dict()
+    assert u["repaired_answers"] == 1 and u["malformed_answers"] == 0
+    assert all(u[f] == 1 for f in flags)
+    write_json(out / "usage.json", u)
+    assert teacher.advise(req()).cached  # a repaired answer is a good answer: cached
+
+
+def test_action_is_strict_even_inside_a_good_envelope(server, teacher):
+    """'Go Forward' is not 'go forward': re-asked, then flagged, never mapped."""
+    server.script = ["fenced_invalid"] * 3
+    adv = teacher.advise(req())
+    assert not adv.valid and adv.flags[0] == "invalid_action" and adv.suggested_action == "Go Forward"
+    assert teacher.usage.invalid_answers == 3 and teacher.usage.repaired_answers == 0
+
+
+def test_unknown_confidence_word_is_malformed(server, teacher):
+    server.script = ["word_conf_unknown"] * 3
+    adv = teacher.advise(req())
+    assert not adv.valid and adv.flags == ["malformed_json"]
+
+
+def test_max_completion_tokens_for_models_that_reject_max_tokens(server, teacher):
+    server.reject_max_tokens = True
+    a, b = teacher.advise(req(0)), teacher.advise(req(1))
+    assert a.valid and b.valid
+    bodies = [r["body"] for r in server.requests]
+    assert "max_tokens" in bodies[0] and "max_completion_tokens" not in bodies[0]
+    assert all(b.get("max_completion_tokens") == 200 and "max_tokens" not in b for b in bodies[1:])
+    assert len(bodies) == 3  # one refused call, then the switch sticks for the next request
+    assert teacher.usage.param_switches == 1 and teacher.usage.errors == 0
+
+
+def test_backoff_has_jitter(server, out, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr("teachable.teacher.openai_backend.time.sleep", sleeps.append)
+    t = make_teacher(openai_cfg(server, max_retries=3, backoff_s=1.0, max_backoff_s=100.0), cache_dir=out / "c")
+    for i in range(4):
+        server.script = ["500", "500", "500"]
+        t.advise(req(i))
+    assert len(sleeps) == 12
+    firsts, seconds = sleeps[0::3], sleeps[1::3]
+    assert all(0.5 <= w <= 1.0 for w in firsts) and all(1.0 <= w <= 2.0 for w in seconds)
+    assert len(set(firsts)) > 1  # not the same wait every time
+
+
+def test_outage_stops_with_one_line_and_the_rerun_asks_only_for_the_rest(server, out):
+    """The server goes down after 3 answers: the job ends naming the endpoint and the
+    snapshot; the 3 answers stay cached; the rerun calls the server for the other 3 only."""
+    cfg = openai_cfg(server, max_retries=2)
+    t = make_teacher(cfg, cache_dir=out / "cache")
+    done = []
+    with pytest.raises(TeacherError) as e:
+        for i in range(6):
+            if i == 3:
+                server.down = True
+            done.append(t.advise(req(i)).suggested_action)
+    msg = str(e.value)
+    assert len(done) == 3 and "\n" not in msg
+    assert server.url.rstrip("/") in msg and "'s3'" in msg and "503" in msg
+    n_before = len(server.requests)
+    assert n_before == 3 + 3  # 3 answers + 3 failed calls for s3
+    server.down = False
+    t2 = make_teacher(cfg, cache_dir=out / "cache")
+    assert all(t2.advise(req(i)).valid for i in range(6))
+    assert t2.usage.cache_hits == 3 and t2.usage.calls == 3 and len(server.requests) == n_before + 3
+    sent = [r["body"]["messages"][1]["content"] for r in server.requests[n_before:]]
+    assert all(f"{i + 1} steps forward" in m for m, i in zip(sent, range(3, 6)))
+    assert_no_key_in(out)
+
+
+def test_outage_ends_a_script_with_one_error_line(server, out, tmp_path):
+    """scripting.run: a TeacherError ends the CLI with exit 1 and one 'error:' line."""
+    import subprocess
+    import sys
+    code = (
+        "import sys; from teachable import scripting; from teachable.teacher import make_teacher\n"
+        "from test_teacher import openai_cfg, req\n"
+        "class S: url = sys.argv[1]\n"
+        f"def main():\n    make_teacher(openai_cfg(S, max_retries=1), cache_dir={str(out / 'c')!r}).advise(req())\n"
+        "scripting.run(main)\n")
+    server.down = True
+    r = subprocess.run([sys.executable, "-c", code, server.url], capture_output=True, text=True,
+                       cwd=str(tmp_path), env={**__import__("os").environ,
+                                               "PYTHONPATH": str(__import__("pathlib").Path(__file__).parent)})
+    assert r.returncode == 1, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: teacher 'openai'") and "Traceback" not in r.stderr
+    assert "127.0.0.1" in lines[0] and "'s0'" in lines[0]
+
+
+def test_parallel_writers_never_corrupt_the_cache(tmp_path):
+    """4 processes write the same and different keys into one cache dir at once: every
+    entry reads back as a whole JSON object, and no temp file is left."""
+    import subprocess
+    import sys
+    code = (
+        "import sys\nfrom teachable.teacher.cache import DiskCache\n"
+        "c = DiskCache(sys.argv[1]); w = int(sys.argv[2])\n"
+        "for i in range(300):\n"
+        "    k = c.key('openai', 'm', [i % 40], {})\n"
+        "    c.put(k, {'suggested_action': 'go forward', 'rationale': 'x' * 5000, 'writer': w, 'i': i})\n"
+        "    e = c.get(k)\n"
+        "    assert e['advice']['i'] % 40 == i % 40, e\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "cache"), str(w)]) for w in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 4
+    from teachable.teacher.cache import DiskCache
+    files = list((tmp_path / "cache").rglob("*"))
+    entries = [f for f in files if f.is_file()]
+    assert len(entries) == 40 and all(not f.name.startswith(".") for f in entries)
+    c = DiskCache(tmp_path / "cache")
+    for i in range(40):
+        assert c.get(c.key("openai", "m", [i], {}))["advice"]["rationale"] == "x" * 5000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable
 
@@ -29,12 +30,30 @@ def setup(args) -> dict:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a script's main; bad input ends with one 'error: ...' line and exit code 2."""
+    """Run a script's main; bad input ends with one 'error: ...' line and exit code 2, a
+    teacher that stays down with one 'error: ...' line and exit code 1 (no traceback
+    either way; `--debug` anywhere on the command line, or TEACHABLE_DEBUG=1, shows it)."""
+    from .teacher.base import TeacherError
+
+    debug = "--debug" in sys.argv or os.environ.get("TEACHABLE_DEBUG", "") not in ("", "0")
+    if "--debug" in sys.argv:
+        sys.argv.remove("--debug")
     try:
         main()
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if debug:
+            raise
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         sys.exit(2)
+    except TeacherError as e:
+        if debug:
+            raise
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
 
 
 def student_path(cfg: dict, built: str | None) -> str:

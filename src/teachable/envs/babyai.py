@@ -4,9 +4,15 @@ One minigrid level class per task family (single-room levels, see FAMILY_LEVELS)
 reads a compact description of its 7x7 view and answers with one of six action strings. The
 expert is minigrid's own `BabyAIBot`, kept in sync in advising mode: after every step the bot
 is told the action that was actually taken (``bot.replan(action_taken)``), so it re-plans
-after non-expert actions too. Snapshots pickle the minigrid env and the bot *together* (the
-bot holds a reference to the env), zlib-compressed; restoring them into any instance (another
-process too) gives the same observation, valid actions, expert and future (env RNG included).
+after non-expert actions too.
+
+Snapshot states are data only (DESIGN §3): a JSON object with the level (class name and
+kwargs), the task seed, the action prefix and minigrid's version. set_state replays the
+prefix through a fresh level and a fresh bot, which rebuilds exactly the same env, bot and
+RNG state (the env is deterministic given seed and actions; the bot is deterministic). No
+pickle is ever read: a crafted state can at most name a level of this env or fail to parse.
+Replays are cached per process (LRU of deep copies), so restoring one state many times, as
+labeling does, replays it once.
 
 Success rule: the mission verifier succeeded, i.e. minigrid returned reward > 0 on a step.
 """
@@ -14,11 +20,14 @@ Success rule: the mission verifier succeeded, i.e. minigrid returned reward > 0 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
-import pickle
+import json
 import zlib
+from collections import OrderedDict
 
+import minigrid
 import numpy as np
 from minigrid.core.constants import IDX_TO_COLOR, IDX_TO_OBJECT
 from minigrid.core.world_object import WorldObj
@@ -44,7 +53,12 @@ _MG_DONE = 6
 _VIEW = 7  # agent_view_size of every BabyAI level
 _AX, _AY = _VIEW // 2, _VIEW - 1  # the agent's cell in the egocentric view
 _STATE_WORDS = {0: "open", 1: "closed", 2: "locked"}
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2  # 1: zlib-compressed pickle (refused since: it could run code)
+_STATE_FORMAT = "teachable.babyai.state"
+_REPLAY_CACHE_SIZE = 256  # replayed states kept per process (deep copies of env + bot)
+_REPLAYS: OrderedDict = OrderedDict()
+REGENERATE_HINT = ("regenerate the phase-0 snapshots with this code: "
+                   "`snakemake --forcerun phase0_mine phase0_expert` (or delete results/phase0)")
 _COLORS = ("red", "green", "blue", "purple", "yellow", "grey")
 _OBJECTS = ("key", "ball", "box", "door")
 
@@ -197,7 +211,7 @@ class BabyAITextEnv(TextEnv):
         bot = _bb.BabyAIBot(env) if self.expert else None
         self.family = fam
         self._s = {"env": env, "bot": bot, "t": 0, "done": False, "success": False,
-                   "seed": seed, "family": fam, "expert": None, "bot_restarts": 0}
+                   "seed": seed, "family": fam, "expert": None, "bot_restarts": 0, "actions": []}
         if self.expert:
             self._replan(None)
         self._set_obs(mg_obs["image"])
@@ -220,6 +234,7 @@ class BabyAITextEnv(TextEnv):
         a = _TO_MG[action]
         env = s["env"]
         mg_obs, reward, terminated, truncated, _ = env.step(a)
+        s["actions"].append(a)
         s["t"] += 1
         if reward > 0:
             s["success"] = True
@@ -338,31 +353,59 @@ class BabyAITextEnv(TextEnv):
 
     # ---------------------------------------------------------------- state
     def get_state(self) -> bytes:
+        """JSON bytes: {format, v, minigrid, family, level, kwargs, seed, actions, max_steps}."""
         s = self._need()
-        payload = {"v": _SNAPSHOT_VERSION, "levels": self.levels[s["family"]],
-                   "max_steps": self.max_steps, "s": s}
-        return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), 6)
+        cls, kw = self.levels[s["family"]]
+        payload = {"format": _STATE_FORMAT, "v": _SNAPSHOT_VERSION, "minigrid": minigrid.__version__,
+                   "family": s["family"], "level": cls, "kwargs": kw, "seed": s["seed"],
+                   "actions": list(s["actions"]), "max_steps": self.max_steps}
+        return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
     def set_state(self, state: bytes) -> Obs:
-        try:
-            payload = pickle.loads(zlib.decompress(state))
-        except Exception as e:  # noqa: BLE001
-            raise ValueError(f"babyai env: set_state: not a babyai snapshot ({e})") from e
-        if not isinstance(payload, dict) or payload.get("v") != _SNAPSHOT_VERSION:
-            raise ValueError("babyai env: set_state: unknown snapshot version")
-        s = payload["s"]
-        if payload["max_steps"] != self.max_steps:
-            raise ValueError(f"babyai env: snapshot was taken with max_steps={payload['max_steps']}, "
+        p = parse_state(state)
+        if p["max_steps"] != self.max_steps:
+            raise ValueError(f"babyai env: snapshot was taken with max_steps={p['max_steps']}, "
                              f"this env has max_steps={self.max_steps}")
-        if self.expert and s["bot"] is None and not s["done"]:
-            raise ValueError("babyai env: set_state: the snapshot was taken without the expert (expert=False)")
-        if not self.expert:  # the bot would not follow this env's steps: drop it
-            s["bot"], s["expert"] = None, None
-        self._s = s
-        self.family = s["family"]
-        self._envs[s["family"]] = s["env"]
-        self._set_obs(s["env"].gen_obs()["image"])
+        fam = p["family"]
+        if fam not in self.levels:
+            raise ValueError(f"babyai env: snapshot family '{fam}' is not a family of this env "
+                             f"(known: {', '.join(sorted(self.levels))})")
+        cls, kw = self.levels[fam]
+        if (p["level"], p["kwargs"]) != (cls, json.loads(json.dumps(kw))):
+            raise ValueError(f"babyai env: snapshot family '{fam}' was taken on {p['level']}({p['kwargs']}), "
+                             f"this env builds {cls}({kw})")
+        key = (bytes(state), self.expert)
+        hit = _REPLAYS.get(key)
+        if hit is None:
+            self._replay(p)
+            _REPLAYS[key] = (copy.deepcopy(self._s), self._obs)
+            if len(_REPLAYS) > _REPLAY_CACHE_SIZE:
+                _REPLAYS.popitem(last=False)
+        else:
+            _REPLAYS.move_to_end(key)
+            self._s, self._obs = copy.deepcopy(hit[0]), hit[1]
+        self.family = fam
+        self._envs[fam] = self._s["env"]
         return self.observe()
+
+    def _replay(self, p: dict) -> None:
+        """Rebuild env and bot from (seed, actions) on a level instance of our own."""
+        cls, kw = self.levels[p["family"]]
+        env = getattr(_levels, cls)(**kw)  # fresh: the replayed state must not alias another
+        self._envs[p["family"]] = env
+        saved = self.families
+        self.families = [p["family"]]  # reset(seed) picks families[seed % len]
+        try:
+            self.reset(p["seed"])
+        finally:
+            self.families = saved
+        for i, a in enumerate(p["actions"]):
+            if self._s["done"]:
+                raise ValueError(f"babyai env: snapshot action prefix goes past the end of the episode (step {i})")
+            try:
+                self.step(ACTIONS[a])
+            except InvalidAction as e:
+                raise ValueError(f"babyai env: snapshot action prefix is not valid at step {i}: {e}") from None
 
     def state_key(self) -> str:
         env = self._need()["env"]
@@ -373,3 +416,38 @@ class BabyAITextEnv(TextEnv):
         carry = env.carrying.encode() if env.carrying is not None else None
         key = repr((env.mission, tuple(int(v) for v in env.agent_pos), int(env.agent_dir), carry, cells))
         return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
+def parse_state(state: bytes) -> dict:
+    """Validate a BabyAI state (bytes of JSON) without running anything; ValueError says why.
+    Old pickled snapshots are recognised (never unpickled) and refused with how to regenerate."""
+    if not isinstance(state, (bytes, bytearray)):
+        raise ValueError(f"babyai env: a state is bytes, got {type(state).__name__}")
+    if state[:1] == b"\x78":  # zlib header: the pickled format of teachable <= snapshot v1
+        try:
+            head = zlib.decompressobj().decompress(bytes(state), 4)
+        except zlib.error:
+            head = b""
+        if head[:1] == b"\x80":
+            raise ValueError("babyai env: this snapshot state is in the old pickled format, which is refused "
+                             "because loading it could run code; " + REGENERATE_HINT)
+    try:
+        p = json.loads(bytes(state).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("babyai env: not a babyai snapshot state (expected JSON)") from None
+    if not isinstance(p, dict) or p.get("format") != _STATE_FORMAT:
+        raise ValueError(f"babyai env: not a babyai snapshot state (format is not '{_STATE_FORMAT}')")
+    if p.get("v") != _SNAPSHOT_VERSION:
+        raise ValueError(f"babyai env: snapshot state version {p.get('v')!r}, this code reads "
+                         f"{_SNAPSHOT_VERSION}; " + REGENERATE_HINT)
+    if p.get("minigrid") != minigrid.__version__:
+        raise ValueError(f"babyai env: snapshot state was written with minigrid {p.get('minigrid')}, this env runs "
+                         f"minigrid {minigrid.__version__} (replays may differ); install that version or "
+                         + REGENERATE_HINT)
+    types = {"family": str, "level": str, "kwargs": dict, "seed": int, "actions": list, "max_steps": int}
+    for k, t in types.items():
+        if not isinstance(p.get(k), t) or isinstance(p.get(k), bool):
+            raise ValueError(f"babyai env: snapshot state: '{k}' must be a {t.__name__}")
+    if any(not isinstance(a, int) or isinstance(a, bool) or not 0 <= a < len(ACTIONS) for a in p["actions"]):
+        raise ValueError(f"babyai env: snapshot state: 'actions' must be action indices 0..{len(ACTIONS) - 1}")
+    return p

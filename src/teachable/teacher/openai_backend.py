@@ -4,11 +4,19 @@ with the official `openai` client (its own retries off: this module retries and 
 Structured output: a strict JSON schema whose `suggested_action` is an enum of ALL valid
 actions. One request makes at most 1 + max_retries calls:
   - 408/409/429/5xx, timeouts, connection errors: retried after an exponential backoff
-    (backoff_s * 2^i, or the server's Retry-After if longer; at most max_backoff_s);
+    with jitter (backoff_s * 2^i * U(0.5, 1), or the server's Retry-After if longer; at most
+    max_backoff_s), so parallel shards hitting one server do not retry in lock-step;
+  - a 400 saying the model takes `max_completion_tokens` instead of `max_tokens` (newer
+    OpenAI models): asked again at once with that parameter, kept for the rest of the job;
   - other HTTP errors (400, 401, 403, 404, 422...): TeacherError at once (retrying cannot help);
   - an answer that is not JSON of the schema, or whose suggested_action is not a valid
     action: asked again at once, with the rejected answer and a correction in the
     conversation.
+Strict on the action, tolerant on the envelope (servers that ignore the JSON schema): a JSON
+object inside a ``` fence or surrounded by prose, a confidence given as a word ("high") or a
+numeric string, and a near-miss error_type ("planning error", "Planning_Error") are accepted,
+with a `repaired_*` flag on the advice naming each repair (counted in teacher_usage.json).
+suggested_action is never repaired: it must equal one of the valid actions.
 When the calls run out: if no answer came back at all, TeacherError (the stage stops; the
 cache keeps every earlier answer, so a rerun pays only for the rest); otherwise the last
 answer is returned FLAGGED (valid=False, flags ["invalid_action"] or ["malformed_json"]),
@@ -20,8 +28,11 @@ builds."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import random
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -32,6 +43,10 @@ from .base import ERROR_TYPES, TeacherAdvice, TeacherError, TeacherRequest
 PROMPT_VERSION = 1  # bump when the prompt or schema changes meaning (part of the cache key)
 RETRY_STATUS = {408, 409, 429}  # and every 5xx
 FIELDS = ("suggested_action", "rationale", "diagnosis", "error_type", "confidence")
+# words for confidence that loose servers write instead of a number
+CONFIDENCE_WORDS = {"very high": 0.95, "high": 0.85, "medium": 0.6, "moderate": 0.6, "low": 0.3,
+                    "very low": 0.1, "certain": 1.0, "uncertain": 0.3}
+_FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.S)
 
 SYSTEM = (
     "You are a teacher for a student agent that acts in a grid world from text observations. "
@@ -123,6 +138,8 @@ class OpenAITeacher:
         self.model = cfg["model"]
         self._client = None
         self._key: str | None = None
+        self._rng = random.Random()  # backoff jitter only (never touches an artifact)
+        self._token_param = "max_tokens"  # becomes max_completion_tokens if the server asks
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAITeacher(model={self.model!r}, base_url={safe_url(self.cfg.get('base_url'))!r})"
@@ -158,27 +175,24 @@ class OpenAITeacher:
             "prompt_version": PROMPT_VERSION}
 
     def _sleep(self, n_failed: int, retry_after: float | None) -> None:
-        wait = self.cfg["backoff_s"] * 2 ** max(0, n_failed - 1)
+        wait = self.cfg["backoff_s"] * 2 ** max(0, n_failed - 1) * self._rng.uniform(0.5, 1.0)
         if retry_after is not None:
             wait = max(wait, retry_after)
         time.sleep(min(wait, self.cfg["max_backoff_s"]))
 
     def _parse(self, content: str | None, req: TeacherRequest) -> tuple[TeacherAdvice | None, str]:
         """(advice, problem): problem is '' (valid), 'malformed_json' or 'invalid_action'."""
-        try:
-            data = json.loads(content or "")
-        except json.JSONDecodeError:
-            return None, "malformed_json"
+        data, flags = _load_envelope(content or "")
         if (not isinstance(data, dict) or any(k not in data for k in FIELDS)
                 or not isinstance(data["suggested_action"], str) or not isinstance(data["diagnosis"], str)
-                or not data["diagnosis"].strip() or isinstance(data["confidence"], bool)
-                or not isinstance(data["confidence"], (int, float))):
+                or not data["diagnosis"].strip()):
             return None, "malformed_json"
-        flags = []
-        etype = data["error_type"]
-        if etype not in ERROR_TYPES:
-            etype, flags = "unknown", flags + ["error_type_out_of_set"]
-        conf = float(data["confidence"])
+        conf, conf_flag = _confidence(data["confidence"])
+        if conf is None:
+            return None, "malformed_json"
+        flags += conf_flag
+        etype, etype_flag = _error_type(data["error_type"])
+        flags += etype_flag
         if not 0.0 <= conf <= 1.0:
             conf, flags = min(1.0, max(0.0, conf)), flags + ["confidence_clipped"]
         adv = TeacherAdvice(suggested_action=self._scrub(data["suggested_action"]),
@@ -186,6 +200,25 @@ class OpenAITeacher:
                             diagnosis=self._scrub(data["diagnosis"].strip()), error_type=etype, confidence=conf,
                             backend=self.name, model=self.model, flags=flags)
         return adv, "" if adv.suggested_action in req.valid_actions else "invalid_action"
+
+    def _create(self, client, messages, fmt, stats):
+        """One call; a 400 that asks for max_completion_tokens switches the parameter."""
+        import openai
+
+        try:
+            return client.chat.completions.create(
+                model=self.model, messages=messages, temperature=self.cfg["temperature"],
+                response_format=fmt, **{self._token_param: self.cfg["max_tokens"]})
+        except openai.BadRequestError as e:
+            text = str(getattr(e, "message", "") or e)
+            if self._token_param != "max_tokens" or "max_completion_tokens" not in text:
+                raise
+        self._token_param = "max_completion_tokens"
+        stats["calls"] += 1
+        stats["param_switches"] = stats.get("param_switches", 0) + 1
+        return client.chat.completions.create(
+            model=self.model, messages=messages, temperature=self.cfg["temperature"],
+            response_format=fmt, max_completion_tokens=self.cfg["max_tokens"])
 
     def answer(self, req: TeacherRequest) -> tuple[TeacherAdvice, dict]:
         import openai
@@ -203,9 +236,7 @@ class OpenAITeacher:
                 stats["retries"] += 1
             stats["calls"] += 1
             try:
-                resp = client.chat.completions.create(
-                    model=self.model, messages=messages, temperature=self.cfg["temperature"],
-                    max_tokens=self.cfg["max_tokens"], response_format=fmt)
+                resp = self._create(client, messages, fmt, stats)
             except (openai.APIStatusError, openai.APIConnectionError) as e:
                 status = getattr(e, "status_code", None)
                 detail = self._scrub(str(getattr(e, "message", "") or ""))[:300]
@@ -227,6 +258,11 @@ class OpenAITeacher:
             advice, problem = (None, "malformed_json") if getattr(msg, "refusal", None) else self._parse(content, req)
             if not problem:
                 advice.retries = attempt
+                repaired = [f for f in advice.flags if f.startswith("repaired_")]
+                if repaired:
+                    stats["repaired_answers"] = 1
+                    for f in repaired:
+                        stats[f] = 1
                 return advice, stats
             stats["invalid_answers" if problem == "invalid_action" else "malformed_answers"] += 1
             last = (problem, advice, content or "")
@@ -242,6 +278,59 @@ class OpenAITeacher:
                                    backend=self.name, model=self.model)
         advice.valid, advice.flags, advice.retries = False, [problem, *advice.flags], tries - 1
         return advice, stats
+
+
+def _load_envelope(content: str) -> tuple[object, list[str]]:
+    """The JSON object of an answer and the repair flags: as is, else inside a ``` fence,
+    else the outermost {...} in surrounding prose. None when there is none."""
+    text = content.strip()
+    try:
+        return json.loads(text), []
+    except json.JSONDecodeError:
+        pass
+    m = _FENCE.search(text)
+    if m:
+        try:
+            return json.loads(m.group(1).strip()), ["repaired_fenced_json"]
+        except json.JSONDecodeError:
+            pass
+    i, j = text.find("{"), text.rfind("}")
+    if 0 <= i < j:
+        try:
+            return json.loads(text[i:j + 1]), ["repaired_surrounding_text"]
+        except json.JSONDecodeError:
+            pass
+    return None, []
+
+
+def _confidence(value) -> tuple[float | None, list[str]]:
+    if isinstance(value, bool):
+        return None, []
+    if isinstance(value, (int, float)):
+        return float(value), []
+    if isinstance(value, str):
+        word = " ".join(value.strip().lower().replace("_", " ").split())
+        if word in CONFIDENCE_WORDS:
+            return CONFIDENCE_WORDS[word], ["repaired_confidence_word"]
+        try:
+            v = float(word.rstrip("%")) / (100.0 if word.endswith("%") else 1.0)
+            return v, ["repaired_confidence_string"]
+        except ValueError:
+            return None, []
+    return None, []
+
+
+def _error_type(value) -> tuple[str, list[str]]:
+    if value in ERROR_TYPES:
+        return value, []
+    if isinstance(value, str):
+        norm = re.sub(r"[\s\-]+", "_", value.strip().lower())
+        if norm in ERROR_TYPES:
+            return norm, ["repaired_error_type"]
+        close = difflib.get_close_matches(norm, ERROR_TYPES, n=1, cutoff=0.85)
+        if close:
+            return close[0], ["repaired_error_type"]
+    return "unknown", ["error_type_out_of_set"]
 
 
 def _retry_after(e) -> float | None:

@@ -16,6 +16,13 @@ COUNTS = {
     "errors": "failed calls: HTTP 429/5xx/other status, timeouts, connection errors",
     "invalid_answers": "answers whose suggested_action is not one of the valid actions",
     "malformed_answers": "answers that are not JSON of the advice schema",
+    "repaired_answers": "accepted answers whose envelope or auxiliary fields were repaired (see the flags)",
+    "repaired_fenced_json": "accepted answers whose JSON object came inside a ``` fence",
+    "repaired_surrounding_text": "accepted answers whose JSON object was surrounded by other text",
+    "repaired_confidence_word": "accepted answers whose confidence was a word (mapped to a number)",
+    "repaired_confidence_string": "accepted answers whose confidence was a numeric string",
+    "repaired_error_type": "accepted answers whose error_type was a near miss of a known type",
+    "param_switches": "calls re-sent with max_completion_tokens after the server refused max_tokens",
     "flagged": "requests that ended in a flagged record (valid=False)",
     "failures": "requests that raised TeacherError (no record; the stage stopped)",
     "tokens_in": "prompt tokens reported by the server (every answered call)",
@@ -36,6 +43,13 @@ class Usage:
     errors: int = 0
     invalid_answers: int = 0
     malformed_answers: int = 0
+    repaired_answers: int = 0
+    repaired_fenced_json: int = 0
+    repaired_surrounding_text: int = 0
+    repaired_confidence_word: int = 0
+    repaired_confidence_string: int = 0
+    repaired_error_type: int = 0
+    param_switches: int = 0
     flagged: int = 0
     failures: int = 0
     tokens_in: int = 0
