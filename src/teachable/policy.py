@@ -39,18 +39,31 @@ def load_model_and_tokenizer(model_path: str, adapter: str | None = None, device
     try:
         tok = AutoTokenizer.from_pretrained(model_path)
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=pick_dtype(dev))
-    except OSError as e:
-        raise InputError(f"student.base_model: cannot load '{model_path}' ({e})") from None
+    except Exception as e:  # noqa: BLE001 - OSError, or a truncated/corrupt weights file (safetensors)
+        raise InputError(f"student.base_model: cannot load checkpoint '{model_path}'{_weights_file(local)} "
+                         f"({type(e).__name__}: {' '.join(str(e).split())[:300]})") from None
     if adapter:
         from peft import PeftModel
 
         if not (Path(adapter) / "adapter_config.json").exists():
             raise InputError(f"adapter '{adapter}': no adapter_config.json (missing or unfinished checkpoint)")
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
+        try:
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=trainable_adapter)
+        except Exception as e:  # noqa: BLE001 - a truncated adapter_model.safetensors, a bad config
+            raise InputError(f"adapter '{adapter}': cannot load the checkpoint{_weights_file(Path(adapter))} "
+                             f"({type(e).__name__}: {' '.join(str(e).split())[:300]})") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
     return model.to(dev), tok
+
+
+def _weights_file(d: Path) -> str:
+    """' (weights: <file>)' naming the weights files of a local checkpoint dir, if any."""
+    if not d.is_dir():
+        return ""
+    files = sorted(p.name for p in d.iterdir() if p.suffix in (".safetensors", ".bin"))
+    return f" (weights: {', '.join(str(d / f) for f in files)})" if files else ""
 
 
 class Policy:

@@ -9,6 +9,7 @@ is set aside for early stopping; the weights of the best validation epoch are ke
 from __future__ import annotations
 
 import copy
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,8 +86,12 @@ class Predictor:
         blob = {"format": FORMAT, "state_dict": self.net.state_dict(), "arch": self.arch, "feature_spec": self.spec,
                 "target_mean": list(map(float, self.target_mean)), "target_std": list(map(float, self.target_std)),
                 "targets": list(REG_TARGETS), "quadrants": list(QUADRANTS), "meta": self.meta}
+        # via a buffer: saved to a path, torch names the zip's root folder after the (random)
+        # temp file, so equal models would differ in bytes
+        buf = io.BytesIO()
+        torch.save(blob, buf)
         with atomic_path(path, suffix=".pt") as tmp:
-            torch.save(blob, tmp)
+            tmp.write_bytes(buf.getvalue())
 
     @classmethod
     def load(cls, path: str | Path) -> "Predictor":

@@ -47,6 +47,21 @@ def reset_lora(peft_model, seed: int) -> None:
                 m.reset_lora_parameters(name, True)
 
 
+def sort_adapter_config(adapter_dir) -> None:
+    """Rewrite adapter_config.json with every list that peft built from a set sorted
+    (target_modules, ...): peft writes set order, which differs between processes, so
+    otherwise equal adapters would differ in bytes."""
+    import json
+    from pathlib import Path
+
+    p = Path(adapter_dir) / "adapter_config.json"
+    cfg = json.loads(p.read_text())
+    for k in ("target_modules", "modules_to_save", "exclude_modules", "layers_to_transform"):
+        if isinstance(cfg.get(k), list) and all(isinstance(v, (str, int)) for v in cfg[k]):
+            cfg[k] = sorted(cfg[k])
+    p.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
 def trainable_parameters(model) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 

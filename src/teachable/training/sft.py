@@ -18,7 +18,7 @@ from ..io import InputError, atomic_dir, derive_seed, write_jsonl
 from ..policy import Policy, load_model_and_tokenizer, pick_dtype
 from ..rollout import EpisodeSpec, run_episodes
 from .formats import SFTExample
-from .lora import attach_lora, encode, sft_step, trainable_parameters
+from .lora import attach_lora, encode, sft_step, sort_adapter_config, trainable_parameters
 
 TRAIN_KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "epochs", "batch_size", "lr")
 
@@ -128,6 +128,7 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
+        sort_adapter_config(tmp)  # set order differs per process: sorted for byte-equal reruns
     losses_last = [r["loss"] for r in rows if "loss" in r and r["epoch"] == epochs]
     probes = [r for r in rows if "loss" not in r]
     return {
