@@ -6,7 +6,8 @@ import pandas as pd
 
 from teachable import scripting
 from teachable.evaluation import evaluate_model
-from teachable.io import atomic_path, read_json, read_records, write_json
+from teachable.phase0 import read_snapshots
+from teachable.io import atomic_path, read_json, write_json
 from teachable.policy import pick_device
 
 LABELED_KEYS = ("snapshot_id", "quadrant", "heldout", "state", "history")
@@ -24,7 +25,7 @@ def main():
     p.add_argument("--episodes", required=True)
     args = p.parse_args()
     cfg = scripting.setup(args)
-    snaps = read_records(args.labeled, LABELED_KEYS)
+    snaps = read_snapshots(args.labeled, LABELED_KEYS, cfg["env"])  # every record checked first
     base = read_json(args.base) if args.base else None
     if base is not None and "base_solved_tasks" not in base:
         raise SystemExit(f"error: {args.base}: missing key 'base_solved_tasks'")

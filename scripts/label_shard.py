@@ -8,7 +8,8 @@ from functools import partial
 
 from teachable import scripting
 from teachable.envs import env_from_config
-from teachable.io import read_records, write_json, write_jsonl
+from teachable.io import InputError, write_json, write_jsonl
+from teachable.phase0 import read_snapshots
 from teachable.labeling.pipeline import SNAPSHOT_KEYS, label_shard, select_snapshots, shard_of
 from teachable.policy import Policy
 from teachable.teacher import make_teacher
@@ -29,8 +30,11 @@ def main():
     cfg = scripting.setup(args)
     lab, st = cfg["labeling"], cfg["student"]
     # validate every input line and the teacher set-up before any rollout
-    snaps = select_snapshots(read_records(args.failure, SNAPSHOT_KEYS), read_records(args.expert, SNAPSHOT_KEYS),
+    snaps = select_snapshots(read_snapshots(args.failure, SNAPSHOT_KEYS, cfg["env"]),
+                             read_snapshots(args.expert, SNAPSHOT_KEYS, cfg["env"]),
                              lab["include_expert"], lab["max_snapshots"])
+    if not snaps:
+        raise InputError(f"{args.failure}, {args.expert}: no snapshots to label")
     teacher = make_teacher(cfg["teacher"], cache_dir=args.cache_dir)
     teacher.check_ready()
     mine = shard_of(snaps, args.shard, args.n_shards)

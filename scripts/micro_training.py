@@ -9,7 +9,8 @@ from functools import partial
 
 from teachable import scripting
 from teachable.envs import env_from_config
-from teachable.io import InputError, read_records, write_json
+from teachable.phase0 import read_snapshots
+from teachable.io import InputError, write_json
 from teachable.policy import load_model_and_tokenizer, pick_device, pick_dtype
 from teachable.provenance import collect_provenance
 from teachable.training.micro import MicroTrainer, micro_train_panel, select_panel
@@ -31,7 +32,7 @@ def main():
     missing = [k for k in P1B_KEYS if k not in p1b]
     if missing:
         raise InputError(f"phase1b: missing config key(s) {', '.join(missing)}")
-    snaps = read_records(args.labeled, LABELED_KEYS)
+    snaps = read_snapshots(args.labeled, LABELED_KEYS, cfg["env"])  # every record checked first
     seed = cfg["seed"]
     panel, info = select_panel(snaps, p1b["n_per_quadrant"], seed)
     print(f"panel: {len(panel)} snapshots {info['chosen']} (available {info['available']}, "

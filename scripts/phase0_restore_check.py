@@ -7,8 +7,8 @@ from functools import partial
 
 from teachable import scripting
 from teachable.envs import env_from_config
-from teachable.io import read_records, write_json
-from teachable.phase0 import restore_check
+from teachable.io import InputError, write_json
+from teachable.phase0 import read_snapshots, restore_check
 
 REQUIRED = ("snapshot_id", "state", "obs_text", "mission", "valid_actions", "expert_action")
 
@@ -19,7 +19,9 @@ def main():
     p.add_argument("--out", required=True)
     args = p.parse_args()
     cfg = scripting.setup(args)
-    snaps = [s for f in args.snapshots for s in read_records(f, REQUIRED)]
+    snaps = [s for f in args.snapshots for s in read_snapshots(f, REQUIRED, cfg["env"])]
+    if not snaps:
+        raise InputError(f"{', '.join(args.snapshots)}: no snapshots to check")
     rep = restore_check(snaps, partial(env_from_config, cfg["env"]), cfg["phase0"]["restore_check_n"], cfg["seed"])
     print(f"restore check: {rep['n_checked']} checked, {rep['n_failed']} failed")
     if not rep["passed"]:

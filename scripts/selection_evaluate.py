@@ -2,7 +2,8 @@
 (run_id selection_{method}, seed, method, method_used, metrics)."""
 
 from teachable import scripting
-from teachable.io import read_json, read_records, write_json
+from teachable.phase0 import read_snapshots
+from teachable.io import read_json, write_json
 from teachable.policy import pick_device
 from teachable.selection.evaluate import check_run, eval_record
 
@@ -23,7 +24,7 @@ def main():
     cfg = scripting.setup(args)
     run = read_json(args.run)
     check_run(run, args.method, args.seed, args.run)
-    snaps = read_records(args.snapshots, LABELED_KEYS)
+    snaps = read_snapshots(args.snapshots, LABELED_KEYS, cfg["env"])  # every record checked first
     dev = str(pick_device(cfg["student"]["device"]))
     # Phase-3 evaluation of one model (teachable.evaluation, branch `evaluate`).
     from teachable.evaluation import evaluate_model

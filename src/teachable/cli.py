@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="teachable",
         description="Run registry and multi-seed statistics of the teachable pipeline.")
+    p.add_argument("--debug", action="store_true",
+                   help="show the Python traceback of an error instead of the one 'error:' line")
     sub = p.add_subparsers(dest="group", metavar="GROUP", required=True)
     for name in GROUPS:
         importlib.import_module(f"teachable.commands.{name}").register(sub)
@@ -28,11 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .teacher.base import TeacherError
+
     try:
         return int(args.func(args) or 0)
-    except InputError as e:
-        print(f"teachable: error: {e}", file=sys.stderr)
-        return 2
+    except (InputError, TeacherError) as e:  # bad input: 2; a teacher that stays down: 1
+        if args.debug:
+            raise
+        print(f"teachable: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2 if isinstance(e, InputError) else 1
     except BrokenPipeError:  # `teachable runs list | head`
         return 0
 

@@ -78,7 +78,9 @@ def validate_config(config: dict, schema: dict | None = None, source: str = "con
             key = ".".join([*map(str, e.path), extra[0]]) if extra else where
             raise InputError(f"{source}: unknown config key '{key}' (not in config/schema.yaml)")
         raise InputError(f"{source}: invalid value at '{where}': {e.message}")
-    return config
+    from .config_checks import check_config  # values that name something (docs: README, bad inputs)
+
+    return check_config(config, source)
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> dict:

@@ -81,56 +81,78 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
             f.write(json.dumps(row, default=_default) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
+def read_text(path: str | os.PathLike) -> str:
+    """A file's text, strictly UTF-8: bytes that are not stop with file:line."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a file")
+    data = path.read_bytes()
     try:
-        return json.loads(path.read_text())
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise InputError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {col}); "
+                         "is this the right file?") from None
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    text = read_text(path)
+    if not text.strip():
+        raise InputError(f"{path}: file is empty (an unfinished or truncated write?)")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
 
 
 def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
     """Read every line first, so a malformed line stops the caller before any work."""
+    return [row for _, row in read_records_located(path, required, jsonl=True)]
+
+
+def read_records_located(path: str | os.PathLike, required: Iterable[str] = (),
+                         jsonl: bool | None = None) -> list[tuple[str, dict]]:
+    """(where, record) pairs of a .jsonl file ('file:line') or a .json list ('file: record i'),
+    each checked to be an object with the required keys."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
     required = list(required)
-    rows = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
+    out = []
+    if jsonl if jsonl is not None else path.suffix == ".jsonl":
+        for lineno, line in enumerate(read_text(path).splitlines(), 1):
             if not line.strip():
                 continue
+            where = f"{path}:{lineno}"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: malformed JSON line ({e.msg})") from None
+                raise InputError(f"{where}: malformed JSON line ({e.msg})") from None
             if not isinstance(row, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
             missing = [k for k in required if k not in row]
             if missing:
-                raise InputError(f"{path}:{lineno}: missing key(s) {', '.join(missing)}")
-            rows.append(row)
-    return rows
-
-
-def read_records(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
-    """Records from a .jsonl file or a .json list, validated with file and line/index."""
-    path = Path(path)
-    if path.suffix == ".jsonl":
-        return read_jsonl(path, required)
+                raise InputError(f"{where}: missing key(s) {', '.join(missing)}")
+            out.append((where, row))
+        return out
     data = read_json(path)
     if isinstance(data, dict) and "snapshots" in data:
         data = data["snapshots"]
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a JSON list of records")
-    required = list(required)
     for i, row in enumerate(data):
         missing = [k for k in required if not isinstance(row, dict) or k not in row]
         if missing:
             raise InputError(f"{path}: record {i}: missing key(s) {', '.join(missing)}")
-    return data
+        out.append((f"{path}: record {i}", row))
+    return out
+
+
+def read_records(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
+    """Records from a .jsonl file or a .json list, validated with file and line/index."""
+    return [row for _, row in read_records_located(path, required)]
 
 
 def stable_hash(*parts: Any) -> str:

@@ -7,7 +7,7 @@ import argparse
 from functools import partial
 
 from ..config import load_config
-from ..io import read_records, write_jsonl
+from ..io import write_jsonl
 
 STEPS = ("hints", "uncertainty", "leverage", "cpt", "quadrants", "plot")
 
@@ -69,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
     from ..labeling import pipeline, quadrants, rollouts, uncertainty
 
     cfg = load_config(args.config)
-    snaps = read_records(args.inp, pipeline.SNAPSHOT_KEYS)  # every line checked before any work
+    from ..phase0 import read_snapshots
+
+    # every line checked before any work (keys, schema, state, unique ids; not empty)
+    snaps = read_snapshots(args.inp, pipeline.SNAPSHOT_KEYS, cfg["env"], nonempty=True)
     lab, st = cfg["labeling"], cfg["student"]
     mk = partial(env_from_config, cfg["env"])
     if args.step == "hints":

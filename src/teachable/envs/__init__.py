@@ -21,6 +21,11 @@ def _mock(**kw):
 REGISTRY = {"babyai": _babyai, "mock": _mock}
 
 
+def check_state(env: TextEnv, state: bytes) -> None:
+    """Validate a state for `env` as data, without restoring it (ValueError if bad)."""
+    env.check_state(state)
+
+
 def make_env(name: str, **params) -> TextEnv:
     if name not in REGISTRY:
         raise InputError(f"env.name: unknown environment '{name}' (known: {', '.join(sorted(REGISTRY))})")
@@ -34,4 +39,4 @@ def env_from_config(env_cfg: dict, expert: bool = True) -> TextEnv:
     return make_env(env_cfg["name"], expert=expert, **params)
 
 
-__all__ = ["Obs", "TextEnv", "InvalidAction", "make_env", "env_from_config", "REGISTRY"]
+__all__ = ["Obs", "TextEnv", "InvalidAction", "make_env", "env_from_config", "check_state", "REGISTRY"]

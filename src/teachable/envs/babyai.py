@@ -361,7 +361,8 @@ class BabyAITextEnv(TextEnv):
                    "actions": list(s["actions"]), "max_steps": self.max_steps}
         return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
-    def set_state(self, state: bytes) -> Obs:
+    def check_state(self, state: bytes) -> dict:
+        """The parsed state if this env can restore it (data checks only, no replay)."""
         p = parse_state(state)
         if p["max_steps"] != self.max_steps:
             raise ValueError(f"babyai env: snapshot was taken with max_steps={p['max_steps']}, "
@@ -374,6 +375,11 @@ class BabyAITextEnv(TextEnv):
         if (p["level"], p["kwargs"]) != (cls, json.loads(json.dumps(kw))):
             raise ValueError(f"babyai env: snapshot family '{fam}' was taken on {p['level']}({p['kwargs']}), "
                              f"this env builds {cls}({kw})")
+        return p
+
+    def set_state(self, state: bytes) -> Obs:
+        p = self.check_state(state)
+        fam = p["family"]
         key = (bytes(state), self.expert)
         hit = _REPLAYS.get(key)
         if hit is None:

@@ -20,6 +20,7 @@ class TextEnv:
 
     reset(seed) -> Obs; step(action) -> (Obs, reward, done, info); get_state() -> bytes and
     set_state(bytes) -> Obs restore exactly (same observation, valid actions and future);
+    check_state(bytes) validates a state as data (no pickle, ever);
     expert_action() -> str | None; success() -> bool is the one success rule;
     state_key() -> str identifies the agent-relevant state (used for loop detection);
     family names the task family of the current episode."""
@@ -39,6 +40,12 @@ class TextEnv:
 
     def set_state(self, state: bytes) -> Obs:
         raise NotImplementedError
+
+    def check_state(self, state: bytes):
+        """Raise ValueError if this env cannot restore `state`, from the data alone (no
+        restore): input files are checked with it before any model loads. States are DATA
+        (JSON bytes, e.g. a task seed or game id plus the action prefix), never pickle, and
+        carry the env package's version (docs/design.md §3)."""
 
     def expert_action(self) -> str | None:
         return None

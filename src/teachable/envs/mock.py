@@ -60,8 +60,19 @@ class MockEnv(TextEnv):
     def get_state(self) -> bytes:
         return json.dumps(self._s, sort_keys=True).encode()
 
+    @staticmethod
+    def check_state(state: bytes) -> dict:  # noqa: D102 - see TextEnv.check_state
+        try:
+            s = json.loads(state)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ValueError("mock env: not a mock state (expected JSON)") from None
+        keys = ("pos", "east", "goal", "t", "seed", "family")
+        if not isinstance(s, dict) or any(k not in s for k in keys):
+            raise ValueError(f"mock env: a state needs the keys {', '.join(keys)}")
+        return s
+
     def set_state(self, state: bytes) -> Obs:
-        self._s = json.loads(state)
+        self._s = self.check_state(state)
         self.family = self._s["family"]
         return self.observe()
 
