@@ -7,7 +7,7 @@ CORES ?= 2
 SNAKEMAKE = $(VENV)/bin/snakemake
 STAMP = $(VENV)/.installed
 
-.PHONY: setup pilot test test-fast test-slurm dag lint fmt bench report clean
+.PHONY: setup pilot unlock-stale test test-fast test-slurm dag lint fmt bench report clean
 
 setup: $(STAMP)
 
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-pilot: setup
+# A run killed earlier (kill -9) leaves a lock: cleared first, but only when no Snakemake
+# process works on this directory (teachable.locks), so a live run is never unlocked.
+pilot: setup unlock-stale
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --cores $(CORES)
+
+unlock-stale: setup
+	PYTHONPATH="$(CURDIR)/src" $(VENV)/bin/python -m teachable.locks --snakemake $(SNAKEMAKE)
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

@@ -353,6 +353,7 @@ def test_cli_bad_input_in_a_real_process(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["unknown_family", "duplicate_training_seeds", "manual_without_thresholds",
                                   "base_model_path_missing"])
 def test_snakemake_dry_run_names_the_key(tmp_path, case):
