@@ -29,7 +29,7 @@ from teachable import locks
 CFG = "tests/data/config_mock.yaml"
 # fields that are wall-clock timings or timestamps by name (their values differ run to run)
 TIMING = re.compile(r"(^|_)(wall|time|times|seconds|secs|elapsed|duration|timestamp|started|finished|"
-                    r"created|date|runtime|throughput|per_s|per_sec|s_per)($|_)|_s$|_sec$|_ms$")
+                    r"created|collected|date|runtime|throughput|per_s|per_sec|s_per)($|_)|_s$|_sec$|_ms$|_at(_utc)?$")
 
 
 def _run_id() -> str:
@@ -81,6 +81,26 @@ def _digest(path: Path) -> str:
             lines = [",".join(c for i, c in enumerate(ln.split(",")) if i in keep) for ln in lines]
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
     return hashlib.sha256(path.read_bytes()).hexdigest()  # model.pt, safetensors, adapter files: bytes
+
+
+def _field_diff(a: Path, b: Path) -> str:
+    """Where two differing JSON files differ (for the failure message)."""
+    if a.suffix != ".json":
+        return f"{a.name}: bytes differ"
+    out = []
+
+    def walk(x, y, where):
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), f"{where}.{k}")
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (u, v) in enumerate(zip(x, y)):
+                walk(u, v, f"{where}[{i}]")
+        elif x != y:
+            out.append(f"{a.name}{where}: {str(x)[:80]} != {str(y)[:80]}")
+
+    walk(_strip(json.loads(a.read_text())), _strip(json.loads(b.read_text())), "")
+    return "\n".join(out[:10])
 
 
 def artifacts(wd: Path) -> dict[str, str]:
@@ -166,6 +186,7 @@ def test_kill_at_a_random_job_boundary_then_resume_is_byte_identical(tmp_path):
     a, b = artifacts(ref), artifacts(wd)
     assert sorted(a) == sorted(b), f"seed {seed}, k={k}"
     differ = [f for f in a if a[f] != b[f]]
-    assert not differ, f"differ after kill at job {k}/{n_jobs} (TEACHABLE_KILL_SEED={seed}): {differ}"
+    assert not differ, (f"differ after kill at job {k}/{n_jobs} (TEACHABLE_KILL_SEED={seed}): {differ}\n"
+                        + "\n".join(_field_diff(ref / f, wd / f) for f in differ))
     assert any(f.endswith("adapter_config.json") for f in a) and any(f.endswith("model.pt") for f in a)
     assert len(a) >= 15
