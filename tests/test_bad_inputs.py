@@ -189,7 +189,8 @@ def run_cli(capsys, argv):
     capsys.readouterr()  # drop what set-up printed
     rc = cli_main(argv)
     err = capsys.readouterr().err
-    return rc, [ln for ln in err.splitlines() if ln.strip()]
+    # transformers' own progress bars ("Loading weights: 100%|...") are not error lines
+    return rc, [ln for ln in err.splitlines() if ln.strip() and "%|" not in ln]
 
 
 def assert_one_error(rc, lines, expected, out: Path):
@@ -371,5 +372,23 @@ def test_snakemake_dry_run_names_the_key(tmp_path, case):
 
 
 def test_corpus_size():
-    n = (len(FILE_CASES) + len(CONFIG_CASES) + 3 + 2 + 1 + 1 + 1)  # + checkpoints, scripts, crafted state
+    n = (len(FILE_CASES) + len(CONFIG_CASES) + 3 + 2 + 1 + 1 + 1 + 1)  # + checkpoints, scripts, crafted state
     assert n >= 40
+
+
+def test_truncated_adapter_names_its_file(tmp_path, capsys):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    d = _save_tiny_model(tmp_path / "student")
+    ad = tmp_path / "adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(d), LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(ad)
+    w = ad / "adapter_model.safetensors"
+    w.write_bytes(w.read_bytes()[:100])
+    inp = tmp_path / "s.jsonl"
+    inp.write_bytes(jsonl(snaps()))
+    out = tmp_path / "out.jsonl"
+    cfg = write_config(tmp_path, {"student.base_model": str(d), "student.adapter": str(ad)})
+    rc, lines = run_cli(capsys, ["label", "uncertainty", "--in", str(inp), "--config", str(cfg), "--out", str(out),
+                                 "--student", str(d), "--threads", "1"])
+    assert_one_error(rc, lines, f"adapter '{ad}': cannot load the checkpoint (weights: {w})", out)
