@@ -6,6 +6,7 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from teachable.config import load_schema, validate_config
+from teachable.sharding import stage_shards
 from teachable.training.runs import RUN_IDS
 from teachable.validation import validation_seeds
 
@@ -15,6 +16,14 @@ validate_config(
     load_schema(os.path.join(workflow.basedir, "config", "schema.yaml")),
     source="config",
 )
+
+# Job counts of the sharded stages, from config values alone (docs/cluster.md).
+STAGE_SHARDS = stage_shards(config)
+
+
+wildcard_constraints:
+    shard=r"\d+",
+
 
 # Jobs run `python` from the active environment (the venv, or a --use-conda env) and
 # import `teachable` from src/, installed or not.
