@@ -7,8 +7,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from teachable.config import load_schema, validate_config
 from teachable.sharding import stage_shards
-from teachable.training.runs import RUN_IDS
-from teachable.validation import validation_seeds
+from teachable.dag import RUN_IDS, validation_seeds
 
 # Fill defaults and stop on any unknown or mistyped key, naming it.
 validate_config(

@@ -34,8 +34,13 @@ def _with_defaults(validator_cls):
 _Validator = _with_defaults(jsonschema.Draft7Validator)
 
 
+# libyaml's loader when present: the schema is parsed on every `snakemake` start
+# (planning speed, docs/cluster.md); same result as yaml.safe_load
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_schema(path: str | Path | None = None) -> dict:
-    return yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
+    return yaml.load(Path(path or SCHEMA_PATH).read_text(), Loader=_YAML_LOADER)
 
 
 def _coerce(value: Any, schema: dict) -> Any:

@@ -95,6 +95,45 @@ def _result(e: _Live, record_steps: bool) -> EpisodeResult:
     )
 
 
+def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, bar) -> None:
+    """One lock-step: a batched policy call for the live episodes that need the model, then
+    one env step each. (A function, so that no local keeps a finished episode alive.)"""
+    model_eps = [e for e in live if e.needs_model()]
+    dists = {}
+    if model_eps:
+        scores = policy.score([e.prompt() for e in model_eps], [e.obs.valid_actions for e in model_eps])
+        dists = {id(e): s for e, s in zip(model_eps, scores)}
+    for e in live:
+        valid = e.obs.valid_actions
+        if id(e) in dists:
+            p = softmax(dists[id(e)], 1.0)
+            if e.rng is None or temperature <= 0:
+                a = valid[int(np.argmax(p))]
+            else:
+                a = valid[int(e.rng.choice(len(valid), p=softmax(dists[id(e)], temperature)))]
+            probs, ent = [float(x) for x in p], entropy(p)
+        else:
+            a = e.env.expert_action()
+            if a is None:
+                raise RuntimeError(f"env {e.env.name} has no expert; cannot run mode {e.spec.mode}")
+            probs, ent = None, None
+        if record_steps:
+            e.records.append(StepRecord(len(e.actions), a, list(valid), probs, ent, e.env.state_key()))
+        e.obs, _, done, info = e.env.step(a)
+        e.actions.append(a)
+        e.history.append(a)
+        key = e.env.state_key()
+        if key in e.seen:
+            e.repeats += 1
+            if e.loop_step is None:
+                e.loop_step = len(e.actions) - 1
+        e.seen.add(key)
+        e.success = bool(info.get("success", False))
+        if done or e.success or len(e.actions) >= e.spec.max_steps:
+            e.done = True
+            bar.update(1)
+
+
 def run_episodes(
     policy: Policy | None,
     make_env: Callable[[], TextEnv],
@@ -130,46 +169,11 @@ def run_episodes(
             next_spec += 1
         if not live:
             break
-        model_eps = [e for _, e in live if e.needs_model()]
-        dists = {}
-        if model_eps:
-            scores = policy.score([e.prompt() for e in model_eps], [e.obs.valid_actions for e in model_eps])
-            dists = {id(e): s for e, s in zip(model_eps, scores)}
-        for _, e in live:
-            valid = e.obs.valid_actions
-            if id(e) in dists:
-                p = softmax(dists[id(e)], 1.0)
-                if e.rng is None or temperature <= 0:
-                    a = valid[int(np.argmax(p))]
-                else:
-                    a = valid[int(e.rng.choice(len(valid), p=softmax(dists[id(e)], temperature)))]
-                probs, ent = [float(x) for x in p], entropy(p)
-            else:
-                a = e.env.expert_action()
-                if a is None:
-                    raise RuntimeError(f"env {e.env.name} has no expert; cannot run mode {e.spec.mode}")
-                probs, ent = None, None
-            if record_steps:
-                e.records.append(StepRecord(len(e.actions), a, list(valid), probs, ent, e.env.state_key()))
-            e.obs, _, done, info = e.env.step(a)
-            e.actions.append(a)
-            e.history.append(a)
-            key = e.env.state_key()
-            if key in e.seen:
-                e.repeats += 1
-                if e.loop_step is None:
-                    e.loop_step = len(e.actions) - 1
-            e.seen.add(key)
-            e.success = bool(info.get("success", False))
-            if done or e.success or len(e.actions) >= e.spec.max_steps:
-                e.done = True
-                bar.update(1)
-        still = []
-        for i, e in live:
-            if e.done:  # its env is dropped here, freeing the slot
-                results[i] = _result(e, record_steps)
-            else:
-                still.append((i, e))
-        live = still
+        _advance(policy, [e for _, e in live], temperature, record_steps, bar)
+        # finished episodes leave `live` (comprehensions: no loop variable keeps one alive),
+        # which drops their envs and frees their slots
+        for i, r in [(i, _result(e, record_steps)) for i, e in live if e.done]:
+            results[i] = r
+        live = [(i, e) for i, e in live if not e.done]
     bar.close()
     return results  # type: ignore[return-value]
