@@ -3,12 +3,10 @@
 import os
 import sys
 
-
 # The pilot file applies only when no --configfile is given: a given file is never merged
 # onto the pilot's values (docs/cluster.md). `teachable config show` prints the same result.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from teachable.config import default_configfiles
-
 
 for _cf in default_configfiles(workflow.overwrite_configfiles):
 

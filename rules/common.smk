@@ -70,6 +70,25 @@ def train_cfg_json():
     return json.dumps({**sections, "training": tr}, sort_keys=True)
 
 
+# phase 3: evaluation blocks of one model, gathered into its record
+EVAL_BLOCKS = list(range(STAGE_SHARDS["eval"]))
+P3B = f"{R}/phase3/blocks"
+
+
+def eval_gather_inputs(wildcards):
+    blocks = [
+        f"{P3B}/{wildcards.run_id}/seed{wildcards.seed}/block{b}.json"
+        for b in EVAL_BLOCKS
+    ]
+    if wildcards.run_id == "BASE":
+        return {"blocks": blocks}
+    return {"blocks": blocks, "base": f"{R}/phase3/runs/BASE/seed0.json"}
+
+
+def eval_gather_base_arg(wildcards, input):
+    return f"--base {input.base}" if "base" in input.keys() else ""
+
+
 # phase 5
 P4 = f"{R}/phase4/predictor"
 

@@ -2,8 +2,6 @@
 # job per model x block (BASE once: greedy and deterministic); a per-model gather writes the
 # record and episodes files; then the tables.
 EVAL_SEEDS = config["training"]["seeds"]
-EVAL_BLOCKS = list(range(STAGE_SHARDS["eval"]))
-P3B = f"{R}/phase3/blocks"
 
 
 rule evaluate_base:
@@ -62,17 +60,6 @@ rule evaluate_run:
         "python scripts/evaluate_block.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
         " --run-id {wildcards.run_id} --seed {wildcards.seed} --adapter {input.adapter}"
         " --shard {wildcards.shard} --shard-size {params.shard_size} --out {output} --threads {threads} > {log} 2>&1"
-
-
-def eval_gather_inputs(wildcards):
-    blocks = [f"{P3B}/{wildcards.run_id}/seed{wildcards.seed}/block{b}.json" for b in EVAL_BLOCKS]
-    if wildcards.run_id == "BASE":
-        return {"blocks": blocks}
-    return {"blocks": blocks, "base": f"{R}/phase3/runs/BASE/seed0.json"}
-
-
-def eval_gather_base_arg(wildcards, input):
-    return f"--base {input.base}" if "base" in input.keys() else ""
 
 
 rule evaluate_gather:
