@@ -1,8 +1,16 @@
 # teachable: which failure states of an LM agent are worth teaching?
 # Stages live in rules/*.smk; logic lives in src/teachable; scripts/ are thin CLIs.
+import os
+import sys
 
+# The pilot file applies only when no --configfile is given: a given file is never merged
+# onto the pilot's values (docs/cluster.md). `teachable config show` prints the same result.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from teachable.config import default_configfiles
 
-configfile: "config/config.yaml"
+for _cf in default_configfiles(workflow.overwrite_configfiles):
+
+    configfile: _cf
 
 
 include: "rules/common.smk"
@@ -21,6 +29,9 @@ include: "rules/analysis.smk"
 localrules:
     all,
     label_gather,
+    phase0_gather,
+    micro_gather,
+    evaluate_gather,
     cpt_correlation,
     training_summary,
     phase3_tables,

@@ -6,8 +6,8 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from teachable.config import load_schema, validate_config
-from teachable.training.runs import RUN_IDS
-from teachable.validation import validation_seeds
+from teachable.sharding import stage_shards
+from teachable.dag import RUN_IDS, validation_seeds
 
 # Fill defaults and stop on any unknown or mistyped key, naming it.
 validate_config(
@@ -15,6 +15,14 @@ validate_config(
     load_schema(os.path.join(workflow.basedir, "config", "schema.yaml")),
     source="config",
 )
+
+# Job counts of the sharded stages, from config values alone (docs/cluster.md).
+STAGE_SHARDS = stage_shards(config)
+
+
+wildcard_constraints:
+    shard=r"\d+",
+
 
 # Jobs run `python` from the active environment (the venv, or a --use-conda env) and
 # import `teachable` from src/, installed or not.
@@ -60,6 +68,25 @@ def train_cfg_json():
     tr = {k: v for k, v in config["training"].items() if k != "seeds"}
     sections = {s: config[s] for s in ("seed", "env", "student")}
     return json.dumps({**sections, "training": tr}, sort_keys=True)
+
+
+# phase 3: evaluation blocks of one model, gathered into its record
+EVAL_BLOCKS = list(range(STAGE_SHARDS["eval"]))
+P3B = f"{R}/phase3/blocks"
+
+
+def eval_gather_inputs(wildcards):
+    blocks = [
+        f"{P3B}/{wildcards.run_id}/seed{wildcards.seed}/block{b}.json"
+        for b in EVAL_BLOCKS
+    ]
+    if wildcards.run_id == "BASE":
+        return {"blocks": blocks}
+    return {"blocks": blocks, "base": f"{R}/phase3/runs/BASE/seed0.json"}
+
+
+def eval_gather_base_arg(wildcards, input):
+    return f"--base {input.base}" if "base" in input.keys() else ""
 
 
 # phase 5

@@ -1,12 +1,16 @@
+# Phase-0 rollouts: one job per block of phase0.shard_size task ids, then a gather.
+P0_SHARDS = list(range(STAGE_SHARDS["phase0"]))
+
+
 rule phase0_rollouts:
     input:
         student=student_dir(),
     output:
-        f"{R}/phase0/rollouts.json",
+        f"{R}/phase0/rollouts/shard{{shard}}.json",
     log:
-        f"{R}/logs/phase0_rollouts.log",
+        f"{R}/logs/phase0_rollouts{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/phase0_rollouts.tsv"
+        f"{R}/benchmarks/phase0_rollouts{{shard}}.tsv"
     conda:
         CONDA_ENV
     threads: 2
@@ -17,8 +21,26 @@ rule phase0_rollouts:
     params:
         cfg=cfg_json("env", "student", "phase0"),
         student=student_arg,
+        shard_size=config["phase0"]["shard_size"],
     shell:
-        "python scripts/phase0_rollouts.py --cfg {params.cfg:q} {params.student} --out {output} --threads {threads} > {log} 2>&1"
+        "python scripts/phase0_rollouts.py --cfg {params.cfg:q} {params.student} --shard {wildcards.shard}"
+        " --shard-size {params.shard_size} --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule phase0_gather:
+    input:
+        expand(f"{R}/phase0/rollouts/shard{{shard}}.json", shard=P0_SHARDS),
+    output:
+        f"{R}/phase0/rollouts.json",
+    log:
+        f"{R}/logs/phase0_gather.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python scripts/phase0_gather.py --shards {input} --out {output} > {log} 2>&1"
 
 
 rule phase0_mine:

@@ -1,4 +1,5 @@
-SHARDS = list(range(config["labeling"]["shards"]))
+# labeling: jobs = ceil(snapshot bound / labeling.shard_size); snapshot i -> job i mod jobs
+SHARDS = list(range(STAGE_SHARDS["labeling"]))
 
 
 rule label_shard:

@@ -1,5 +1,7 @@
-# Phase 1B: micro-training of a quadrant-stratified panel (one job, one model load) and the
-# ELP_net-vs-utility correlation with the cpt_spearman gate (cheap; a localrule).
+# Phase 1B: micro-training of a quadrant-stratified panel (one job per block of
+# phase1b.shard_size panel snapshots, one model load each; a gather merges them in panel
+# order) and the ELP_net-vs-utility correlation with the cpt_spearman gate (cheap; a localrule).
+MICRO_SHARDS = list(range(STAGE_SHARDS["micro"]))
 
 
 rule micro_training:
@@ -7,11 +9,11 @@ rule micro_training:
         student=student_dir(),
         labeled=f"{R}/phase1/labeled_snapshots.jsonl",
     output:
-        f"{R}/phase1b/micro_training_results.json",
+        f"{R}/phase1b/micro/shard{{shard}}.json",
     log:
-        f"{R}/logs/micro_training.log",
+        f"{R}/logs/micro_training{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/micro_training.tsv"
+        f"{R}/benchmarks/micro_training{{shard}}.tsv"
     conda:
         CONDA_ENV
     threads: 2
@@ -22,9 +24,26 @@ rule micro_training:
     params:
         cfg=cfg_json("env", "student", "labeling", "phase1b"),
         student=student_arg,
+        shard_size=config["phase1b"]["shard_size"],
     shell:
         "python scripts/micro_training.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        " --shard {wildcards.shard} --shard-size {params.shard_size} --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule micro_gather:
+    input:
+        expand(f"{R}/phase1b/micro/shard{{shard}}.json", shard=MICRO_SHARDS),
+    output:
+        f"{R}/phase1b/micro_training_results.json",
+    log:
+        f"{R}/logs/micro_gather.log",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python scripts/micro_gather.py --shards {input} --out {output} > {log} 2>&1"
 
 
 rule cpt_correlation:

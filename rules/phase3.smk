@@ -1,4 +1,6 @@
-# Phase 3: one evaluation job per model (BASE once: greedy and deterministic), then tables.
+# Phase 3: each model's episodes (tasks, then the panel) in blocks of eval.shard_size, one
+# job per model x block (BASE once: greedy and deterministic); a per-model gather writes the
+# record and episodes files; then the tables.
 EVAL_SEEDS = config["training"]["seeds"]
 
 
@@ -7,12 +9,11 @@ rule evaluate_base:
         student=student_dir(),
         labeled=f"{R}/phase1/labeled_snapshots.jsonl",
     output:
-        record=f"{R}/phase3/runs/BASE/seed0.json",
-        episodes=f"{R}/phase3/runs/BASE/seed0.episodes.csv",
+        f"{P3B}/BASE/seed0/block{{shard}}.json",
     log:
-        f"{R}/logs/phase3/BASE.log",
+        f"{R}/logs/phase3/BASE_block{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/phase3/BASE.tsv"
+        f"{R}/benchmarks/phase3/BASE_block{{shard}}.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -23,9 +24,11 @@ rule evaluate_base:
     params:
         cfg=cfg_json("env", "student", "eval"),
         student=student_arg,
+        shard_size=config["eval"]["shard_size"],
     shell:
-        "python scripts/evaluate_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --run-id BASE --seed 0 --out {output.record} --episodes {output.episodes} --threads {threads} > {log} 2>&1"
+        "python scripts/evaluate_block.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        " --run-id BASE --seed 0 --shard {wildcards.shard} --shard-size {params.shard_size}"
+        " --out {output} --threads {threads} > {log} 2>&1"
 
 
 rule evaluate_run:
@@ -33,14 +36,12 @@ rule evaluate_run:
         student=student_dir(),
         labeled=f"{R}/phase1/labeled_snapshots.jsonl",
         adapter=f"{R}/phase2/{{run_id}}/seed{{seed}}/adapter",
-        base=f"{R}/phase3/runs/BASE/seed0.json",
     output:
-        record=f"{R}/phase3/runs/{{run_id}}/seed{{seed}}.json",
-        episodes=f"{R}/phase3/runs/{{run_id}}/seed{{seed}}.episodes.csv",
+        f"{P3B}/{{run_id}}/seed{{seed}}/block{{shard}}.json",
     log:
-        f"{R}/logs/phase3/{{run_id}}_seed{{seed}}.log",
+        f"{R}/logs/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/phase3/{{run_id}}_seed{{seed}}.tsv"
+        f"{R}/benchmarks/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.tsv"
     wildcard_constraints:
         run_id="|".join(RUN_IDS),
         seed=r"\d+",
@@ -54,10 +55,34 @@ rule evaluate_run:
     params:
         cfg=cfg_json("env", "student", "eval"),
         student=student_arg,
+        shard_size=config["eval"]["shard_size"],
     shell:
-        "python scripts/evaluate_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --run-id {wildcards.run_id} --seed {wildcards.seed} --adapter {input.adapter} --base {input.base}"
-        " --out {output.record} --episodes {output.episodes} --threads {threads} > {log} 2>&1"
+        "python scripts/evaluate_block.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        " --run-id {wildcards.run_id} --seed {wildcards.seed} --adapter {input.adapter}"
+        " --shard {wildcards.shard} --shard-size {params.shard_size} --out {output} --threads {threads} > {log} 2>&1"
+
+
+rule evaluate_gather:
+    input:
+        unpack(eval_gather_inputs),
+    output:
+        record=f"{R}/phase3/runs/{{run_id}}/seed{{seed}}.json",
+        episodes=f"{R}/phase3/runs/{{run_id}}/seed{{seed}}.episodes.csv",
+    log:
+        f"{R}/logs/phase3/{{run_id}}_seed{{seed}}_gather.log",
+    wildcard_constraints:
+        run_id="|".join(["BASE", *RUN_IDS]),
+        seed=r"\d+",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        base=eval_gather_base_arg,
+    shell:
+        "python scripts/evaluate_gather.py --blocks {input.blocks} {params.base}"
+        " --out {output.record} --episodes {output.episodes} > {log} 2>&1"
 
 
 PHASE3_RUNS = [f"{R}/phase3/runs/BASE/seed0"] + expand(

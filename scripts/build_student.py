@@ -5,6 +5,7 @@ from functools import partial
 
 from teachable import scripting
 from teachable.envs import env_from_config
+from teachable.policy import pick_device
 from teachable.student import bootstrap_student
 
 
@@ -15,7 +16,8 @@ def main():
     cfg = scripting.setup(args)
     lo, hi = cfg["gates"]["warmstart_ratio_range"]
     rep = bootstrap_student(partial(env_from_config, cfg["env"]), cfg["bootstrap"], cfg["seed"], args.out,
-                            cfg["student"]["history"], cfg["env"]["max_steps"], device="cpu")
+                            cfg["student"]["history"], cfg["env"]["max_steps"],
+                            device=str(pick_device(cfg["student"]["device"])))
     ok = lo < rep["entropy_ratio"] < hi
     print(f"student: success {rep['success_rate']:.3f}, mean(H)/ln|A| {rep['entropy_ratio']:.3f} "
           f"({'inside' if ok else 'OUTSIDE'} ({lo}, {hi})), {rep['steps']} steps, {rep['wall_time_s']:.1f}s")

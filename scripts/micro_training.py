@@ -2,7 +2,7 @@
 """Phase 1B: micro-training of a quadrant-stratified panel of train snapshots (one model
 load; a fresh zero-effect LoRA adapter per snapshot, one route-matched example, n_steps
 optimizer steps, success before/after with the same sampled rollouts) ->
-micro_training_results.json."""
+micro_training_results.json, or one shard of it (contiguous block of the panel)."""
 
 import time
 from functools import partial
@@ -13,6 +13,7 @@ from teachable.phase0 import read_snapshots
 from teachable.io import InputError, write_json
 from teachable.policy import load_model_and_tokenizer, pick_device, pick_dtype
 from teachable.provenance import collect_provenance
+from teachable.sharding import block
 from teachable.training.micro import MicroTrainer, micro_train_panel, select_panel
 
 LABELED_KEYS = ("snapshot_id", "state", "mission", "obs_text", "valid_actions", "history", "teacher", "quadrant",
@@ -25,7 +26,9 @@ def main():
     p = scripting.parser(__doc__)
     p.add_argument("--student", default=None)
     p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl")
-    p.add_argument("--out", required=True, help="phase1b/micro_training_results.json")
+    p.add_argument("--out", required=True, help="phase1b/micro_training_results.json (or a shard of it)")
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--shard-size", type=int, default=None, help="panel snapshots per shard (default: all)")
     args = p.parse_args()
     cfg = scripting.setup(args)
     p1b, st = cfg["phase1b"], cfg["student"]
@@ -35,6 +38,8 @@ def main():
     snaps = read_snapshots(args.labeled, LABELED_KEYS, cfg["env"])  # every record checked first
     seed = cfg["seed"]
     panel, info = select_panel(snaps, p1b["n_per_quadrant"], seed)
+    if args.shard_size is not None:
+        panel = block(panel, args.shard, args.shard_size)
     print(f"panel: {len(panel)} snapshots {info['chosen']} (available {info['available']}, "
           f"{info['n_skipped_invalid_teacher']} train snapshots skipped for an invalid teacher answer)")
     t0 = time.perf_counter()
@@ -48,7 +53,7 @@ def main():
     wall = time.perf_counter() - t0
     write_json(args.out, {
         "seed": seed, "phase1b": p1b, "horizon": cfg["labeling"]["horizon"], "temperature": st["temperature"],
-        "panel": info, "n_snapshots": len(records), "records": records,
+        "panel": info, "shard": args.shard, "shard_size": args.shard_size, "n_snapshots": len(records), "records": records,
         "wall_time_s": round(wall, 3), "seconds_per_snapshot": round(wall / max(1, len(records)), 3),
         "device": str(dev), "dtype": str(pick_dtype(dev)).replace("torch.", ""),
         "provenance": collect_provenance(cfg, seed, str(dev)),

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Phase 0: sampled student rollouts -> rollouts.json."""
+"""Phase 0: sampled student rollouts of one shard of the task ids (contiguous block
+--shard of size --shard-size; all tasks without them) -> rollouts JSON."""
 
 from functools import partial
 
@@ -14,15 +15,20 @@ def main():
     p = scripting.parser(__doc__)
     p.add_argument("--student", default=None, help="student model dir (default: from config)")
     p.add_argument("--out", required=True)
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--shard-size", type=int, default=None, help="tasks per shard (default: all in one)")
     args = p.parse_args()
     cfg = scripting.setup(args)
-    st = cfg["student"]
+    st, n = cfg["student"], cfg["phase0"]["n_tasks"]
+    size = args.shard_size or n
+    ids = range(min(n, args.shard * size), min(n, (args.shard + 1) * size))
     policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
     trajs = student_rollouts(policy, partial(env_from_config, cfg["env"]), cfg["phase0"]["n_tasks"], cfg["seed"],
-                             st["temperature"], st["history"], cfg["env"]["max_steps"], progress="rollouts")
+                             st["temperature"], st["history"], cfg["env"]["max_steps"], progress="rollouts",
+                             ids=ids)
     n_ok = sum(t["success"] for t in trajs)
     write_json(args.out, {"seed": cfg["seed"], "n": len(trajs), "success_rate": n_ok / max(1, len(trajs)),
-                          "trajectories": trajs}, indent=None)
+                          "shard": args.shard, "trajectories": trajs}, indent=None)
     print(f"{len(trajs)} rollouts, success {n_ok}/{len(trajs)}")
 
 

@@ -12,7 +12,7 @@ import sys
 
 from .io import InputError
 
-GROUPS = ("runs", "analyze", "label", "status")
+GROUPS = ("runs", "analyze", "label", "status", "config")
 
 
 def build_parser() -> argparse.ArgumentParser:

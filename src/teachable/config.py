@@ -34,8 +34,13 @@ def _with_defaults(validator_cls):
 _Validator = _with_defaults(jsonschema.Draft7Validator)
 
 
+# libyaml's loader when present: the schema is parsed on every `snakemake` start
+# (planning speed, docs/cluster.md); same result as yaml.safe_load
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_schema(path: str | Path | None = None) -> dict:
-    return yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
+    return yaml.load(Path(path or SCHEMA_PATH).read_text(), Loader=_YAML_LOADER)
 
 
 def _coerce(value: Any, schema: dict) -> Any:
@@ -123,3 +128,48 @@ def get(cfg: dict, dotted: str) -> Any:
             raise InputError(f"config: missing key '{dotted}'")
         cur = cur[part]
     return cur
+
+
+# ------------------------------------------------------------ effective config (docs/cluster.md)
+
+PILOT_CONFIGFILE = "config/config.yaml"
+
+
+def default_configfiles(given: list | tuple | None) -> list[str]:
+    """The config files a run starts from: the ones given with --configfile, else the pilot
+    file. A given file is never merged onto the pilot file, so each shipped file means what
+    it says (schema defaults fill what it leaves out). The Snakefile applies exactly these."""
+    return [str(f) for f in given] if given else [PILOT_CONFIGFILE]
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """`--config k=v ...` as Snakemake reads it: each value parsed as YAML; a dict value
+    merges into its section (Snakemake's update_config is recursive too)."""
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--config: expected KEY=VALUE, got '{item}'")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise InputError(f"--config {key}: malformed YAML value ({e})") from None
+    return out
+
+
+def effective_config(configfiles: list | tuple | None = None, overrides: dict | None = None,
+                     base_dir: str | Path | None = None) -> dict:
+    """What a Snakemake run with these --configfile/--config arguments validates: the files
+    of `default_configfiles` merged in order, the overrides on top, schema defaults filled."""
+    base = Path(base_dir) if base_dir is not None else SCHEMA_PATH.parents[1]
+    cfg: dict = {}
+    for f in default_configfiles(configfiles):
+        path = Path(f) if Path(f).is_absolute() or Path(f).exists() else base / f
+        if not path.exists():
+            raise InputError(f"{f}: config file not found")
+        try:
+            deep_update(cfg, yaml.safe_load(path.read_text()) or {})
+        except yaml.YAMLError as e:
+            raise InputError(f"{path}: malformed YAML ({e})") from None
+    deep_update(cfg, copy.deepcopy(overrides or {}))
+    return validate_config(cfg, load_schema(base / "config" / "schema.yaml"), source="config")

@@ -15,6 +15,7 @@ from .labeling.quadrants import QUADRANTS
 from .phase0 import decode_state
 from .policy import Policy
 from .rollout import EpisodeSpec, run_episodes
+from .sharding import block
 from .stats import bootstrap_ci, holm, paired_comparison
 
 RUN_KEYS = ("run_id", "seed", "metrics")
@@ -35,23 +36,36 @@ def panel(snaps: list[dict], n_per_quadrant: int, seed: int) -> list[dict]:
     return out
 
 
-def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: dict | None = None) -> dict:
-    """Metrics and per-episode rows of one model (greedy)."""
-    ev, st = cfg["eval"], cfg["student"]
-    tasks = eval_tasks(cfg)
+def eval_specs(cfg: dict, snaps: list[dict]) -> tuple[list[EpisodeSpec], dict[str, str]]:
+    """Every episode of one model's evaluation, in a fixed order (tasks, then the panel),
+    and the panel's quadrant by snapshot id. Blocks of this list are the evaluation shards."""
+    ev = cfg["eval"]
     pan = panel(snaps, ev["n_snapshots_per_quadrant"], cfg["seed"])
-    specs = [EpisodeSpec(f"task|{s}", seed=s, max_steps=cfg["env"]["max_steps"]) for s in tasks]
+    specs = [EpisodeSpec(f"task|{s}", seed=s, max_steps=cfg["env"]["max_steps"]) for s in eval_tasks(cfg)]
     specs += [EpisodeSpec(f"panel|{s['snapshot_id']}", state=decode_state(s["state"]), history=list(s["history"]),
                           max_steps=ev["horizon"]) for s in pan]
+    return specs, {s["snapshot_id"]: s["quadrant"] for s in pan}
+
+
+def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, shard_size: int | None = None
+                 ) -> list[dict]:
+    """Greedy per-episode rows of block `shard` (all episodes when shard_size is None)."""
+    specs, quad = eval_specs(cfg, snaps)
+    if shard_size is not None:
+        specs = block(specs, shard, shard_size)
     res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False), specs, temperature=0.0,
-                       history_len=st["history"])
-    quad = {s["snapshot_id"]: s["quadrant"] for s in pan}
+                       history_len=cfg["student"]["history"], max_live=cfg["student"].get("max_live_episodes"))
     rows = []
     for r in res:
         kind, item = r.episode_id.split("|", 1)
         rows.append({"kind": kind, "item": item, "family": r.family, "quadrant": quad.get(item, ""),
                      "success": int(r.success), "steps": r.steps, "repeat_rate": r.repeat_rate,
                      "loop": int(r.loop_step is not None)})
+    return rows
+
+
+def metrics_from_rows(rows: list[dict], base_record: dict | None = None) -> dict:
+    """A model's metrics, record fields and rows from its per-episode rows (all blocks)."""
     df = pd.DataFrame(rows)
     t, p = df[df.kind == "task"], df[df.kind == "panel"]
     m = {"task_success": float(t.success.mean()), "panel_success": float(p.success.mean()) if len(p) else None,
@@ -63,12 +77,17 @@ def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: d
         m[f"n_panel_{q}"] = len(pq)
     if base_record is not None:
         solved = set(base_record["base_solved_tasks"])
-        mine = t[t.item.isin({str(s) for s in solved})]
+        mine = t[t.item.astype(str).isin({str(s) for s in solved})]
         m["n_base_solved"] = len(solved)
         m["retention"] = float(mine.success.mean()) if len(mine) else None
         m["retention_drop"] = 1.0 - m["retention"] if m["retention"] is not None else None
     return {"metrics": m, "episodes": rows,
             "base_solved_tasks": [int(r["item"]) for r in rows if r["kind"] == "task" and r["success"]]}
+
+
+def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: dict | None = None) -> dict:
+    """Metrics and per-episode rows of one model (greedy), all blocks in one process."""
+    return metrics_from_rows(episode_rows(policy, cfg, snaps), base_record)
 
 
 def evaluate_model(student_path: str, adapter: str | None, cfg: dict, snaps: list[dict], seed: int, device: str,

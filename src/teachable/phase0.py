@@ -83,11 +83,15 @@ def task_seeds(master: int, stage: str, n: int) -> list[int]:
 
 
 def student_rollouts(policy: Policy, make_env: Callable[[], TextEnv], n_tasks: int, seed: int,
-                     temperature: float, history_len: int, max_steps: int, progress=False) -> list[dict]:
-    """Sampled student episodes on tasks derived from (seed, 'phase0_tasks', i)."""
+                     temperature: float, history_len: int, max_steps: int, progress=False,
+                     ids: range | None = None) -> list[dict]:
+    """Sampled student episodes on tasks derived from (seed, 'phase0_tasks', i), for the task
+    indices `ids` (a shard; default all n_tasks): task i is the same whatever the shard."""
+    ids = range(n_tasks) if ids is None else ids
     specs = [
-        EpisodeSpec(f"traj{i:05d}", seed=s, max_steps=max_steps, sample_seed=derive_seed(seed, "phase0_sample", i))
-        for i, s in enumerate(task_seeds(seed, "phase0_tasks", n_tasks))
+        EpisodeSpec(f"traj{i:05d}", seed=derive_seed(seed, "phase0_tasks", i), max_steps=max_steps,
+                    sample_seed=derive_seed(seed, "phase0_sample", i))
+        for i in ids
     ]
     res = run_episodes(policy, make_env, specs, temperature, history_len, record_steps=True, progress=progress)
     out = []

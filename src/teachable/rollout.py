@@ -82,6 +82,58 @@ class _Live:
         return build_prompt(self.obs.mission, self.obs.text, hist, self.spec.patch)
 
 
+# Episodes alive at once when a caller gives no `max_live`; scripting.setup sets it from
+# student.max_live_episodes so that every stage's memory is bounded the same way.
+MAX_LIVE_EPISODES = 256
+
+
+def _result(e: _Live, record_steps: bool) -> EpisodeResult:
+    return EpisodeResult(
+        episode_id=e.spec.episode_id, success=e.success, steps=len(e.actions), actions=e.actions,
+        loop_step=e.loop_step, repeat_rate=e.repeats / max(1, len(e.actions)), family=e.env.family,
+        mission=e.obs.mission, records=e.records if record_steps else None,
+    )
+
+
+def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, bar) -> None:
+    """One lock-step: a batched policy call for the live episodes that need the model, then
+    one env step each. (A function, so that no local keeps a finished episode alive.)"""
+    model_eps = [e for e in live if e.needs_model()]
+    dists = {}
+    if model_eps:
+        scores = policy.score([e.prompt() for e in model_eps], [e.obs.valid_actions for e in model_eps])
+        dists = {id(e): s for e, s in zip(model_eps, scores)}
+    for e in live:
+        valid = e.obs.valid_actions
+        if id(e) in dists:
+            p = softmax(dists[id(e)], 1.0)
+            if e.rng is None or temperature <= 0:
+                a = valid[int(np.argmax(p))]
+            else:
+                a = valid[int(e.rng.choice(len(valid), p=softmax(dists[id(e)], temperature)))]
+            probs, ent = [float(x) for x in p], entropy(p)
+        else:
+            a = e.env.expert_action()
+            if a is None:
+                raise RuntimeError(f"env {e.env.name} has no expert; cannot run mode {e.spec.mode}")
+            probs, ent = None, None
+        if record_steps:
+            e.records.append(StepRecord(len(e.actions), a, list(valid), probs, ent, e.env.state_key()))
+        e.obs, _, done, info = e.env.step(a)
+        e.actions.append(a)
+        e.history.append(a)
+        key = e.env.state_key()
+        if key in e.seen:
+            e.repeats += 1
+            if e.loop_step is None:
+                e.loop_step = len(e.actions) - 1
+        e.seen.add(key)
+        e.success = bool(info.get("success", False))
+        if done or e.success or len(e.actions) >= e.spec.max_steps:
+            e.done = True
+            bar.update(1)
+
+
 def run_episodes(
     policy: Policy | None,
     make_env: Callable[[], TextEnv],
@@ -90,8 +142,14 @@ def run_episodes(
     history_len: int = 2,
     record_steps: bool = False,
     progress: bool | str = False,
+    max_live: int | None = None,
 ) -> list[EpisodeResult]:
-    """Roll out every spec to the end; returns results in the order of `specs`."""
+    """Roll out every spec to the end; returns results in the order of `specs`.
+
+    At most `max_live` episodes (env copies) are alive at once (default MAX_LIVE_EPISODES):
+    the next spec starts as soon as another episode finishes, so memory stays flat however
+    many specs there are. An episode's result depends only on its spec (its own sample
+    seed), not on the cap or on which episodes share its batches."""
     for s in specs:
         if s.mode not in MODES:
             raise ValueError(f"unknown rollout mode {s.mode!r} (known: {', '.join(MODES)})")
@@ -99,55 +157,23 @@ def run_episodes(
             raise ValueError(f"episode {s.episode_id}: give exactly one of seed or state")
     if policy is None and any(s.mode != "expert" for s in specs):
         raise ValueError("a policy is required for policy/force episodes")
-    live = [_Live(s, make_env(), history_len) for s in specs]
-    bar = tqdm(total=len(live), desc=progress if isinstance(progress, str) else "episodes",
+    cap = max(1, int(max_live if max_live is not None else MAX_LIVE_EPISODES))
+    results: list[EpisodeResult | None] = [None] * len(specs)
+    live: list[tuple[int, _Live]] = []
+    next_spec = 0
+    bar = tqdm(total=len(specs), desc=progress if isinstance(progress, str) else "episodes",
                disable=not progress, mininterval=2.0)
-    t = 0
     while True:
-        active = [e for e in live if not e.done]
-        if not active:
+        while next_spec < len(specs) and len(live) < cap:  # refill freed slots, in spec order
+            live.append((next_spec, _Live(specs[next_spec], make_env(), history_len)))
+            next_spec += 1
+        if not live:
             break
-        model_eps = [e for e in active if e.needs_model()]
-        dists = {}
-        if model_eps:
-            scores = policy.score([e.prompt() for e in model_eps], [e.obs.valid_actions for e in model_eps])
-            dists = {id(e): s for e, s in zip(model_eps, scores)}
-        for e in active:
-            valid = e.obs.valid_actions
-            if id(e) in dists:
-                p = softmax(dists[id(e)], 1.0)
-                if e.rng is None or temperature <= 0:
-                    a = valid[int(np.argmax(p))]
-                else:
-                    a = valid[int(e.rng.choice(len(valid), p=softmax(dists[id(e)], temperature)))]
-                probs, ent = [float(x) for x in p], entropy(p)
-            else:
-                a = e.env.expert_action()
-                if a is None:
-                    raise RuntimeError(f"env {e.env.name} has no expert; cannot run mode {e.spec.mode}")
-                probs, ent = None, None
-            if record_steps:
-                e.records.append(StepRecord(len(e.actions), a, list(valid), probs, ent, e.env.state_key()))
-            e.obs, _, done, info = e.env.step(a)
-            e.actions.append(a)
-            e.history.append(a)
-            key = e.env.state_key()
-            if key in e.seen:
-                e.repeats += 1
-                if e.loop_step is None:
-                    e.loop_step = len(e.actions) - 1
-            e.seen.add(key)
-            e.success = bool(info.get("success", False))
-            if done or e.success or len(e.actions) >= e.spec.max_steps:
-                e.done = True
-                bar.update(1)
-        t += 1
+        _advance(policy, [e for _, e in live], temperature, record_steps, bar)
+        # finished episodes leave `live` (comprehensions: no loop variable keeps one alive),
+        # which drops their envs and frees their slots
+        for i, r in [(i, _result(e, record_steps)) for i, e in live if e.done]:
+            results[i] = r
+        live = [(i, e) for i, e in live if not e.done]
     bar.close()
-    return [
-        EpisodeResult(
-            episode_id=e.spec.episode_id, success=e.success, steps=len(e.actions), actions=e.actions,
-            loop_step=e.loop_step, repeat_rate=e.repeats / max(1, len(e.actions)), family=e.env.family,
-            mission=e.obs.mission, records=e.records if record_steps else None,
-        )
-        for e in live
-    ]
+    return results  # type: ignore[return-value]

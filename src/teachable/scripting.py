@@ -26,7 +26,12 @@ def setup(args) -> dict:
     import torch
 
     torch.set_num_threads(max(1, args.threads))
-    return cli_config(args.cfg) if getattr(args, "cfg", None) else {}
+    cfg = cli_config(args.cfg) if getattr(args, "cfg", None) else {}
+    if "max_live_episodes" in cfg.get("student", {}):
+        from . import rollout
+
+        rollout.MAX_LIVE_EPISODES = int(cfg["student"]["max_live_episodes"])
+    return cfg
 
 
 def run(main: Callable[[], None]) -> None:

@@ -8,6 +8,7 @@ in-context patches can move it, as they move instruction-tuned LLMs."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import torch
 
 from .envs import TextEnv
 from .io import atomic_dir, derive_seed, write_json
-from .policy import Policy
+from .policy import Policy, pick_dtype
 from .prompts import build_prompt, patch_text
 from .rollout import EpisodeSpec, run_episodes
 
@@ -155,6 +156,11 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     log(f"bootstrap: {len(examples)} demo states, vocab {len(tok)}, "
         f"{sum(p.numel() for p in model.parameters())} parameters")
 
+    # bf16 autocast where the device supports it (CUDA); fp32 weights and CPU runs unchanged
+    dtype = pick_dtype(torch.device(device))
+    amp = (lambda: torch.autocast(device_type="cuda", dtype=dtype)) if dtype != torch.float32 \
+        else contextlib.nullcontext
+    log(f"bootstrap: device {device}, compute dtype {str(dtype).replace('torch.', '')}")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.0)
     eval_seeds = [derive_seed(seed, "bootstrap_eval", i) for i in range(cfg["eval_tasks"])]
@@ -169,7 +175,8 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
             batch = [data[j] for j in order[pos : pos + cfg["batch_size"]]]
             pos += cfg["batch_size"]
             ids, lab, mask = collate(batch, tok.pad_token_id)
-            loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device)).loss
+            with amp():
+                loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device)).loss
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Phase 3: greedy evaluation of one block of one model's episodes (tasks, then the
+held-out panel; block --shard of size --shard-size) -> the block's per-episode rows."""
+
+from teachable import scripting
+from teachable.evaluation import episode_rows
+from teachable.io import read_records, write_json
+from teachable.policy import Policy, pick_device
+
+LABELED_KEYS = ("snapshot_id", "quadrant", "heldout", "state", "history")
+
+
+def main():
+    p = scripting.parser(__doc__)
+    p.add_argument("--student", default=None)
+    p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl (panel: held-out only)")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--adapter", default=None, help="LoRA adapter dir (none for BASE)")
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--shard-size", type=int, required=True)
+    p.add_argument("--out", required=True, help="block rows (JSON)")
+    args = p.parse_args()
+    cfg = scripting.setup(args)
+    snaps = read_records(args.labeled, LABELED_KEYS)
+    st = cfg["student"]
+    dev = str(pick_device(st["device"]))
+    policy = Policy.load(scripting.student_path(cfg, args.student), args.adapter, dev, st["batch_size"])
+    rows = episode_rows(policy, cfg, snaps, args.shard, args.shard_size)
+    write_json(args.out, {"run_id": args.run_id, "seed": args.seed, "adapter": args.adapter, "shard": args.shard,
+                          "device": dev, "rows": rows}, indent=None)
+    print(f"{args.run_id} seed {args.seed} block {args.shard}: {len(rows)} episodes")
+
+
+if __name__ == "__main__":
+    scripting.run(main)
