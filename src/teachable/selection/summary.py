@@ -105,8 +105,9 @@ def summarize(evals: list[dict], picks: dict[str, dict], scfg: dict, seed: int,
 
 def order_gates(data: dict, seeds: list[int], scfg: dict, seed: int) -> list[dict]:
     """One gate per (better, worse) pair in selection.gate_pairs and metric in
-    selection.gate_metrics: value = mean over seeds of (better - worse); passed when
-    value >= selection.gate_margin. The paired CI and p-values are recorded beside it."""
+    selection.gate_metrics: value = mean over seeds of (better - worse); passed when the
+    paired CI lower bound > selection.gate_margin (strict: a tie fails). The p-values are
+    recorded beside it."""
     gates = []
     margin = float(scfg["gate_margin"])
     for better, worse in scfg["gate_pairs"]:
@@ -121,7 +122,8 @@ def order_gates(data: dict, seeds: list[int], scfg: dict, seed: int) -> list[dic
             pc = paired_comparison(a, b, seeds=seeds, n_resamples=int(scfg["bootstrap_resamples"]), seed=seed)
             gates.append({
                 "name": f"selection_{better}_ge_{worse}_{k}", "value": pc.mean_diff, "threshold": margin,
-                "passed": bool(pc.mean_diff >= margin), "ci": pc.ci.to_dict(),
+                "passed": bool(np.isfinite(pc.ci.low) and pc.ci.low > margin), "ci": pc.ci.to_dict(),
+                "rule": "paired CI lower bound > gate_margin (strict: ties fail)",
                 "ci_excludes_threshold": bool(np.isfinite(pc.ci.low) and pc.ci.low > margin),
                 "p_paired_t": pc.t_pvalue, "p_wilcoxon": pc.wilcoxon_pvalue, "n_seeds": len(seeds),
                 "description": f"mean over seeds of {k}({better}) - {k}({worse})"})
