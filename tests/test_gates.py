@@ -240,3 +240,31 @@ def test_collect_gates_all_sources_and_missing(tmp_path):
     assert by["cpt_spearman"]["passed"] is None and "missing" in by["cpt_spearman"]["note"]
     assert all({"name", "value", "ci", "threshold", "passed", "source"} <= set(g) for g in gates)
     json.dumps(gates, allow_nan=False)
+
+
+def test_selection_summary_two_level_from_episodes():
+    """Phase 5 with per-episode rows: CIs over seeds x items; ties fail; 2 seeds: no verdict."""
+    from teachable.selection.summary import summarize
+
+    rng = np.random.default_rng(0)
+    p = {"random": 0.4, "entropy": 0.4, "predictor": 0.7, "oracle": 0.7}
+    rows, ev = [], []
+    for m, pm in p.items():
+        for s in range(4):
+            succ = (rng.random(80) < pm).astype(int)
+            rows += [{"run_id": f"selection_{m}", "seed": s, "kind": "task", "item": f"t{i}", "quadrant": "",
+                      "success": int(v)} for i, v in enumerate(succ)]
+            ev.append({"run_id": f"selection_{m}", "method": m, "method_used": m, "seed": s,
+                       "metrics": {"task_success": float(succ.mean())}})
+    scfg = {"methods": list(p), "metrics": ["task_success"], "baseline": "random", "bootstrap_resamples": 500,
+            "gate_margin": 0.0, "gate_metrics": ["task_success"],
+            "gate_pairs": [["predictor", "random"], ["oracle", "predictor"]]}
+    summ, table = summarize(ev, {}, scfg, 0, episodes=pd.DataFrame(rows))
+    g = {x["name"]: x for x in summ["gates"]}
+    assert g["selection_predictor_ge_random_task_success"]["passed"] is True
+    assert g["selection_oracle_ge_predictor_task_success"]["passed"] is False  # equal arms: strict order fails
+    assert g["selection_predictor_ge_random_task_success"]["ci_unit"] == "seeds×tasks"
+    assert (table.ci_unit == "seeds×tasks").all()
+    two = [e for e in ev if e["seed"] < 2]
+    summ2, _ = summarize(two, {}, scfg, 0, episodes=pd.DataFrame([r for r in rows if r["seed"] < 2]))
+    assert all(x["passed"] is None and "too few seeds" in x["ci_note"] for x in summ2["gates"])

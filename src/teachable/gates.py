@@ -467,6 +467,12 @@ PLAN = [  # (gate name for a missing input, needed sources, fn(loaded inputs, t,
     ("predictor_targets", ("training_result",), lambda d, t, kw: listed_gates(d["training_result"])),
     ("selection_order", ("selection_summary",), lambda d, t, kw: listed_gates(d["selection_summary"])),
 ]
+THRESHOLD_KEY = {"quadrant_share": "min_quadrant_share", "placebo_sanity": "placebo_max_abs",
+                 "elp_heterogeneity": "elp_cliffs_delta_min", "cpt_spearman": "cpt_spearman_min",
+                 "utility_q1_gt_q2": "utility_q1_q2_min", "supervision_differentiation": "supervision_min_spread",
+                 "transfer_diagonal": "transfer_min_diag_gap", "panel_gain": "panel_gain_min",
+                 "best_quadrant_vs_b1": "best_quadrant_vs_b1_min", "route_accuracy": "route_accuracy_min",
+                 "retention_drop": "retention_drop_max"}
 LOADERS = {
     "snapshots": lambda p: read_records(p, required=_SNAP_KEYS),
     "episodes": _episodes,
@@ -490,7 +496,7 @@ def collect_gates(paths: dict[str, str | None], gcfg: dict, seed: int = 0, stats
     for name, needs, fn in PLAN:
         absent = [k for k in needs if not paths.get(k) or not Path(paths[k]).exists()]
         if absent:
-            out.append(_missing(name, t.get(name), ",".join(str(paths.get(k) or k) for k in needs),
+            out.append(_missing(name, t.get(THRESHOLD_KEY.get(name, "")), ",".join(str(paths.get(k) or k) for k in needs),
                                 "input missing: " + ", ".join(str(paths.get(k) or k + " not given") for k in absent)))
             continue
         for k in needs:
