@@ -247,7 +247,11 @@ def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict
             "delta_b1_ci_high", "p_b1", "p_b1_holm", "ci_unit", "ci_note"]
     return {"overall_task_results": ov[cols], "per_quadrant_results": pd.DataFrame(perq),
             "transfer_matrix": pd.DataFrame(transfer_rows(M, kw)), "retention_results": pd.DataFrame(ret),
-            "stuckness_results": pd.DataFrame(stuck)}
+            "stuckness_results": _tail(pd.DataFrame(stuck), ["ci_unit", "ci_note"])}
+
+
+def _tail(df: pd.DataFrame, last: list[str]) -> pd.DataFrame:
+    return df[[c for c in df.columns if c not in last] + [c for c in last if c in df.columns]]
 
 
 def quadrant_runs(M: Models, tq: str) -> list[str]:
