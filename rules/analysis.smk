@@ -272,8 +272,8 @@ rule gates:
         labeling_metadata=f"{R}/phase1/labeling_metadata.json",
         cpt_correlation=f"{R}/phase1b/cpt_correlation.json",
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
-        overall=f"{R}/phase3/overall_task_results.csv",
-        transfer=f"{R}/phase3/transfer_matrix.csv",
+        micro_results=f"{R}/phase1b/micro_training_results.json",
+        episodes=f"{R}/phase3/episodes.csv",
         retention=f"{R}/phase3/retention_results.csv",
         training_result=f"{R}/phase4/training_result.json",
         selection_summary=f"{R}/phase5/selection/selection_summary.json",
@@ -287,11 +287,11 @@ rule gates:
         mem_mb=1000,
         runtime=5,
     params:
-        cfg=cfg_json("gates"),
+        cfg=cfg_json("gates", "stats"),
     shell:
         "python scripts/collect_gates.py --cfg {params.cfg:q} --labeling-metadata {input.labeling_metadata}"
-        " --cpt-correlation {input.cpt_correlation} --snapshots {input.snapshots} --overall {input.overall}"
-        " --transfer {input.transfer} --retention {input.retention} --training-result {input.training_result}"
+        " --cpt-correlation {input.cpt_correlation} --micro-results {input.micro_results} --snapshots {input.snapshots}"
+        " --episodes {input.episodes} --retention {input.retention} --training-result {input.training_result}"
         " --selection-summary {input.selection_summary} --out {output} > {log} 2>&1"
 
 

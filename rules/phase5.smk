@@ -70,7 +70,8 @@ rule selection_evaluate:
         run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
         base=f"{R}/phase3/runs/BASE/seed0.json",
     output:
-        f"{SEL}/{{method}}/seed{{seed}}/eval.json",
+        record=f"{SEL}/{{method}}/seed{{seed}}/eval.json",
+        episodes=f"{SEL}/{{method}}/seed{{seed}}/eval.episodes.csv",
     log:
         f"{R}/logs/selection_evaluate_{{method}}_seed{{seed}}.log",
     benchmark:
@@ -91,7 +92,7 @@ rule selection_evaluate:
     shell:
         "python scripts/selection_evaluate.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
         " --adapter {input.adapter} --run {input.run} --base {input.base} --method {wildcards.method} --seed {wildcards.seed}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+        " --out {output.record} --episodes {output.episodes} --threads {threads} > {log} 2>&1"
 
 
 rule selection_summary:
@@ -102,6 +103,11 @@ rule selection_summary:
             seed=SEL_SEEDS,
         ),
         picks=expand(f"{SEL}/{{method}}/picks.json", method=SEL_METHODS),
+        episodes=expand(
+            f"{SEL}/{{method}}/seed{{seed}}/eval.episodes.csv",
+            method=SEL_METHODS,
+            seed=SEL_SEEDS,
+        ),
     output:
         summary=f"{SEL}/selection_summary.json",
         table=f"{SEL}/selection_comparison.csv",
@@ -113,10 +119,11 @@ rule selection_summary:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg=cfg_json("selection", "gates"),
+        cfg=cfg_json("selection", "gates", "stats.min_seeds"),
         out=lambda wildcards, output: os.path.dirname(output.summary),
     shell:
         "python scripts/selection_summary.py --cfg {params.cfg:q} --evals {input.evals} --picks {input.picks}"
+        " --episodes {input.episodes}"
         " --out-dir {params.out} > {log} 2>&1"
 
 

@@ -13,14 +13,15 @@ from teachable.io import InputError, derive_seed, write_json
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--cfg", required=True, help="config: YAML file or JSON object (needs 'gates', 'seed')")
+    p.add_argument("--cfg", required=True, help="config: YAML file or JSON object (needs 'gates', 'seed'; 'stats' optional)")
     for s in SOURCES:
         p.add_argument(f"--{s.replace('_', '-')}", dest=s, default=None, help=f"input: {s}")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     cfg = cli_config(args.cfg)
     gcfg = cfg.get("gates") or {}
-    gates = collect_gates({s: getattr(args, s) for s in SOURCES}, gcfg, derive_seed(int(cfg.get("seed", 0)), "gates"))
+    gates = collect_gates({s: getattr(args, s) for s in SOURCES}, gcfg, derive_seed(int(cfg.get("seed", 0)), "gates"),
+                          cfg.get("stats"))
     write_json(args.out, gates)
     print(summary_line(gates))
     failed = [g["name"] for g in gates if g["passed"] is False]

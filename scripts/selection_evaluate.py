@@ -3,9 +3,10 @@
 
 from teachable import scripting
 from teachable.phase0 import read_snapshots
-from teachable.io import read_json, write_json
+from teachable.io import atomic_path, read_json, write_json
 from teachable.policy import pick_device
 from teachable.selection.evaluate import check_run, eval_record
+from teachable.selection.summary import run_id_of
 
 LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "quadrant", "heldout", "state")
 
@@ -20,6 +21,7 @@ def main():
     p.add_argument("--method", required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--episodes", default=None, help="per-episode rows (eval.episodes.csv) for two-level CIs")
     args = p.parse_args()
     cfg = scripting.setup(args)
     run = read_json(args.run)
@@ -31,6 +33,12 @@ def main():
 
     res = evaluate_model(scripting.student_path(cfg, args.student), args.adapter, cfg, snaps, args.seed, dev,
                          read_json(args.base))
+    if args.episodes:
+        import pandas as pd
+
+        rows = [{"run_id": run_id_of(args.method), "seed": args.seed, **r} for r in res["episodes"]]
+        with atomic_path(args.episodes, suffix=".csv") as tmp:
+            pd.DataFrame(rows).to_csv(tmp, index=False)
     write_json(args.out, eval_record(args.method, args.seed, run, res["metrics"]))
     print(f"selection {args.method} seed {args.seed}: {res['metrics']}")
 

@@ -4,6 +4,8 @@ differences vs the baseline, Holm, selection-order gates) and selection_comparis
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from teachable import scripting
 from teachable.io import atomic_path, read_json, write_json
 from teachable.selection import selection_config, summarize
@@ -13,6 +15,8 @@ def main():
     p = scripting.parser(__doc__)
     p.add_argument("--evals", nargs="+", required=True, help="phase5/selection/{method}/seed{seed}/eval.json")
     p.add_argument("--picks", nargs="+", required=True, help="phase5/selection/{method}/picks.json")
+    p.add_argument("--episodes", nargs="*", default=None,
+                   help="phase5/selection/{method}/seed{seed}/eval.episodes.csv (two-level seeds x items CIs)")
     p.add_argument("--out-dir", required=True, help="phase5/selection")
     args = p.parse_args()
     cfg = scripting.setup(args)
@@ -22,14 +26,17 @@ def main():
         rec = read_json(f)
         picks[rec.get("method")] = rec
     evals = [read_json(f) for f in args.evals]
-    summary, table = summarize(evals, picks, scfg, int(cfg.get("seed", 0)), sources=args.evals)
+    episodes = pd.concat([pd.read_csv(f, dtype={"item": str}) for f in args.episodes], ignore_index=True) \
+        if args.episodes else None
+    summary, table = summarize(evals, picks, scfg, int(cfg.get("seed", 0)), sources=args.evals, episodes=episodes,
+                               min_seeds=int((cfg.get("stats") or {}).get("min_seeds", 3)))
     summary["inputs"] = {"evals": args.evals, "picks": args.picks}
     out = Path(args.out_dir)
     with atomic_path(out / "selection_comparison.csv", suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
     write_json(out / "selection_summary.json", summary)
     print(table.to_string(index=False))
-    failed = [g["name"] for g in summary["gates"] if not g["passed"]]
+    failed = [g["name"] for g in summary["gates"] if g["passed"] is False]
     if failed:
         strict = (cfg.get("gates") or {}).get("strict", False)
         print(("error: " if strict else "warning: ") + "gates not passed: " + ", ".join(failed), file=sys.stderr)

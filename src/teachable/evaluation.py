@@ -16,7 +16,8 @@ from .phase0 import decode_state
 from .policy import Policy
 from .rollout import EpisodeSpec, run_episodes
 from .sharding import block
-from .stats import bootstrap_ci, holm, paired_comparison
+from .stats import holm
+from .stats import hierarchical as hier
 
 RUN_KEYS = ("run_id", "seed", "metrics")
 
@@ -96,23 +97,12 @@ def evaluate_model(student_path: str, adapter: str | None, cfg: dict, snaps: lis
     return evaluate_policy(policy, cfg, snaps, base_record)
 
 
-# ----------------------------------------------------------------- aggregation over seeds
+# ------------------------------------------------- aggregation: seeds x tasks (two-level)
+# Every CI below resamples training seeds and tasks (panel snapshots within their quadrant)
+# together, paired by task and seed across the models compared (teachable.stats.hierarchical,
+# docs/statistics.md). BASE is greedy and deterministic: one row that every seed shares.
 
-def _ci(values, stats_cfg: dict, label: str):
-    v = [x for x in values if x is not None and not np.isnan(x)]
-    if not v:
-        return None, None, None
-    ci = bootstrap_ci(v, "mean", confidence=stats_cfg["confidence"], method=stats_cfg["ci_method"],
-                      n_resamples=stats_cfg["n_resamples"], seed=stats_cfg["seed"], label=label)
-    return float(np.mean(v)), ci.low, ci.high
-
-
-def _paired(ctrl: list[float], cand: list[float], stats_cfg: dict):
-    if len(cand) < 2:
-        return dict(diff=float(np.mean(cand) - np.mean(ctrl)) if cand else None, lo=None, hi=None, p=None)
-    pc = paired_comparison(ctrl, cand, confidence=stats_cfg["confidence"], method=stats_cfg["ci_method"],
-                           n_resamples=stats_cfg["n_resamples"], seed=stats_cfg["seed"])
-    return dict(diff=pc.mean_diff, lo=pc.ci.low, hi=pc.ci.high, p=pc.t_pvalue)
+EPISODE_KEYS = ("run_id", "seed", "kind", "item", "quadrant", "success", "repeat_rate", "loop")
 
 
 def run_meta(run_id: str) -> tuple[str, str]:
@@ -122,65 +112,145 @@ def run_meta(run_id: str) -> tuple[str, str]:
     return "", {"B1_uniform": "demo", "B2_all": "demo"}.get(run_id, "")
 
 
-def tables(records: list[dict], stats_cfg: dict) -> dict[str, pd.DataFrame]:
-    """The five phase-3 tables (docs/artifacts.md) from per-model records."""
+class Models:
+    """Per-model (seeds x items) matrices from phase-3 episodes.csv rows: `task` (end-to-end
+    tasks) and `panel` (held-out snapshots) success, and task repeat_rate / loop."""
+
+    def __init__(self, episodes: pd.DataFrame):
+        missing = [k for k in EPISODE_KEYS if k not in episodes.columns]
+        if missing:
+            raise InputError(f"episodes: missing column(s) {', '.join(missing)}")
+        ep = episodes.copy()
+        ep["item"] = ep["item"].astype(str)
+        ep["quadrant"] = ep["quadrant"].fillna("").astype(str)
+        if "BASE" not in set(ep.run_id):
+            raise InputError("phase 3: no BASE episodes")
+        self.ep = ep
+        t, p = ep[ep.kind == "task"], ep[ep.kind == "panel"]
+        self.tasks = sorted(set(t[t.run_id == "BASE"].item), key=str)
+        pb = p[p.run_id == "BASE"].drop_duplicates("item").sort_values("item")
+        self.panel_items = list(pb.item)
+        self.panel_quadrant = np.array(list(pb.quadrant))
+        self.run_ids = sorted(set(ep.run_id) - {"BASE"})
+        self._cache: dict = {}
+
+    def seeds(self, rid: str) -> list[int]:
+        return sorted(int(s) for s in set(self.ep[self.ep.run_id == rid].seed))
+
+    def m(self, rid: str, kind: str = "task", value: str = "success") -> np.ndarray:
+        key = (rid, kind, value)
+        if key not in self._cache:
+            rows = self.ep[(self.ep.run_id == rid) & (self.ep.kind == kind)]
+            items = self.tasks if kind == "task" else self.panel_items
+            if not items:
+                raise InputError(f"phase 3: BASE has no {kind} episodes")
+            self._cache[key] = hier.score_matrix(rows, value, items=items)[0]
+        return self._cache[key]
+
+    def base_solved(self) -> np.ndarray:
+        return self.m("BASE")[0] > 0.5
+
+    def quadrant_mask(self, q: str) -> np.ndarray:
+        return self.panel_quadrant == q
+
+
+def _ci_cols(ci: hier.TwoLevelCI, prefix: str = "ci") -> dict:
+    return {f"{prefix}_low": ci.low, f"{prefix}_high": ci.high}
+
+
+def _kw(stats_cfg: dict) -> dict:
+    return dict(confidence=stats_cfg["confidence"], n_resamples=int(stats_cfg["n_resamples"]),
+                seed=int(stats_cfg["seed"]), min_seeds=int(stats_cfg.get("min_seeds", 3)))
+
+
+def _note(*cis: hier.TwoLevelCI) -> str:
+    return "; ".join(sorted({c.note for c in cis if c.note}))
+
+
+def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The five phase-3 tables (docs/artifacts.md) from per-episode rows; records give the
+    run list and are checked against the episodes."""
     for r in records:
         missing = [k for k in RUN_KEYS if k not in r]
         if missing:
             raise InputError(f"evaluation record {r.get('run_id')}: missing key(s) {', '.join(missing)}")
-    base = [r for r in records if r["run_id"] == "BASE"]
-    if not base:
+    if not any(r["run_id"] == "BASE" for r in records):
         raise InputError("phase 3: no BASE evaluation among the records")
-    bm = base[0]["metrics"]
-    runs: dict[str, dict[int, dict]] = {}
-    for r in records:
-        if r["run_id"] != "BASE":
-            runs.setdefault(r["run_id"], {})[int(r["seed"])] = r["metrics"]
-    b1 = runs.get("B1_uniform", {})
+    M = Models(episodes)
+    have = {(r["run_id"], int(r["seed"])) for r in records}
+    for rid in M.run_ids:
+        for s in M.seeds(rid):
+            if (rid, s) not in have:
+                raise InputError(f"episodes of {rid} seed {s} have no evaluation record")
+    kw = _kw(stats_cfg)
+    unit = hier.CI_UNIT
+    strata = M.panel_quadrant
+    base_t = M.m("BASE")
+    solved = M.base_solved()
 
     overall, perq, ret, stuck = [], [], [], []
-    base_row = {"run_id": "BASE", "quadrant": "", "format": "", "n_seeds": 1, "mean": bm["task_success"],
-                "std": 0.0, "ci_low": bm["task_success"], "ci_high": bm["task_success"]}
-    overall.append(base_row)
-    for rid, by_seed in sorted(runs.items()):
-        seeds = sorted(by_seed)
-        ts = [by_seed[s]["task_success"] for s in seeds]
-        mean, lo, hi = _ci(ts, stats_cfg, f"{rid} task_success")
+    bci = hier.mean_ci(base_t, **{**kw, "min_seeds": 1})
+    overall.append({"run_id": "BASE", "quadrant": "", "format": "", "n_seeds": 1, "n_tasks": base_t.shape[1],
+                    "mean": bci.point, "std": 0.0, **_ci_cols(bci), "ci_unit": "tasks", "ci_note": bci.note})
+    b1 = "B1_uniform" if "B1_uniform" in M.run_ids else None
+    for rid in M.run_ids:
+        x = M.m(rid)
         q, fmt = run_meta(rid)
-        row = {"run_id": rid, "quadrant": q, "format": fmt, "n_seeds": len(ts), "mean": mean,
-               "std": float(np.std(ts, ddof=1)) if len(ts) > 1 else 0.0, "ci_low": lo, "ci_high": hi}
-        d = _paired([bm["task_success"]] * len(ts), ts, stats_cfg)  # BASE is deterministic
-        row.update(delta_base=d["diff"], delta_base_ci_low=d["lo"], delta_base_ci_high=d["hi"], p_base=d["p"])
-        shared = [s for s in seeds if s in b1]
-        if rid != "B1_uniform" and shared:
-            d = _paired([b1[s]["task_success"] for s in shared], [by_seed[s]["task_success"] for s in shared], stats_cfg)
-            row.update(delta_b1=d["diff"], delta_b1_ci_low=d["lo"], delta_b1_ci_high=d["hi"], p_b1=d["p"])
+        ci = hier.mean_ci(x, **kw)
+        d = hier.paired_diff(base_t, x, **kw)
+        row = {"run_id": rid, "quadrant": q, "format": fmt, "n_seeds": x.shape[0], "n_tasks": x.shape[1],
+               "mean": ci.point, "std": float(np.std(x.mean(axis=1), ddof=1)) if x.shape[0] > 1 else 0.0,
+               **_ci_cols(ci), "delta_base": d.point, **_ci_cols(d, "delta_base_ci"), "p_base": d.p_value}
+        notes = [ci, d]
+        if b1 and rid != b1:
+            if M.seeds(rid) != M.seeds(b1):
+                raise InputError(f"{rid} has seeds {M.seeds(rid)}, B1_uniform {M.seeds(b1)}: paired by seed")
+            d1 = hier.paired_diff(M.m(b1), x, **kw)
+            row.update(delta_b1=d1.point, **_ci_cols(d1, "delta_b1_ci"), p_b1=d1.p_value)
+            notes.append(d1)
+        row.update(ci_unit=unit, ci_note=_note(*notes))
         overall.append(row)
+
+        px, pbase = M.m(rid, "panel"), M.m("BASE", "panel")
         for pq in QUADRANTS:
-            vals = [by_seed[s].get(f"panel_success_{pq}") for s in seeds]
-            vals = [v for v in vals if v is not None]
-            if not vals:
+            mask = M.quadrant_mask(pq)
+            if not mask.any():
                 continue
-            mean, lo, hi = _ci(vals, stats_cfg, f"{rid} {pq}")
-            bq = bm.get(f"panel_success_{pq}")
-            d = _paired([bq] * len(vals), vals, stats_cfg) if bq is not None else dict(diff=None, lo=None, hi=None)
-            perq.append({"run_id": rid, "panel_quadrant": pq, "n_seeds": len(vals), "mean": mean,
-                         "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, "ci_low": lo, "ci_high": hi,
-                         "delta_base": d["diff"], "delta_base_ci_low": d["lo"], "delta_base_ci_high": d["hi"]})
-        rv = [by_seed[s].get("retention") for s in seeds]
-        r_mean, r_lo, r_hi = _ci(rv, stats_cfg, f"{rid} retention")
-        dv = [by_seed[s].get("retention_drop") for s in seeds]
-        d_mean, d_lo, d_hi = _ci(dv, stats_cfg, f"{rid} retention_drop")
-        ret.append({"run_id": rid, "n_seeds": len(seeds), "n_base_solved": by_seed[seeds[0]].get("n_base_solved"),
-                    "retention": r_mean, "retention_ci_low": r_lo, "retention_ci_high": r_hi,
-                    "retention_drop": d_mean, "drop_ci_low": d_lo, "drop_ci_high": d_hi})
-    for rid, by_seed in [("BASE", {0: bm}), *sorted(runs.items())]:
-        seeds = sorted(by_seed)
-        row = {"run_id": rid, "n_seeds": len(seeds)}
-        for k in ("repeat_rate", "loop_rate"):
-            mean, lo, hi = _ci([by_seed[s][k] for s in seeds], stats_cfg, f"{rid} {k}")
-            row.update({k: mean, f"{k}_ci_low": lo, f"{k}_ci_high": hi})
-        row["mean_steps"] = float(np.mean([by_seed[s]["mean_steps"] for s in seeds]))
+            ci = hier.two_level_ci(lambda r: hier.wmean(px, r, mask), px.shape[0], px.shape[1], strata=strata, **kw)
+            d = hier.two_level_ci(lambda r: hier.wmean(px, r, mask) - hier.wmean(pbase, r, mask), px.shape[0],
+                                  px.shape[1], strata=strata, **kw)
+            perq.append({"run_id": rid, "panel_quadrant": pq, "n_seeds": px.shape[0], "n_items": int(mask.sum()),
+                         "mean": ci.point, "std": float(np.std(px[:, mask].mean(axis=1), ddof=1))
+                         if px.shape[0] > 1 else 0.0, **_ci_cols(ci), "delta_base": d.point,
+                         **_ci_cols(d, "delta_base_ci"), "ci_unit": "seeds×panel items (within quadrant)",
+                         "ci_note": _note(ci, d)})
+
+        if solved.any():
+            r_ci = hier.mean_ci(x, tasks=solved, **kw)
+            d_ci = hier.mean_ci(1.0 - x, tasks=solved, **kw)  # BASE solves all of them: drop = 1 - retention
+            ret.append({"run_id": rid, "n_seeds": x.shape[0], "n_base_solved": int(solved.sum()),
+                        "retention": r_ci.point, "retention_ci_low": r_ci.low, "retention_ci_high": r_ci.high,
+                        "retention_drop": d_ci.point, "drop_ci_low": d_ci.low, "drop_ci_high": d_ci.high,
+                        "ci_unit": unit, "ci_note": _note(r_ci, d_ci)})
+        else:
+            ret.append({"run_id": rid, "n_seeds": x.shape[0], "n_base_solved": 0, "ci_unit": unit,
+                        "ci_note": "BASE solves no task: retention undefined"})
+
+    for rid in ["BASE", *M.run_ids]:
+        row = {"run_id": rid, "n_seeds": 1 if rid == "BASE" else len(M.seeds(rid))}
+        notes = []
+        for k, col in (("repeat_rate", "repeat_rate"), ("loop_rate", "loop")):
+            x = M.m(rid, "task", col)
+            ci = hier.mean_ci(x, **({**kw, "min_seeds": 1} if rid == "BASE" else kw))
+            row.update({k: ci.point, f"{k}_ci_low": ci.low, f"{k}_ci_high": ci.high})
+            notes.append(ci)
+            if rid != "BASE":
+                d = hier.paired_diff(M.m("BASE", "task", col), x, **kw)
+                row.update({f"{k}_delta_base": d.point, f"{k}_delta_base_ci_low": d.low,
+                            f"{k}_delta_base_ci_high": d.high})
+                notes.append(d)
+        row["mean_steps"] = float(M.m(rid, "task", "steps").mean()) if "steps" in M.ep else None
+        row.update(ci_unit="tasks" if rid == "BASE" else unit, ci_note=_note(*notes))
         stuck.append(row)
 
     ov = pd.DataFrame(overall)
@@ -191,22 +261,49 @@ def tables(records: list[dict], stats_cfg: dict) -> dict[str, pd.DataFrame]:
     for p_col in ("p_base", "p_b1"):  # Holm across the family of model-vs-baseline tests
         ov[f"{p_col}_holm"] = holm([None if pd.isna(x) else float(x) for x in ov[p_col]],
                                    stats_cfg["alpha"])["p_adjusted"]
-    cols = ["run_id", "quadrant", "format", "n_seeds", "mean", "std", "ci_low", "ci_high", "delta_base",
+    cols = ["run_id", "quadrant", "format", "n_seeds", "n_tasks", "mean", "std", "ci_low", "ci_high", "delta_base",
             "delta_base_ci_low", "delta_base_ci_high", "p_base", "p_base_holm", "delta_b1", "delta_b1_ci_low",
-            "delta_b1_ci_high", "p_b1", "p_b1_holm"]
-    pq_df = pd.DataFrame(perq)
+            "delta_b1_ci_high", "p_b1", "p_b1_holm", "ci_unit", "ci_note"]
+    return {"overall_task_results": ov[cols], "per_quadrant_results": pd.DataFrame(perq),
+            "transfer_matrix": pd.DataFrame(transfer_rows(M, kw)), "retention_results": pd.DataFrame(ret),
+            "stuckness_results": _tail(pd.DataFrame(stuck), ["ci_unit", "ci_note"])}
 
-    trans = []
+
+def _tail(df: pd.DataFrame, last: list[str]) -> pd.DataFrame:
+    return df[[c for c in df.columns if c not in last] + [c for c in last if c in df.columns]]
+
+
+def quadrant_runs(M: Models, tq: str) -> list[str]:
+    return [rid for rid in M.run_ids if run_meta(rid)[0] == tq]
+
+
+def pooled_panel(M: Models, rids: list[str]) -> np.ndarray:
+    """Per-seed mean over runs (e.g. the three formats of a quadrant) of panel success."""
+    mats = [M.m(r, "panel") for r in rids]
+    if len({m.shape for m in mats}) > 1:
+        raise InputError(f"runs {rids} have different seeds or panel items: cannot pool them by seed")
+    return np.mean(mats, axis=0)
+
+
+def transfer_rows(M: Models, kw: dict) -> list[dict]:
+    """4x4 transfer: runs trained on quadrant tq (formats pooled per seed) on the held-out
+    panel items of quadrant pq, delta vs BASE."""
+    out = []
+    pbase = M.m("BASE", "panel")
     for tq in QUADRANTS:
+        rids = quadrant_runs(M, tq)
+        x = pooled_panel(M, rids) if rids else None
         for pq in QUADRANTS:
-            deltas = []
-            for rid, by_seed in runs.items():
-                if run_meta(rid)[0] != tq or bm.get(f"panel_success_{pq}") is None:
-                    continue
-                deltas += [m[f"panel_success_{pq}"] - bm[f"panel_success_{pq}"] for m in by_seed.values()
-                           if m.get(f"panel_success_{pq}") is not None]
-            mean, lo, hi = _ci(deltas, stats_cfg, f"transfer {tq}->{pq}")
-            trans.append({"train_quadrant": tq, "panel_quadrant": pq, "n": len(deltas), "delta_mean": mean,
-                          "ci_low": lo, "ci_high": hi})
-    return {"overall_task_results": ov[cols], "per_quadrant_results": pq_df, "transfer_matrix": pd.DataFrame(trans),
-            "retention_results": pd.DataFrame(ret), "stuckness_results": pd.DataFrame(stuck)}
+            mask = M.quadrant_mask(pq)
+            if x is None or not mask.any():
+                out.append({"train_quadrant": tq, "panel_quadrant": pq, "n": 0, "n_seeds": 0, "n_items": int(mask.sum()),
+                            "delta_mean": None, "ci_low": None, "ci_high": None, "ci_unit": hier.CI_UNIT,
+                            "ci_note": "no runs" if x is None else "no panel items"})
+                continue
+            d = hier.two_level_ci(lambda r: hier.wmean(x, r, mask) - hier.wmean(pbase, r, mask), x.shape[0],
+                                  x.shape[1], strata=M.panel_quadrant, **kw)
+            out.append({"train_quadrant": tq, "panel_quadrant": pq, "n": int(x.shape[0] * mask.sum()),
+                        "n_seeds": x.shape[0], "n_items": int(mask.sum()), "n_runs": len(rids),
+                        "delta_mean": d.point, "ci_low": d.low, "ci_high": d.high,
+                        "ci_unit": "seeds×panel items (within quadrant)", "ci_note": d.note})
+    return out

@@ -10,7 +10,11 @@ import pandas as pd
 
 from ..io import InputError
 from ..stats import bootstrap_ci, holm, jsonable, paired_comparison
+from ..stats import hierarchical as hier
 from .pick import METHODS
+
+# Metrics that per-episode rows (eval.episodes.csv) give at seeds x items level.
+EPISODE_METRICS = {"task_success": "task", "panel_success": "panel"}
 
 RUN_PREFIX = "selection_"
 
@@ -50,14 +54,48 @@ def collect(evals: list[dict], methods: list[str], metrics: list[str], sources: 
     return out
 
 
+def episode_matrices(episodes: pd.DataFrame, methods: list[str], metrics: list[str]) -> dict:
+    """{metric: (strata or None, {method: (S, items) success matrix})} for metrics that
+    per-episode rows support; items (tasks, panel snapshots) shared by every method."""
+    ep = episodes.copy()
+    ep["item"] = ep["item"].astype(str)
+    out = {}
+    for k in metrics:
+        kind = EPISODE_METRICS.get(k)
+        if kind is None:
+            continue
+        rows = ep[ep.kind == kind]
+        ref = rows[rows.run_id == run_id_of(methods[0])].drop_duplicates("item").sort_values("item")
+        if ref.empty:
+            continue
+        items = list(ref.item)
+        mats = {m: hier.score_matrix(rows[rows.run_id == run_id_of(m)], "success", items=items)[0] for m in methods}
+        strata = np.array(ref.quadrant.fillna("").astype(str)) if kind == "panel" else None
+        out[k] = (strata, mats)
+    return out
+
+
+def _two_level(mats: dict, strata, a: str | None, b: str, n_res: int, seed: int, min_seeds: int):
+    """Mean of b (a None) or paired b - a over seeds x items (same resample for both)."""
+    x = mats[b]
+    fn = (lambda r: hier.wmean(x, r)) if a is None else (lambda r: hier.wmean(x, r) - hier.wmean(mats[a], r))
+    return hier.two_level_ci(fn, x.shape[0], x.shape[1], strata=strata, n_resamples=n_res, seed=seed,
+                             min_seeds=min_seeds)
+
+
 def summarize(evals: list[dict], picks: dict[str, dict], scfg: dict, seed: int,
-              sources: list[str] | None = None) -> tuple[dict, pd.DataFrame]:
+              sources: list[str] | None = None, episodes: pd.DataFrame | None = None,
+              min_seeds: int = 3) -> tuple[dict, pd.DataFrame]:
+    """With `episodes` (every arm's eval.episodes.csv rows), task/panel success CIs and
+    paired differences resample seeds x items (two-level, docs/statistics.md) and a CI is
+    withheld below `min_seeds`; without, they resample seeds only (older records)."""
     methods = list(scfg["methods"])
     metrics = list(scfg["metrics"])
     baseline = scfg["baseline"]
     n_res = int(scfg["bootstrap_resamples"])
     data = collect(evals, methods, metrics, sources)
     seeds = sorted(data[methods[0]])
+    em = episode_matrices(episodes, methods, metrics) if episodes is not None else {}
     per_method: dict = {}
     rows = []
     for m in methods:
@@ -68,11 +106,20 @@ def summarize(evals: list[dict], picks: dict[str, dict], scfg: dict, seed: int,
         for k in metrics:
             vals = [float(data[m][s][k]) for s in seeds]
             ci = bootstrap_ci(vals, "mean", n_resamples=n_res, seed=seed)
-            e = {"values": vals, "mean": float(np.mean(vals)), "ci": ci.to_dict()}
+            e = {"values": vals, "mean": float(np.mean(vals)), "ci": ci.to_dict(), "ci_unit": "seeds"}
             if m != baseline and baseline in data:
                 base = [float(data[baseline][s][k]) for s in seeds]
                 pc = paired_comparison(base, vals, seeds=seeds, n_resamples=n_res, seed=seed)
                 e[f"vs_{baseline}"] = pc.to_dict()
+            if k in em:  # two-level replaces the seeds-only CI and difference
+                strata, mats = em[k]
+                tl = _two_level(mats, strata, None, m, n_res, seed, min_seeds)
+                e.update(ci={"low": tl.low, "high": tl.high, "point": tl.point}, ci_unit=tl.ci_unit, ci_note=tl.note)
+                if m != baseline and baseline in data:
+                    d = _two_level(mats, strata, baseline, m, n_res, seed, min_seeds)
+                    e[f"vs_{baseline}"].update(mean_diff=d.point, ci={"low": d.low, "high": d.high},
+                                               t_pvalue=d.p_value, p_kind="two-level bootstrap",
+                                               ci_unit=d.ci_unit, ci_note=d.note)
             entry["metrics"][k] = e
         per_method[m] = entry
     # Holm across the methods compared with the baseline, per metric (paired t p-values)
@@ -93,20 +140,22 @@ def summarize(evals: list[dict], picks: dict[str, dict], scfg: dict, seed: int,
                 f"diff_vs_{baseline}": d.get("mean_diff"), "diff_ci_low": (d.get("ci") or {}).get("low"),
                 "diff_ci_high": (d.get("ci") or {}).get("high"), "p_paired_t": d.get("t_pvalue"),
                 "p_paired_t_holm": d.get("t_pvalue_holm"), "p_wilcoxon": d.get("wilcoxon_pvalue"),
-                "budget": per_method[m]["budget"],
+                "budget": per_method[m]["budget"], "ci_unit": e.get("ci_unit"), "ci_note": e.get("ci_note", ""),
                 "picked_mean_ELP_net": (per_method[m]["picked_summary"] or {}).get("mean_ELP_net"),
             })
-    gates = order_gates(data, seeds, scfg, seed)
+    gates = order_gates(data, seeds, scfg, seed, em, min_seeds)
     summary = {"methods": methods, "seeds": seeds, "baseline": baseline, "metrics": metrics,
                "budget": scfg.get("budget"), "format": scfg.get("format"), "per_method": per_method,
                "gates": gates}
     return jsonable(summary), pd.DataFrame(rows)
 
 
-def order_gates(data: dict, seeds: list[int], scfg: dict, seed: int) -> list[dict]:
+def order_gates(data: dict, seeds: list[int], scfg: dict, seed: int, em: dict | None = None,
+                min_seeds: int = 3) -> list[dict]:
     """One gate per (better, worse) pair in selection.gate_pairs and metric in
-    selection.gate_metrics: value = mean over seeds of (better - worse); passed when
-    value >= selection.gate_margin. The paired CI and p-values are recorded beside it."""
+    selection.gate_metrics: value = mean over seeds of (better - worse); passed when the
+    paired CI lower bound > selection.gate_margin (strict: a tie fails). The p-values are
+    recorded beside it."""
     gates = []
     margin = float(scfg["gate_margin"])
     for better, worse in scfg["gate_pairs"]:
@@ -119,10 +168,20 @@ def order_gates(data: dict, seeds: list[int], scfg: dict, seed: int) -> list[dic
             a = [float(data[worse][s][k]) for s in seeds]
             b = [float(data[better][s][k]) for s in seeds]
             pc = paired_comparison(a, b, seeds=seeds, n_resamples=int(scfg["bootstrap_resamples"]), seed=seed)
+            g = {"ci_unit": "seeds"}
+            if em and k in em:
+                strata, mats = em[k]
+                d = _two_level(mats, strata, worse, better, int(scfg["bootstrap_resamples"]), seed, min_seeds)
+                lo = d.low
+                g = {"ci_unit": d.ci_unit, "ci_note": d.note, "p_two_level": d.p_value,
+                     "ci_override": {"low": d.low, "high": d.high}}
+            else:
+                lo = pc.ci.low
+            passed = None if lo is None else bool(np.isfinite(lo) and lo > margin)
             gates.append({
                 "name": f"selection_{better}_ge_{worse}_{k}", "value": pc.mean_diff, "threshold": margin,
-                "passed": bool(pc.mean_diff >= margin), "ci": pc.ci.to_dict(),
-                "ci_excludes_threshold": bool(np.isfinite(pc.ci.low) and pc.ci.low > margin),
+                "passed": passed, "ci": g.pop("ci_override", pc.ci.to_dict()), **g,
+                "rule": "paired CI lower bound > gate_margin (strict: ties fail)",
                 "p_paired_t": pc.t_pvalue, "p_wilcoxon": pc.wilcoxon_pvalue, "n_seeds": len(seeds),
                 "description": f"mean over seeds of {k}({better}) - {k}({worse})"})
     return gates

@@ -124,3 +124,25 @@ def pilot_sd(control: Sequence[float], candidate: Sequence[float] | None = None,
             raise InputError("paired pilot needs at least 2 pairs")
         return float(np.std(b - a, ddof=1))
     return pooled_sd([control, candidate])
+
+
+def correlation_n(rho: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Pairs needed to detect a correlation rho != 0 (two-sided), Fisher z approximation:
+    n = ((z_{1-alpha/2} + z_power) / atanh(rho))^2 + 3. rho = 0.3 -> 85."""
+    from scipy.stats import norm
+
+    if not 0 < abs(rho) < 1:
+        raise InputError(f"rho must be in (-1, 1) and non-zero, got {rho}")
+    z = (norm.ppf(1 - alpha / 2) + norm.ppf(power)) / math.atanh(abs(rho))
+    return int(math.ceil(z * z + 3))
+
+
+def correlation_power(rho: float, n: int, *, alpha: float = 0.05) -> float:
+    """Power of the two-sided test of rho = 0 with n pairs (Fisher z)."""
+    from scipy.stats import norm
+
+    if n <= 3:
+        return float("nan")
+    shift = math.atanh(abs(rho)) * math.sqrt(n - 3)
+    zc = norm.ppf(1 - alpha / 2)
+    return float(norm.sf(zc - shift) + norm.cdf(-zc - shift))

@@ -1,0 +1,255 @@
+"""Two-level (seeds x tasks) paired bootstrap for comparing models (docs/statistics.md).
+
+An evaluation is a score per (training seed, task): every model of a comparison is run on
+the same tasks, and a trained model once per training seed. Both vary in a replication: a
+new study draws new seeds *and* new tasks. So one resample draws seeds with replacement and,
+independently, tasks with replacement (within strata, e.g. panel quadrants, when given), and
+applies the *same* task draw to every model being compared (paired by task) and the same seed
+draw to every trained model (paired by seed). A deterministic model (greedy BASE) has one
+row that every seed shares.
+
+Resamples are count weights, so a statistic of any number of models is a few einsums: a
+weighted mean over the resampled seeds x tasks of each model's (S, T) matrix. Percentile
+intervals (BCa needs a jackknife over a two-level design that is not defined). With fewer
+than `min_seeds` seeds the seed level cannot be resampled meaningfully (2 seeds give 3
+distinct draws): the CI is withheld and the result says "too few seeds"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..io import InputError
+from ._util import JsonMixin
+
+CI_UNIT = "seeds×tasks"
+TOO_FEW = "too few seeds"
+
+
+def _counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    """(b, n) multinomial counts: how often each of n units is drawn in b resamples of size n."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
+
+
+@dataclass
+class Resamples:
+    """Seed and task weights of `b` two-level resamples (row 0 of nothing: the point uses
+    unit weights)."""
+
+    seed_w: np.ndarray  # (B, S)
+    task_w: np.ndarray  # (B, T)
+
+    @property
+    def b(self) -> int:
+        return int(self.task_w.shape[0])
+
+
+def resamples(n_seeds: int, n_tasks: int, b: int, seed: int,
+              strata: Sequence | None = None, resample_seeds: bool = True) -> Resamples:
+    """Count weights of b resamples: seeds with replacement; tasks with replacement within
+    each stratum (a stratum keeps its size, so a per-stratum mean is always defined)."""
+    if n_tasks < 1 or n_seeds < 1:
+        raise InputError(f"two-level bootstrap needs at least 1 seed and 1 task (got {n_seeds}, {n_tasks})")
+    rng = np.random.default_rng(seed)
+    sw = _counts(rng, n_seeds, b) if resample_seeds and n_seeds > 1 else np.ones((b, n_seeds))
+    if strata is None:
+        tw = _counts(rng, n_tasks, b)
+    else:
+        strata = np.asarray(strata)
+        if strata.shape != (n_tasks,):
+            raise InputError(f"strata: need one label per task ({n_tasks}), got shape {strata.shape}")
+        tw = np.zeros((b, n_tasks))
+        for s in sorted(set(strata.tolist()), key=str):
+            idx = np.flatnonzero(strata == s)
+            tw[:, idx] = _counts(rng, idx.size, b)
+    return Resamples(sw, tw)
+
+
+def wmean(x: np.ndarray, r: Resamples | None, tasks: np.ndarray | None = None) -> np.ndarray | float:
+    """Mean of an (S, T) matrix (S = 1 broadcasts: a deterministic model) over seeds x tasks,
+    optionally over a boolean task subset; with r, one value per resample (B,)."""
+    x = np.asarray(x, dtype=float)
+    m = np.ones(x.shape[1], dtype=bool) if tasks is None else np.asarray(tasks, dtype=bool)
+    if r is None:
+        return float(x[:, m].mean())
+    tw = r.task_w[:, m]
+    xs = x[:, m]
+    if xs.shape[0] == 1:
+        return (tw @ xs[0]) / tw.sum(axis=1)
+    sw = r.seed_w
+    return np.einsum("bs,st,bt->b", sw, xs, tw) / (sw.sum(axis=1) * tw.sum(axis=1))
+
+
+@dataclass
+class TwoLevelCI(JsonMixin):
+    point: float | None
+    low: float | None
+    high: float | None
+    n_seeds: int
+    n_tasks: int
+    confidence: float
+    n_resamples: int
+    seed: int
+    p_value: float | None = None   # two-sided percentile-bootstrap p of "statistic = 0"
+    p_greater: float | None = None  # one-sided: share of resamples <= 0 (H0: statistic <= 0)
+    ci_unit: str = CI_UNIT
+    note: str = ""
+    draws: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d.pop("draws", None)
+        return d
+
+
+def two_level_ci(statistic: Callable[[Resamples | None], np.ndarray | float], n_seeds: int, n_tasks: int, *,
+                 strata: Sequence | None = None, confidence: float = 0.95, n_resamples: int = 2000,
+                 seed: int = 0, min_seeds: int = 3, keep_draws: bool = False) -> TwoLevelCI:
+    """Percentile CI of statistic(r): statistic(None) is the point estimate, statistic(r) a
+    (B,) array over resamples r (build it from `wmean`)."""
+    if not 0 < confidence < 1:
+        raise InputError(f"confidence must be in (0, 1), got {confidence}")
+    point = float(statistic(None))
+    base = dict(n_seeds=int(n_seeds), n_tasks=int(n_tasks), confidence=confidence, n_resamples=int(n_resamples),
+                seed=int(seed))
+    if not np.isfinite(point):
+        return TwoLevelCI(None, None, None, note="statistic undefined", **base)
+    if n_seeds < min_seeds:
+        return TwoLevelCI(point, None, None, note=f"{TOO_FEW} ({n_seeds} < {min_seeds}): no CI", **base)
+    r = resamples(n_seeds, n_tasks, n_resamples, seed, strata)
+    draws = np.asarray(statistic(r), dtype=float)
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return TwoLevelCI(point, None, None, note="statistic undefined on every resample", **base)
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(draws, [a, 1 - a])
+    p_le, p_ge = float(np.mean(draws <= 0)), float(np.mean(draws >= 0))
+    return TwoLevelCI(point, float(lo), float(hi), p_value=min(1.0, 2 * min(p_le, p_ge)), p_greater=p_le,
+                      draws=draws if keep_draws else None, **base)
+
+
+def paired_diff(control: np.ndarray, candidate: np.ndarray, tasks: np.ndarray | None = None,
+                **kw) -> TwoLevelCI:
+    """mean(candidate) - mean(control) over seeds x tasks, paired by task (and by seed when
+    both have S rows; a 1-row control is a deterministic model every seed shares)."""
+    c, t = _matrix(control, "control"), _matrix(candidate, "candidate")
+    if c.shape[1] != t.shape[1]:
+        raise InputError(f"paired comparison needs the same tasks: {c.shape[1]} vs {t.shape[1]} columns")
+    if c.shape[0] not in (1, t.shape[0]):
+        raise InputError(f"control has {c.shape[0]} seed rows, candidate {t.shape[0]}: need 1 or equal")
+    n_s = max(c.shape[0], t.shape[0])
+    n_t = int(c.shape[1] if tasks is None else np.asarray(tasks, bool).sum())
+    return two_level_ci(lambda r: wmean(t, r, tasks) - wmean(c, r, tasks), n_s, c.shape[1], **kw) \
+        if n_t else TwoLevelCI(None, None, None, n_s, 0, kw.get("confidence", 0.95), kw.get("n_resamples", 0),
+                               kw.get("seed", 0), note="no tasks")
+
+
+def mean_ci(x: np.ndarray, tasks: np.ndarray | None = None, **kw) -> TwoLevelCI:
+    """Mean of one model over seeds x tasks."""
+    m = _matrix(x, "scores")
+    return two_level_ci(lambda r: wmean(m, r, tasks), m.shape[0], m.shape[1], **kw)
+
+
+def _matrix(x, label: str) -> np.ndarray:
+    m = np.asarray(x, dtype=float)
+    if m.ndim == 1:
+        m = m[None, :]
+    if m.ndim != 2 or m.size == 0:
+        raise InputError(f"{label}: expected a seeds x tasks matrix, got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise InputError(f"{label}: non-finite scores (a (seed, task) cell is missing?)")
+    return m
+
+
+def score_matrix(episodes, value: str, by: Sequence[str] = ("seed",), item: str = "item",
+                 items: Sequence | None = None) -> tuple[np.ndarray, list, list]:
+    """(S, T) matrix of `value` from long per-episode rows (pandas DataFrame) of one model:
+    rows = sorted seeds, columns = `items` (default: sorted items). A missing (seed, item)
+    cell is an error: the design is paired."""
+    import pandas as pd  # local: keeps the stats core numpy-only
+
+    df = pd.DataFrame(episodes)
+    wide = df.pivot_table(index=list(by), columns=item, values=value, aggfunc="mean")
+    cols = sorted(wide.columns, key=str) if items is None else list(items)
+    missing = [c for c in cols if c not in wide.columns]
+    if missing:
+        raise InputError(f"{value}: no episodes for item(s) {missing[:5]} (paired design needs every item)")
+    wide = wide[cols]
+    if wide.isna().any().any():
+        bad = wide.isna().stack()
+        raise InputError(f"{value}: missing (seed, item) cell(s) {list(bad[bad].index)[:5]}")
+    return wide.to_numpy(float), list(wide.index), cols
+
+
+def stack(models: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Check that every model's matrix has the same number of task columns."""
+    ms = {k: _matrix(v, k) for k, v in models.items()}
+    widths = {m.shape[1] for m in ms.values()}
+    if len(widths) > 1:
+        raise InputError(f"models have different task sets: {dict((k, m.shape[1]) for k, m in ms.items())}")
+    return ms
+
+
+# ------------------------------------------------------------- coverage simulation
+
+@dataclass
+class Coverage(JsonMixin):
+    n_datasets: int
+    n_seeds: int
+    n_tasks: int
+    effect: float
+    sd_seed: float
+    sd_task_effect: float
+    coverage: float          # share of 95% CIs that contain the true effect
+    power: float             # share of CIs that exclude 0
+    mean_width: float
+    n_resamples: int
+    seed: int
+
+
+def simulate_binary(rng: np.random.Generator, n_seeds: int, n_tasks: int, effect: float, sd_seed: float,
+                    sd_task_effect: float) -> tuple[np.ndarray, np.ndarray]:
+    """One simulated evaluation with a known true effect, on 0/1 successes like phase 3:
+    a deterministic control (1 row: task t solved with prob q_t) and a trained model with
+    success prob q_t + effect + a_s + b_t, where the seed effect a_s and the task-specific
+    effect b_t are +-sd (mean 0) and q_t keeps every probability in [0, 1]. So the
+    population mean difference is exactly `effect`."""
+    lo = sd_seed + sd_task_effect + max(0.0, -effect)
+    hi = 1 - sd_seed - sd_task_effect - max(0.0, effect)
+    q = rng.uniform(lo, hi, size=n_tasks)
+    a = sd_seed * rng.choice([-1.0, 1.0], size=(n_seeds, 1))
+    b = sd_task_effect * rng.choice([-1.0, 1.0], size=(1, n_tasks))
+    control = (rng.random((1, n_tasks)) < q).astype(float)
+    cand = (rng.random((n_seeds, n_tasks)) < q + effect + a + b).astype(float)
+    return control, cand
+
+
+def coverage(n_datasets: int = 200, n_seeds: int = 5, n_tasks: int = 64, effect: float = 0.0,
+             sd_seed: float = 0.05, sd_task_effect: float = 0.1, n_resamples: int = 1000,
+             confidence: float = 0.95, seed: int = 0) -> Coverage:
+    """Coverage of the two-level paired CI over simulated datasets (simulate_binary)."""
+    rng = np.random.default_rng(seed)
+    hit = excl = 0
+    widths = []
+    for i in range(n_datasets):
+        c, t = simulate_binary(rng, n_seeds, n_tasks, effect, sd_seed, sd_task_effect)
+        ci = paired_diff(c, t, confidence=confidence, n_resamples=n_resamples, seed=seed + i, min_seeds=1)
+        hit += ci.low <= effect <= ci.high
+        excl += not (ci.low <= 0 <= ci.high)
+        widths.append(ci.high - ci.low)
+    return Coverage(n_datasets, n_seeds, n_tasks, effect, sd_seed, sd_task_effect, hit / n_datasets,
+                    excl / n_datasets, float(np.mean(widths)), n_resamples, seed)
+
+
+def max_bound(points: np.ndarray, draws: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Lower confidence bound and p-value for max_k theta_k from K point estimates and their
+    (B, K) bootstrap draws, by simultaneous one-sided bounds theta_k >= theta_hat_k - c
+    (c = quantile of max_k (draw_k - theta_hat_k)); so picking the best of K (a format, a
+    pair) is paid for. Returns (max theta_hat, lower bound, p of H0: every theta_k <= 0)."""
+    points = np.asarray(points, float)
+    dev = np.max(np.asarray(draws, float) - points[None, :], axis=1)
+    top = float(points.max())
+    c = float(np.quantile(dev, confidence))
+    return top, top - c, float(np.mean(dev >= top))
