@@ -12,7 +12,6 @@ separate set of episodes, which is what memory depends on).
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile

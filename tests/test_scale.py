@@ -8,7 +8,6 @@ import copy
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import weakref
@@ -83,7 +82,7 @@ def test_overrides_merge_like_snakemake_config():
         effective_config(["config/full.yaml"], {"labeling": {"shards": 2}})
 
 
-def test_config_show_cli(tmp_path):
+def test_config_show_cli():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     out = subprocess.run([sys.executable, "-m", "teachable.cli", "config", "show", "--configfile",
                           "config/full.yaml", "--config", "seed=7", "--json"],
@@ -269,7 +268,7 @@ def test_labeling_shard_count_keeps_labels(mock_setup):
                 assert a[k] == pytest.approx(b[k], abs=1e-9), (sid, k)
 
 
-def test_eval_blocks_equal_one_job(mock_setup, tmp_path):
+def test_eval_blocks_equal_one_job(mock_setup):
     from teachable.evaluation import episode_rows, eval_specs, metrics_from_rows
     from teachable.phase0 import encode_state
 
