@@ -48,7 +48,7 @@ def test_pilot_applies_only_without_configfile():
     assert pilot == effective_config(["config/config.yaml"])
     assert pilot["labeling"]["max_snapshots"] == 120
     # the pilot stays small: about as many jobs as before sharding
-    assert stage_shards(pilot) == {"phase0": 1, "labeling": 2, "micro": 1, "eval": 1}
+    assert stage_shards(pilot) == {"phase0": 1, "labeling": 2, "micro": 2, "eval": 1}  # panel 24 / 12
 
 
 def test_shard_counts_follow_n():
