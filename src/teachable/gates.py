@@ -20,7 +20,7 @@ from .stats import bootstrap_ci
 
 DEFAULTS = {"placebo_max_abs": 0.1, "supervision_min_spread": 0.0, "retention_drop_max": 0.1,
             "transfer_min_diag_gap": 0.0}
-SOURCES = ("labeling_metadata", "cpt_correlation", "snapshots", "overall", "transfer", "retention",
+SOURCES = ("labeling_metadata", "label_reliability", "cpt_correlation", "snapshots", "overall", "transfer", "retention",
            "training_result", "selection_summary")
 
 
@@ -72,6 +72,14 @@ def quadrant_balance(path) -> list[dict]:
 
 
 def cpt_spearman(path) -> list[dict]:
+    rep = read_json(path)
+    if not isinstance(rep, dict) or not isinstance(rep.get("gate"), dict):
+        raise InputError(f"{path}: no 'gate' object")
+    return [_copy(rep["gate"], path)]
+
+
+def label_reliability(path) -> list[dict]:
+    """Test-retest Spearman of the labels (phase1/label_reliability.json, docs/labeling.md)."""
     rep = read_json(path)
     if not isinstance(rep, dict) or not isinstance(rep.get("gate"), dict):
         raise InputError(f"{path}: no 'gate' object")
@@ -150,6 +158,7 @@ def collect_gates(paths: dict[str, str | None], gcfg: dict, seed: int = 0) -> li
     t = {k: float(gcfg.get(k, v)) for k, v in DEFAULTS.items()}
     plan = [
         ("labeling_metadata", "quadrant_balance", gcfg.get("min_per_quadrant"), quadrant_balance),
+        ("label_reliability", "label_reliability", None, label_reliability),
         ("cpt_correlation", "cpt_spearman", gcfg.get("cpt_spearman_min"), cpt_spearman),
         ("snapshots", "placebo_sanity", t["placebo_max_abs"],
          lambda p: placebo_sanity(p, t["placebo_max_abs"], seed)),

@@ -82,6 +82,15 @@ class _Live:
         return build_prompt(self.obs.mission, self.obs.text, hist, self.spec.patch)
 
 
+def inverse_cdf(p: np.ndarray, u: float) -> int:
+    """Index drawn from `p` with one uniform `u` in [0, 1): the first index whose cumulative
+    probability exceeds u. One uniform per step (instead of Generator.choice) lets episodes
+    that share a stream (common random numbers) take the same action wherever their
+    distributions are close, so differences between conditions are not sampling noise."""
+    c = np.cumsum(p)
+    return int(min(np.searchsorted(c, u * c[-1], side="right"), len(p) - 1))
+
+
 def run_episodes(
     policy: Policy | None,
     make_env: Callable[[], TextEnv],
@@ -119,9 +128,11 @@ def run_episodes(
                 if e.rng is None or temperature <= 0:
                     a = valid[int(np.argmax(p))]
                 else:
-                    a = valid[int(e.rng.choice(len(valid), p=softmax(dists[id(e)], temperature)))]
+                    a = valid[inverse_cdf(softmax(dists[id(e)], temperature), e.rng.random())]
                 probs, ent = [float(x) for x in p], entropy(p)
             else:
+                if e.rng is not None:  # the forced/expert step uses up its draw: streams stay aligned
+                    e.rng.random()
                 a = e.env.expert_action()
                 if a is None:
                     raise RuntimeError(f"env {e.env.name} has no expert; cannot run mode {e.spec.mode}")
