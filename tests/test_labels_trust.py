@@ -63,8 +63,8 @@ def test_null_elp_plugin_biased_crossfit_not():
     assert plug.mean() > 0.1
     assert lo <= 0 <= hi and abs(xfit.mean()) <= 0.02
     # and it still sees a real effect: demo helps by 0.3
-    out = {"placebo": [True, False] * 4, "demo": [True] * 7 + [False], "hint": [True, False] * 4,
-           "contrast": [False, True] * 4}
+    same = [True, True, False, False] * 2
+    out = {"placebo": same, "demo": [True] * 7 + [False], "hint": same, "contrast": same}
     assert elp_estimates(out)["ELP_net_xfit"] == pytest.approx(0.375)
 
 

@@ -36,7 +36,7 @@ TYPES = ("key", "ball", "box", "door", "object")
 # The words the diagnosis templates add to those of observations, missions and subgoals
 # (envs.babyai.VOCABULARY); a test keeps the templates inside them.
 TEMPLATE_WORDS = frozenset(
-    "ahead already best blocked by cells choice find for get here into is it keep long move moving must need "
+    "ahead already best blocked by cells choice find for get going here into is it keep long move moving must need "
     "new not now place right round shortest shows than that the there thing this view walks way what".split())
 EXPLORE_CONFIDENCE = 0.7  # exploring: several moves are about as good as the bot's
 
@@ -190,10 +190,10 @@ def _analyse(student: str, expert: str, goal: str, target: Thing | None, view: V
 
 def say_goal(goal: str) -> str:
     """The goal in words that are not action strings ('pick up X' -> 'get X')."""
-    for verb, say in (("pick up ", "get "), ("drop ", "place ")):
-        if goal.startswith(verb):
-            return say + goal[len(verb):]
-    return goal
+    padded = f" {goal} "
+    for verb, say in ((" pick up ", " get "), (" drop ", " place ")):
+        padded = padded.replace(verb, say)
+    return padded.strip()
 
 
 def bot_advice_text(mission: str, obs_text: str, expert_action: str, subgoal: str | None,
