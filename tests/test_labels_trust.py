@@ -157,3 +157,49 @@ def test_warm_start_patches_do_not_bake_in_the_answer():
     assert all("advice from a similar situation" in e.prompt for k in kinds for e in kinds[k])
     share_wrong = sum(bool(e.patch_action) and e.patch_action != e.action for e in ex) / sum(bool(e.patch_action) for e in ex)
     assert 0.2 < share_wrong < 0.8
+
+
+# ---------------------------------------------------------------- label reliability
+
+
+def test_cohen_kappa_hand_values():
+    from teachable.labeling.reliability import cohen_kappa
+
+    a = ["Q1_highU_highL"] * 5 + ["Q3_lowU_lowL"] * 5
+    assert cohen_kappa(a, a) == 1.0
+    b = ["Q1_highU_highL"] * 4 + ["Q3_lowU_lowL"] * 6
+    # p_o = 0.9, p_e = 0.5*0.4 + 0.5*0.6 = 0.5 -> 0.8
+    assert cohen_kappa(a, b) == pytest.approx(0.8)
+    assert cohen_kappa(["Q1_highU_highL"] * 3, ["Q1_highU_highL"] * 3) is None
+
+
+def test_reliability_report_and_gate(tmp_path):
+    from teachable.gates import label_reliability
+    from teachable.io import write_json
+    from teachable.labeling.reliability import LABELS, fresh_copy, report, subset
+
+    rng = np.random.default_rng(0)
+    first, second = [], []
+    for i in range(40):
+        s = {"snapshot_id": f"t{i}_step0001_k0", "U": float(rng.random()), "teacher": {"x": 1}}
+        truth = rng.random()
+        a = {**s, **{k: float(truth + 0.1 * rng.standard_normal()) for k in LABELS}}
+        b = {**fresh_copy(a), **{k: float(truth + 0.1 * rng.standard_normal()) for k in LABELS}}
+        a["quadrant"] = "Q1_highU_highL" if a["L_local"] > 0.5 and a["U"] > 0.5 else "Q3_lowU_lowL"
+        first.append(a)
+        second.append(b)
+    assert "L_local" not in fresh_copy(first[0]) and fresh_copy(first[0])["teacher"] == {"x": 1}
+    sub = subset(first, 30, 0.0, seed=1)
+    assert len(sub) == 30 and sub == subset(first, 30, 0.0, seed=1) and sub != subset(first, 30, 0.0, seed=2)
+    assert len(subset(first, 3, 0.5, seed=1)) == 20
+    th = {"U_threshold": 0.5, "L_threshold": 0.5}
+    rep = report(first, second, th, {"L_local": 0.6, "ELP_net": 0.5}, 6, 40)
+    assert rep["spearman"]["L_local"] > 0.8 and rep["gate"]["passed"] is True
+    assert rep["quadrant_kappa"] is not None and rep["quadrant_kappa"] > 0.2
+    # independent noise only: the gate fails
+    noise = [{**b, **{k: float(rng.random()) for k in LABELS}} for b in second]
+    bad = report(first, noise, th, {"L_local": 0.6, "ELP_net": 0.5}, 6, 40)
+    assert bad["gate"]["passed"] is False
+    write_json(tmp_path / "r.json", rep)
+    g = label_reliability(tmp_path / "r.json")[0]
+    assert g["name"] == "label_reliability" and g["passed"] is True and g["value"] == rep["spearman"]["L_local"]
