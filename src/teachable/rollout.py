@@ -123,16 +123,17 @@ def run_episodes(
             dists = {id(e): s for e, s in zip(model_eps, scores)}
         for e in active:
             valid = e.obs.valid_actions
+            # one draw per step whoever acts (a forced or expert step uses up its draw), so
+            # draw t of every episode sharing a stream belongs to step t
+            u = e.rng.random() if e.rng is not None else None
             if id(e) in dists:
                 p = softmax(dists[id(e)], 1.0)
-                if e.rng is None or temperature <= 0:
+                if u is None or temperature <= 0:
                     a = valid[int(np.argmax(p))]
                 else:
-                    a = valid[inverse_cdf(softmax(dists[id(e)], temperature), e.rng.random())]
+                    a = valid[inverse_cdf(softmax(dists[id(e)], temperature), u)]
                 probs, ent = [float(x) for x in p], entropy(p)
             else:
-                if e.rng is not None:  # the forced/expert step uses up its draw: streams stay aligned
-                    e.rng.random()
                 a = e.env.expert_action()
                 if a is None:
                     raise RuntimeError(f"env {e.env.name} has no expert; cannot run mode {e.spec.mode}")
