@@ -270,6 +270,7 @@ rule tables:
 rule gates:
     input:
         labeling_metadata=f"{R}/phase1/labeling_metadata.json",
+        label_reliability=f"{R}/phase1/label_reliability.json",
         cpt_correlation=f"{R}/phase1b/cpt_correlation.json",
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
         micro_results=f"{R}/phase1b/micro_training_results.json",
@@ -290,7 +291,7 @@ rule gates:
         cfg=cfg_json("gates", "stats"),
     shell:
         "python scripts/collect_gates.py --cfg {params.cfg:q} --labeling-metadata {input.labeling_metadata}"
-        " --cpt-correlation {input.cpt_correlation} --micro-results {input.micro_results} --snapshots {input.snapshots}"
+        " --label-reliability {input.label_reliability} --cpt-correlation {input.cpt_correlation} --micro-results {input.micro_results} --snapshots {input.snapshots}"
         " --episodes {input.episodes} --retention {input.retention} --training-result {input.training_result}"
         " --selection-summary {input.selection_summary} --out {output} > {log} 2>&1"
 

@@ -76,8 +76,35 @@ rule label_gather:
         " --out-dir {params.out} > {log} 2>&1"
 
 
+rule label_reliability:
+    input:
+        student=student_dir(),
+        labels=f"{R}/phase1/labeled_snapshots.jsonl",
+        thresholds=f"{R}/phase1/quadrant_thresholds_auto.json",
+    output:
+        f"{R}/phase1/label_reliability.json",
+    log:
+        f"{R}/logs/label_reliability.log",
+    benchmark:
+        f"{R}/benchmarks/label_reliability.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=60,
+        gpu=MODEL_GPU,
+    params:
+        cfg=cfg_json("env", "student", "labeling"),
+        student=student_arg,
+    shell:
+        "python scripts/label_reliability.py --cfg {params.cfg:q} {params.student} --labels {input.labels}"
+        " --thresholds {input.thresholds} --out {output} > {log} 2>&1"
+
+
 ALL_TARGETS.extend(
     [
+        f"{R}/phase1/label_reliability.json",
         f"{R}/phase1/labeled_snapshots.jsonl",
         f"{R}/phase1/labeled_snapshots.json",
         f"{R}/phase1/quadrant_thresholds_auto.json",

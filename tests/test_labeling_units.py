@@ -18,13 +18,16 @@ def test_uncertainty_stats_hand_values():
 
 
 def test_apply_rates_gains_route_ties():
-    rates = {"policy": (0.25, 4), "force": (0.75, 4), "expert": (1.0, 1), "placebo": (0.25, 4),
-             "demo": (0.75, 4), "hint": (0.75, 4), "contrast": (0.5, 4)}
+    def o(k, n=4):  # k successes of n rollouts
+        return [True] * k + [False] * (n - k)
+
+    rates = {"policy": o(1), "force": o(3), "expert": o(1, 1), "placebo": o(1),
+             "demo": o(3), "hint": o(3), "contrast": o(2)}
     s = apply_rates({}, rates)
     assert s["L_local"] == 0.5 and s["L_upper"] == 0.75 and s["p_base"] == 0.25
     assert s["gain_net_demo"] == 0.5 and s["gain_raw_contrast"] == 0.25
     assert s["route_net"] == "demo" and s["ELP_net"] == 0.5  # demo and hint tie: demo first
-    rates["placebo"] = (0.5, 4)
+    rates["placebo"] = o(2)
     assert apply_rates({}, rates)["ELP_net"] == 0.25
 
 

@@ -154,6 +154,13 @@ def test_validation_reruns_add_only_new_seed_jobs(wf):
     assert wildcards and all("seed=1001" in w for w in wildcards), wildcards
 
 
+def test_n_rollouts_change_reruns_labeling_not_phase0(wf):
+    dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "labeling={'n_rollouts': 3}")
+    rules = stale_rules(dry.stdout + dry.stderr)
+    assert {"label_shard", "label_gather", "label_reliability"} <= rules, rules
+    assert not rules & {"build_student", "phase0_rollouts", "phase0_mine", "phase0_expert", "phase0_restore_check"}
+
+
 def test_lora_rank_change_reruns_phase2_and_downstream_only(wf):
     dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "training={'lora_rank': 4}")
     rules = stale_rules(dry.stdout + dry.stderr)

@@ -355,9 +355,9 @@ def test_bot_follows_the_expert_with_useful_language(tmp_path):
     assert adv.suggested_action == "go forward" and adv.valid and adv.confidence == 1.0
     assert adv.error_type == "planning_error"
     assert adv.diagnosis == ("you must go to the red key ; the red key is 1 steps forward . "
-                             "you already face the right way ; go forward instead of turn left .")
+                             "you already face the right way .")
     assert adv.diagnosis.count(" .") == 2 and "go to the red key" in adv.rationale
-    assert patch_text("hint", diagnosis=adv.diagnosis) == "hint: " + adv.diagnosis
+    assert patch_text("hint", diagnosis=adv.diagnosis) == "advice from a similar situation : hint: " + adv.diagnosis
     assert t.advise(req(student="turn left")) == adv  # deterministic
     assert not (tmp_path / "cache").exists() and t.usage.calls == 2  # free: never cached
 
@@ -375,29 +375,29 @@ FACE_RED_KEY = "you carry nothing. you face a red key. you see a red key 1 step 
 @pytest.mark.parametrize("student,expert,subgoal,obs,etype,words", [
     # picks up the blue key when the red one is wanted
     ("pick up", "turn left", "go to the red key", FACE_BLUE_KEY, "attribute_confusion",
-     ["blue key in front is not the red key", "turn left instead of pick up"]),
+     ["blue key in front is not the red key"]),
     # walks past an object it should pick up
     ("turn right", "pick up", "pick up the red key", FACE_RED_KEY, "affordance_miss",
-     ["the red key is right in front of you", "pick up now , not turn right"]),
+     ["you must get the red key", "the red key is right in front of you", "no need to move"]),
     # picks up something when the plan is to open a door
     ("pick up", "turn left", "open the yellow door",
      "you carry nothing. you face a green ball. you see a green ball 1 step forward.", "affordance_miss",
-     ["do not pick up the green ball now", "turn left instead"]),
+     ["the green ball in front is not what you need now"]),
     ("go forward", "turn right", "go to the red key",
      "you carry nothing. you face a wall. wall 1 step forward. you see a red key 2 steps right.", "planning_error",
-     ["go forward walks into the wall", "the red key is 2 steps right"]),
+     ["that walks into the wall", "the red key is 2 steps right"]),
     ("turn left", "turn right", "go to the red key",
      "you carry nothing. you face an empty cell. you see a red key 2 steps right.", "planning_error",
-     ["turn right is the shorter way round , not turn left"]),
+     ["that is the long way round"]),
     ("go forward", "turn left", "explore",
      "you carry nothing. you face an empty cell. you see no objects.", "exploration_failure",
-     ["you must explore to find the red key", "to see new cells turn left , not go forward"]),
+     ["you must explore to find the red key", "that way shows no new cells"]),
     ("drop", "go forward", "go next to the grey ball",
      "you carry a red key. you face an empty cell. you see a grey ball 3 steps forward.", "affordance_miss",
-     ["do not drop the red key here", "the grey ball is 3 steps forward"]),
+     ["this is not the place for the red key", "the grey ball is 3 steps forward"]),
     ("go forward", "go forward", "go to the red key",
      "you carry nothing. you face an empty cell. you see a red key 2 steps forward.", "unknown",
-     ["go forward is the right move now"]),
+     ["your choice is the right move now"]),
 ])
 def test_bot_error_types(student, expert, subgoal, obs, etype, words):
     adv = _bot(student, expert, subgoal, obs)
@@ -415,7 +415,7 @@ def test_bot_without_subgoal_uses_the_mission_and_other_envs_degrade():
     # the mock env's observations have another form: generic but still 2 sentences
     adv = _bot("turn around", "go forward", None, "the goal is 3 steps ahead", mission="go to the goal",
                valid=("turn around", "go forward", "wait"))
-    assert adv.diagnosis == "you must go to the goal . go forward is better here than turn around ."
+    assert adv.diagnosis == "you must go to the goal . your choice is not the best here ."
 
 
 def test_bot_fails_loudly_without_a_usable_expert_action():
@@ -450,12 +450,41 @@ def test_bot_on_real_babyai_states():
             adv = t.advise(TeacherRequest(f"e{ep}", obs.mission, obs.text, obs.valid_actions, student,
                                           info["action"], info["subgoal"]))
             assert adv.valid and adv.suggested_action == info["action"]
-            assert adv.diagnosis.count(" .") == 2 and info["subgoal"].split(" the ")[0] in adv.diagnosis
+            assert adv.diagnosis.count(" .") == 2 and bot.say_goal(info["subgoal"]).split(" the ")[0] in adv.diagnosis
             words = set(adv.diagnosis.replace(";", " ").replace(",", " ").replace(".", " ").split())
             assert words <= VOCABULARY | bot.TEMPLATE_WORDS, words - VOCABULARY - bot.TEMPLATE_WORDS
             seen_types.add(adv.error_type)
             obs, _, done, _ = env.step(info["action"] if rng.random() < 0.5 else student)
     assert {"planning_error", "affordance_miss", "exploration_failure", "unknown"} <= seen_types
+
+
+def test_no_hint_contains_a_valid_action_on_500_real_states():
+    """Issue 10: the hint is a hint. Over >= 500 real text-BabyAI states (random and expert
+    actions, every student action at each state), no diagnosis contains the suggested
+    action or any valid action string. The old templates ('... turn left instead .') fail."""
+    import random
+
+    from teachable.envs import make_env
+
+    env = make_env("babyai", max_steps=30)
+    t = make_teacher({"backend": "bot"})
+    rng = random.Random(1)
+    n_states, bad = 0, []
+    for ep in range(200):
+        obs, done = env.reset(1000 + ep), False
+        while not done and n_states < 600:
+            info = env.expert_info()
+            for student in obs.valid_actions:
+                adv = t.advise(TeacherRequest(f"e{ep}", obs.mission, obs.text, obs.valid_actions, student,
+                                              info["action"], info["subgoal"]))
+                padded = f" {adv.diagnosis} "
+                bad += [(adv.diagnosis, a) for a in env.actions if f" {a} " in padded]
+            n_states += 1
+            obs, _, done, _ = env.step(info["action"] if rng.random() < 0.6 else rng.choice(obs.valid_actions))
+        if n_states >= 600:
+            break
+    assert n_states >= 500
+    assert not bad, bad[:5]
 
 
 def test_mock_backend_is_deterministic():

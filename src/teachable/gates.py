@@ -29,7 +29,7 @@ DEFAULTS = {"placebo_max_abs": 0.1, "supervision_min_spread": 0.0, "retention_dr
             "transfer_min_diag_gap": 0.0, "min_quadrant_share": 0.1, "cpt_spearman_min": 0.3,
             "cpt_min_n_per_quadrant": 20, "elp_cliffs_delta_min": 0.147, "utility_q1_q2_min": 0.0,
             "route_accuracy_min": 0.4, "best_quadrant_vs_b1_min": 0.0, "panel_gain_min": 0.0}
-SOURCES = ("labeling_metadata", "cpt_correlation", "micro_results", "snapshots", "episodes", "retention",
+SOURCES = ("labeling_metadata", "label_reliability", "cpt_correlation", "micro_results", "snapshots", "episodes", "retention",
            "training_result", "selection_summary")
 STATS_DEFAULTS = {"confidence": 0.95, "n_resamples": 2000, "seed": 0, "min_seeds": 3, "alpha": 0.05}
 
@@ -112,6 +112,14 @@ def quadrant_share(snaps: list[dict], t: dict, kw: dict, source="snapshots") -> 
     shares = dict(zip(QUADRANTS, onehot.mean(axis=0).tolist()))
     return [_gate("quadrant_share", ci.point, ci.to_dict(), thr, ci.low >= thr, source, shares=shares,
                   n=int(q.size), rule="CI lower bound of min over quadrants of share >= threshold")]
+
+
+def label_reliability(path) -> list[dict]:
+    """Test-retest Spearman of the labels (phase1/label_reliability.json, docs/labeling.md)."""
+    rep = read_json(path)
+    if not isinstance(rep, dict) or not isinstance(rep.get("gate"), dict):
+        raise InputError(f"{path}: no 'gate' object")
+    return [_copy(rep["gate"], path)]
 
 
 def placebo_sanity(snaps: list[dict], t: dict, kw: dict, source="snapshots") -> list[dict]:
@@ -453,6 +461,7 @@ def _episodes(p) -> Models:
 
 PLAN = [  # (gate name for a missing input, needed sources, fn(loaded inputs, t, kw))
     ("quadrant_balance", ("labeling_metadata",), lambda d, t, kw: quadrant_balance(d["labeling_metadata"])),
+    ("label_reliability", ("label_reliability",), lambda d, t, kw: label_reliability(d["label_reliability"])),
     ("quadrant_share", ("snapshots",), lambda d, t, kw: quadrant_share(d["snapshots"], t, kw)),
     ("placebo_sanity", ("snapshots",), lambda d, t, kw: placebo_sanity(d["snapshots"], t, kw)),
     ("elp_heterogeneity", ("snapshots",), lambda d, t, kw: elp_heterogeneity(d["snapshots"], t, kw)),

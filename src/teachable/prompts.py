@@ -7,7 +7,7 @@ from __future__ import annotations
 
 CONDITIONS = ("base", "placebo", "demo", "contrast", "hint")
 ROUTES = ("demo", "hint", "contrast")  # also the tie order of route_net: first wins
-PLACEBO_TEXT = "note: read the observation carefully and then choose one action ."
+PLACEBO_TEXT = "read the observation carefully and then choose one action ."
 
 
 def build_prompt(mission: str, obs_text: str, history: list[str] | tuple = (), patch: str = "") -> str:
@@ -21,21 +21,40 @@ def build_prompt(mission: str, obs_text: str, history: list[str] | tuple = (), p
     return "\n".join(lines)
 
 
-def patch_text(condition: str, action: str = "", diagnosis: str = "", wrong_action: str = "") -> str:
+SITUATION_WORDS = 24  # cap on the brief copy of the snapshot's observation in a patch
+
+
+def situation_brief(obs_text: str, max_words: int = SITUATION_WORDS) -> str:
+    """A brief copy of the observation a patch was written for: the sentences about the
+    agent ('you carry / face / see ...'; BabyAI's wall sentence is left out), at most
+    `max_words` words. Other observation languages keep their first words."""
+    sents = [x.strip() for x in obs_text.replace("\n", " ").split(".") if x.strip()]
+    mine = [x for x in sents if x.startswith("you ")] or sents
+    words = " , ".join(mine).split()
+    return " ".join(words[:max_words])
+
+
+def patch_text(condition: str, action: str = "", diagnosis: str = "", wrong_action: str = "",
+               situation: str = "") -> str:
     """Patch for a CPT condition (or SFT format) given the teacher's action and diagnosis.
 
-    `wrong_action` is the student's preferred action when it differs from `action`
-    (used by contrast)."""
+    As in the method (docs/labeling.md), every patch is framed as advice *from a similar
+    situation* and carries a brief copy of that situation's observation (`situation`, the
+    snapshot's obs_text), so it stays true at later steps of a rollout, where the current
+    observation differs. The placebo has the same framing and no advice. `wrong_action`
+    is the student's own preferred action when it differs from `action` (contrast)."""
     if condition == "base":
         return ""
+    frame = f"advice from a similar situation ( {situation_brief(situation)} ) :" if situation else \
+        "advice from a similar situation :"
     if condition == "placebo":
-        return PLACEBO_TEXT
+        return f"{frame} {PLACEBO_TEXT}"
     if condition == "demo":
-        return f"demo: in this situation the expert chose {action} ."
+        return f"{frame} the expert chose {action} there ."
     if condition == "contrast":
         if wrong_action and wrong_action != action:
-            return f"contrast: {action} is right here , {wrong_action} is wrong ."
-        return f"contrast: {action} is right here , other actions are wrong ."
+            return f"{frame} {action} was right there , {wrong_action} was wrong ."
+        return f"{frame} {action} was right there , other actions were wrong ."
     if condition == "hint":
-        return f"hint: {diagnosis}"
+        return f"{frame} hint: {diagnosis}"
     raise ValueError(f"unknown patch condition {condition!r} (known: {', '.join(CONDITIONS)})")

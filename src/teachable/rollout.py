@@ -82,6 +82,15 @@ class _Live:
         return build_prompt(self.obs.mission, self.obs.text, hist, self.spec.patch)
 
 
+def inverse_cdf(p: np.ndarray, u: float) -> int:
+    """Index drawn from `p` with one uniform `u` in [0, 1): the first index whose cumulative
+    probability exceeds u. One uniform per step (instead of Generator.choice) lets episodes
+    that share a stream (common random numbers) take the same action wherever their
+    distributions are close, so differences between conditions are not sampling noise."""
+    c = np.cumsum(p)
+    return int(min(np.searchsorted(c, u * c[-1], side="right"), len(p) - 1))
+
+
 # Episodes alive at once when a caller gives no `max_live`; scripting.setup sets it from
 # student.max_live_episodes so that every stage's memory is bounded the same way.
 MAX_LIVE_EPISODES = 256
@@ -105,12 +114,15 @@ def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, 
         dists = {id(e): s for e, s in zip(model_eps, scores)}
     for e in live:
         valid = e.obs.valid_actions
+        # one draw per step whoever acts (a forced or expert step uses up its draw), so
+        # draw t of every episode sharing a stream belongs to step t
+        u = e.rng.random() if e.rng is not None else None
         if id(e) in dists:
             p = softmax(dists[id(e)], 1.0)
-            if e.rng is None or temperature <= 0:
+            if u is None or temperature <= 0:
                 a = valid[int(np.argmax(p))]
             else:
-                a = valid[int(e.rng.choice(len(valid), p=softmax(dists[id(e)], temperature)))]
+                a = valid[inverse_cdf(softmax(dists[id(e)], temperature), u)]
             probs, ent = [float(x) for x in p], entropy(p)
         else:
             a = e.env.expert_action()

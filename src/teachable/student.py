@@ -4,7 +4,9 @@ A small Llama-architecture model is built from scratch with a word-level tokeniz
 to the environment's language and the patch templates, then warm-started by behaviour
 cloning on expert demonstrations until it is partly competent. A share of the examples
 carries in-context supervision (demo / hint / contrast text, and placebo text) so that
-in-context patches can move it, as they move instruction-tuned LLMs."""
+in-context patches can move it, as they move instruction-tuned LLMs; some of those patches
+come from other states of the episode or are shams, so it learns to use advice that fits
+the situation rather than copy any action a patch names (docs/labeling.md)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ SPECIAL = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
 class Example:
     prompt: str
     action: str
+    patch_kind: str = ""  # "", or one of PATCH_KINDS
+    patch_action: str = ""  # the action the patch names ("" for none / placebo)
 
 
 def default_diagnosis(mission: str, obs_text: str, action: str, subgoal: str | None,
@@ -40,31 +44,56 @@ def default_diagnosis(mission: str, obs_text: str, action: str, subgoal: str | N
     return bot_diagnosis(mission, obs_text, action, subgoal, student_action)
 
 
+PATCH_KINDS = ("here", "other_state", "sham", "placebo")  # warm-start patch sources
+PATCH_KIND_WEIGHTS = (0.4, 0.3, 0.2, 0.1)
+
+
+def _patch(kind: str, rng, here: dict, other: dict | None, diagnose: Callable) -> tuple[str, str]:
+    """(patch text, the action it names) for one warm-start state.
+
+    here: the patch is about this very state (its action is right now). other_state: the
+    patch was written for another state of the same episode and carries that state's
+    observation (its action is often not right now). sham: this state's observation, a
+    random wrong action. The example's label stays this state's expert action, so the
+    student learns to use advice that fits the situation, not to copy any action named."""
+    src = here if kind in ("here", "sham") or other is None else other
+    a, valid = src["action"], src["valid"]
+    if kind == "placebo":
+        return patch_text("placebo", situation=here["obs"]), ""
+    wrong = [v for v in valid if v != a]
+    cond = ("demo", "contrast", "hint")[int(rng.integers(3))]
+    if kind == "sham":
+        if not wrong:
+            return patch_text("placebo", situation=here["obs"]), ""
+        a = wrong[int(rng.integers(len(wrong)))]
+        cond = ("demo", "contrast")[int(rng.integers(2))]  # a hint names no action to fake
+        wrong = [here["action"]]
+    wrong_a = wrong[int(rng.integers(len(wrong)))] if wrong else ""
+    diag = diagnose(src["mission"], src["obs"], a, src["subgoal"], wrong_a) if cond == "hint" else ""
+    return patch_text(cond, action=a, wrong_action=wrong_a, diagnosis=diag, situation=src["obs"]), a
+
+
 def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int,
                   noise: float, patch_share: float, max_steps: int,
                   diagnose: Callable = default_diagnosis) -> list[Example]:
     """Expert-labelled states from noisy expert rollouts (DAgger-style: a random valid
-    action is executed with prob `noise`, the label is always the expert's action)."""
+    action is executed with prob `noise`, the label is always the expert's action).
+
+    A share `patch_share` of the states carries a patch whose source is drawn from
+    PATCH_KINDS (see `_patch`); Example.patch_kind / patch_action record it."""
     env = make_env()
     out: list[Example] = []
     for i in range(n_tasks):
         rng = np.random.default_rng(derive_seed(seed, "bootstrap_demo", i))
+        prng = np.random.default_rng(derive_seed(seed, "bootstrap_patch", i))
         obs = env.reset(derive_seed(seed, "bootstrap_task", i))
         hist: list[str] = []
+        states = []
         for _ in range(max_steps):
             info = env.expert_info() if hasattr(env, "expert_info") else {"action": env.expert_action(), "subgoal": None}
             a = info["action"]
-            h = hist[-history_len:] if history_len else []
-            patch = ""
-            if rng.random() < patch_share:
-                cond = ("demo", "contrast", "hint", "placebo")[int(rng.integers(4))]
-                wrong = [v for v in obs.valid_actions if v != a]
-                wrong_a = wrong[int(rng.integers(len(wrong)))] if wrong else ""
-                patch = patch_text(
-                    cond, action=a, wrong_action=wrong_a,
-                    diagnosis=diagnose(obs.mission, obs.text, a, info.get("subgoal"), wrong_a) if cond == "hint" else "",
-                )
-            out.append(Example(build_prompt(obs.mission, obs.text, h, patch), a))
+            states.append({"mission": obs.mission, "obs": obs.text, "valid": list(obs.valid_actions), "action": a,
+                           "subgoal": info.get("subgoal"), "hist": hist[-history_len:] if history_len else []})
             act = a
             if rng.random() < noise:
                 act = obs.valid_actions[int(rng.integers(len(obs.valid_actions)))]
@@ -72,7 +101,60 @@ def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, hist
             hist.append(act)
             if done:
                 break
+        for t, st in enumerate(states):
+            patch, named, kind = "", "", ""
+            if prng.random() < patch_share:
+                kind = PATCH_KINDS[int(prng.choice(len(PATCH_KINDS), p=PATCH_KIND_WEIGHTS))]
+                others = [o for u, o in enumerate(states) if u != t]
+                other = others[int(prng.integers(len(others)))] if others else None
+                patch, named = _patch(kind, prng, st, other, diagnose)
+            out.append(Example(build_prompt(st["mission"], st["obs"], st["hist"], patch), st["action"],
+                               kind, named))
     return out
+
+
+def follow_rates(policy: Policy, make_env, seeds: list[int], max_steps: int, history_len: int,
+                 seed: int, max_states: int = 300) -> dict:
+    """How often the greedy student picks the action a patch names, for patches whose
+    action is right now (demo/contrast naming the expert action) and patches whose action
+    is wrong now (naming a random other valid action), beside how often it picks that same
+    action without a patch. States: expert rollouts of `seeds` (not the warm-start tasks)."""
+    env = make_env()
+    rng = np.random.default_rng(derive_seed(seed, "bootstrap_follow"))
+    rows = []
+    for s in seeds:
+        obs, hist = env.reset(s), []
+        for _ in range(max_steps):
+            a = env.expert_action()
+            wrong = [v for v in obs.valid_actions if v != a]
+            if wrong:
+                rows.append((obs.mission, obs.text, hist[-history_len:] if history_len else [], list(obs.valid_actions),
+                             a, wrong[int(rng.integers(len(wrong)))]))
+            obs, _, done, _ = env.step(a)
+            hist.append(a)
+            if done or len(rows) >= max_states:
+                break
+        if len(rows) >= max_states:
+            break
+    prompts, cands = [], []
+    for m, o, h, valid, a, w in rows:
+        for patch in ("", patch_text("demo", a, situation=o), patch_text("contrast", a, wrong_action=w, situation=o),
+                      patch_text("demo", w, situation=o), patch_text("contrast", w, wrong_action=a, situation=o)):
+            prompts.append(build_prompt(m, o, h, patch))
+            cands.append(valid)
+    scores = policy.score(prompts, cands)
+    pick = [c[int(np.argmax(sc))] for sc, c in zip(scores, cands)]
+    k = 5
+    right = [pick[i * k + j] == r[4] for i, r in enumerate(rows) for j in (1, 2)]
+    wrong = [pick[i * k + j] == r[5] for i, r in enumerate(rows) for j in (3, 4)]
+    return {
+        "n_states": len(rows),
+        "follow_right_now": float(np.mean(right)) if rows else None,
+        "follow_wrong_now": float(np.mean(wrong)) if rows else None,
+        "no_patch_picks_right": float(np.mean([pick[i * k] == r[4] for i, r in enumerate(rows)])) if rows else None,
+        "no_patch_picks_wrong": float(np.mean([pick[i * k] == r[5] for i, r in enumerate(rows)])) if rows else None,
+        "patches": "demo and contrast, framed as advice from this situation",
+    }
 
 
 def build_tokenizer(texts: list[str], actions: tuple[str, ...] = ()):
@@ -150,6 +232,7 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     corpus = [ex.prompt + " " + ex.action for ex in examples]
     actions = tuple(make_env().actions)
     corpus += [patch_text("contrast", a, wrong_action=b) for a in actions for b in actions]
+    corpus += [patch_text(c, "x", "x", "x", situation="x") for c in ("placebo", "demo", "contrast", "hint")]
     tok = build_tokenizer(corpus, actions)
     model = build_model(tok, cfg, seed).to(device)
     data = encode_examples(tok, examples)
@@ -188,8 +271,14 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
         report = ev
         if ev["success_rate"] >= cfg["target_success"]:
             break
+    follow = follow_rates(Policy(model.eval(), tok), make_env, eval_seeds, max_steps, history_len, seed)
+    log(f"bootstrap follow rates: right-now patch {follow['follow_right_now']:.2f}, "
+        f"wrong-now patch {follow['follow_wrong_now']:.2f}")
+    kinds = {k: sum(ex.patch_kind == k for ex in examples) for k in PATCH_KINDS}
+    kinds["right_now"] = sum(bool(ex.patch_action) and ex.patch_action == ex.action for ex in examples)
+    kinds["wrong_now"] = sum(bool(ex.patch_action) and ex.patch_action != ex.action for ex in examples)
     report = {
-        **report, "steps": step, "n_demo_states": len(examples), "vocab_size": len(tok),
+        **report, "follow": follow, "warm_start_patches": kinds, "steps": step, "n_demo_states": len(examples), "vocab_size": len(tok),
         "n_parameters": sum(p.numel() for p in model.parameters()), "curve": curve,
         "ratio_in_range": bool(0.1 < report["entropy_ratio"] < 0.9),
         "target_success": cfg["target_success"], "seed": seed, "wall_time_s": time.time() - t0,

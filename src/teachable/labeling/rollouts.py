@@ -19,15 +19,21 @@ def patches_for(snap: dict) -> dict[str, str]:
     """Patch text of each CPT condition from the snapshot's teacher advice."""
     t = snap["teacher"]
     wrong = snap.get("student_greedy_action", "")
-    return {c: patch_text(c, action=t["suggested_action"], diagnosis=t["diagnosis"], wrong_action=wrong)
-            for c in CONDITIONS}
+    return {c: patch_text(c, action=t["suggested_action"], diagnosis=t["diagnosis"], wrong_action=wrong,
+                          situation=snap["obs_text"]) for c in CONDITIONS}
+
+
+def crn_seed(seed: int, snapshot_id: str, j: int) -> int:
+    """Sample stream of rollout j of a snapshot, shared by all its conditions."""
+    return derive_seed(seed, "label", f"{snapshot_id}|{j}")
 
 
 def rollout_specs(snaps: list[dict], n: int, horizon: int, seed: int, cpt: bool = True) -> list[EpisodeSpec]:
     """Specs for p_policy (= CPT base), p_force, p_expert and the CPT patch conditions.
 
     The expert is deterministic, so p_expert needs one rollout; the others use n sampled
-    rollouts with seeds from (seed, 'label', snapshot id, condition, j)."""
+    rollouts. Common random numbers: rollout j of every condition shares the sample stream
+    seeded from (seed, 'label', snapshot id, j), not the condition (docs/labeling.md)."""
     specs = []
     for s in snaps:
         state = decode_state(s["state"])
@@ -40,37 +46,67 @@ def rollout_specs(snaps: list[dict], n: int, horizon: int, seed: int, cpt: bool 
                 specs.append(EpisodeSpec(
                     episode_id=f"{s['snapshot_id']}|{name}|{j}", state=state, mode=mode, patch=patch,
                     history=list(s["history"]), max_steps=horizon,
-                    sample_seed=derive_seed(seed, "label", f"{s['snapshot_id']}|{name}|{j}")))
+                    sample_seed=crn_seed(seed, s["snapshot_id"], j)))
     return specs
 
 
-def success_rates(results) -> dict[str, dict[str, tuple[float, int]]]:
-    acc: dict = defaultdict(lambda: defaultdict(list))
+def success_rates(results) -> dict[str, dict[str, list[bool]]]:
+    """Per snapshot and condition, the outcomes ordered by rollout index j."""
+    acc: dict = defaultdict(lambda: defaultdict(dict))
     for r in results:
-        sid, cond, _ = r.episode_id.split("|")
-        acc[sid][cond].append(r.success)
-    return {sid: {c: (float(np.mean(v)), len(v)) for c, v in d.items()} for sid, d in acc.items()}
+        sid, cond, j = r.episode_id.split("|")
+        acc[sid][cond][int(j)] = bool(r.success)
+    return {sid: {c: [v[j] for j in sorted(v)] for c, v in d.items()} for sid, d in acc.items()}
 
 
-def apply_rates(snap: dict, rates: dict[str, tuple[float, int]], cpt: bool = True) -> dict:
-    p = {c: v[0] for c, v in rates.items()}
+def best_route(gains: dict[str, float]) -> str:
+    """argmax over ROUTES; ties broken by the fixed order of ROUTES (demo, hint, contrast)."""
+    return max(ROUTES, key=lambda m: (gains[m], -ROUTES.index(m)))
+
+
+def elp_estimates(outcomes: dict[str, list[bool]]) -> dict:
+    """Plug-in and cross-fitted ELP_net from per-rollout outcomes of placebo and each route.
+
+    Plug-in: ELP_net = max_m (p_m - p_placebo), biased upwards when no patch helps (the max
+    of noisy gains). Cross-fitted: split rollouts into halves A (even j) and B (odd j);
+    pick the route on A and measure its gain on B, and the other way round; average. The
+    route choice is independent of the half that measures it, so under a null (all
+    conditions equal) its expectation is 0 (docs/labeling.md)."""
+    arr = {c: np.asarray(v, dtype=float) for c, v in outcomes.items()}
+    gain = {m: float(arr[m].mean() - arr["placebo"].mean()) for m in ROUTES}
+    route = best_route(gain)
+    out = {"route_net": route, "ELP_net": gain[route], "gain_net": gain}
+    n = min(len(arr[c]) for c in ("placebo", *ROUTES))
+    if n < 2:
+        out.update(ELP_net_xfit=None, route_net_xfit=None)
+        return out
+    halves = [np.arange(0, n, 2), np.arange(1, n, 2)]
+    half_gain = [{m: float(arr[m][h].mean() - arr["placebo"][h].mean()) for m in ROUTES} for h in halves]
+    routes = [best_route(g) for g in half_gain]
+    out["ELP_net_xfit"] = 0.5 * (half_gain[1][routes[0]] + half_gain[0][routes[1]])
+    out["route_net_xfit"] = routes
+    return out
+
+
+def apply_rates(snap: dict, outcomes: dict[str, list[bool]], cpt: bool = True) -> dict:
+    p = {c: float(np.mean(v)) for c, v in outcomes.items()}
     snap.update({
         "p_policy": p["policy"], "p_force": p["force"], "p_expert": p["expert"],
-        "n_policy": rates["policy"][1], "n_force": rates["force"][1], "n_expert": rates["expert"][1],
+        "n_policy": len(outcomes["policy"]), "n_force": len(outcomes["force"]), "n_expert": len(outcomes["expert"]),
         "L_local": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"],
     })
     if cpt:
         p["base"] = p["policy"]  # the CPT base condition is the unpatched policy rollout
         for c in CONDITIONS:
             snap[f"p_{c}"] = p[c]
-        snap["n_cpt"] = rates["placebo"][1]
+        snap["n_cpt"] = len(outcomes["placebo"])
         for m in ROUTES:
             snap[f"gain_net_{m}"] = p[m] - p["placebo"]
             snap[f"gain_raw_{m}"] = p[m] - p["base"]
-        # route = argmax; ties broken by the fixed order of ROUTES (demo, hint, contrast)
-        snap["route_net"] = max(ROUTES, key=lambda m: (snap[f"gain_net_{m}"], -ROUTES.index(m)))
-        snap["route_raw"] = max(ROUTES, key=lambda m: (snap[f"gain_raw_{m}"], -ROUTES.index(m)))
-        snap["ELP_net"] = snap[f"gain_net_{snap['route_net']}"]
+        elp = elp_estimates({c: outcomes[c] for c in ("placebo", *ROUTES)})
+        snap["route_net"], snap["ELP_net"] = elp["route_net"], elp["ELP_net"]
+        snap["ELP_net_xfit"], snap["route_net_xfit"] = elp["ELP_net_xfit"], elp["route_net_xfit"]
+        snap["route_raw"] = best_route({m: snap[f"gain_raw_{m}"] for m in ROUTES})
         snap["ELP_raw"] = snap[f"gain_raw_{snap['route_raw']}"]
     return snap
 

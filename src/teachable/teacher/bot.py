@@ -4,8 +4,9 @@ Deterministic and free, so its answers are not cached on disk.
 
 The diagnosis has two sentences: what the student must do now and where the object is
 ("you must go to the red key ; the red key is 2 steps left and 1 step forward ."), then
-what is wrong with the student's action ("the blue key in front is not the red key ; do not
-pick it up , turn left instead ."). The texts use the words of the text-BabyAI observations
+what is wrong with the student's action ("the blue key in front is not the red key ."). It
+never contains a valid action's string: the hint says what is wrong and where the goal is,
+and leaves the action to the student (docs/labeling.md). The texts use the words of the text-BabyAI observations
 plus a few fixed template words, in the spaced punctuation style of `prompts.py`, because
 the bootstrap student learns them from its warm-start demos (`student.default_diagnosis`).
 
@@ -35,8 +36,8 @@ TYPES = ("key", "ball", "box", "door", "object")
 # The words the diagnosis templates add to those of observations, missions and subgoals
 # (envs.babyai.VOCABULARY); a test keeps the templates inside them.
 TEMPLATE_WORDS = frozenset(
-    "already better blocked by cells do find first for going here instead into is keep move must new not now "
-    "place round shorter shortest so than this view walks way".split())
+    "ahead already best blocked by cells choice find for get going here into is it keep long move moving must need "
+    "new not now place right round shortest shows than that the there thing this view walks way what".split())
 EXPLORE_CONFIDENCE = 0.7  # exploring: several moves are about as good as the bot's
 
 _THING = re.compile(r"\b(the|an?) (?:(open|closed|locked) )?(?:(" + "|".join(COLORS) + r") )?("
@@ -146,47 +147,59 @@ def _where(target: Thing, view: View) -> str:
 
 
 def _analyse(student: str, expert: str, goal: str, target: Thing | None, view: View) -> tuple[str, str]:
-    """(error_type, sentence about the student's action)."""
+    """(error_type, sentence about what is wrong with the student's action).
+
+    The sentence never contains an action string (a hint is a hint, not the answer): it
+    says what is wrong with the student's choice, in object and place words only."""
     f = view.front_thing
     front = f"the {f.noun}" if f is not None else (f"the {view.front}" if view.front else "it")
     carried = f"the {view.carried.noun}" if view.carried is not None else "the object"
     if student == expert:
-        return "unknown", f"{expert} is the right move now , keep going ."
+        return "unknown", "your choice is the right move now , keep going ."
     if goal.startswith("explore"):
-        return "exploration_failure", f"to see new cells {expert} , not {student} ."
+        return "exploration_failure", "that way shows no new cells ."
     confused = f is not None and target is not None and target.near_miss(f)
     if confused and student in ("pick up", "toggle", "go forward"):
-        return "attribute_confusion", f"{front} in front is not {target.phrase} ; {expert} instead of {student} ."
+        return "attribute_confusion", f"{front} in front is not {target.phrase} ."
     if student in INTERACT:
         if student == "pick up":
-            what = f"do not pick up {front} now"
+            what = f"{front} in front is not what you need now"
         elif student == "toggle":
-            what = f"do not toggle {front} now"
+            what = f"{front} in front is not the thing to open now"
         else:
-            what = f"do not drop {carried} here"
-        return "affordance_miss", f"{what} ; {expert} instead ."
+            what = f"this is not the place for {carried}"
+        return "affordance_miss", f"{what} ."
     if expert in INTERACT:
         if expert == "drop":
-            return "affordance_miss", f"this is the place for {carried} ; drop now , not {student} ."
+            return "affordance_miss", f"this is the place for {carried} , no need to move ."
         if f is not None and target is not None and target.matches(f):  # the first sentence said so
-            return "affordance_miss", f"so {expert} now , not {student} ."
-        return "affordance_miss", f"{front} is right in front of you ; {expert} now , not {student} ."
+            return "affordance_miss", "it is right there , no need to move ."
+        return "affordance_miss", f"{front} in front is what you need now , no need to move ."
     if student in MOVES and expert in MOVES:
         if student == "go forward" and view.front == "wall":
-            return "planning_error", f"go forward walks into the wall ; {expert} instead ."
+            return "planning_error", "that walks into the wall ."
         if student == "go forward" and f is not None:
-            return "planning_error", f"go forward is blocked by {front} ; {expert} instead ."
+            return "planning_error", f"the way ahead is blocked by {front} ."
         if student == "go forward":
-            return "planning_error", f"go forward is not the shortest way ; {expert} first ."
+            return "planning_error", "moving ahead is not the shortest way ."
         if expert == "go forward":
-            return "planning_error", f"you already face the right way ; go forward instead of {student} ."
-        return "planning_error", f"{expert} is the shorter way round , not {student} ."
-    return "unknown", f"{expert} is better here than {student} ."
+            return "planning_error", "you already face the right way ."
+        return "planning_error", "that is the long way round ."
+    return "unknown", "your choice is not the best here ."
+
+
+def say_goal(goal: str) -> str:
+    """The goal in words that are not action strings ('pick up X' -> 'get X')."""
+    padded = f" {goal} "
+    for verb, say in ((" pick up ", " get "), (" drop ", " place ")):
+        padded = padded.replace(verb, say)
+    return padded.strip()
 
 
 def bot_advice_text(mission: str, obs_text: str, expert_action: str, subgoal: str | None,
                     student_action: str | None = None) -> tuple[str, str, str]:
-    """(diagnosis, rationale, error_type) of the bot teacher."""
+    """(diagnosis, rationale, error_type) of the bot teacher. Only the rationale names
+    the expert's action; the diagnosis (the hint) names none."""
     view = parse_view(obs_text)
     goal, target = goal_of(mission, subgoal, view)
     student = student_action or expert_action
@@ -195,9 +208,9 @@ def bot_advice_text(mission: str, obs_text: str, expert_action: str, subgoal: st
         _, want = goal_of(mission, None, view)
         first = f"you must explore to find {want.phrase} ." if want is not None else "you must explore ."
     elif target is not None and (view.front or view.seen or view.carried):  # a text-BabyAI view
-        first = f"you must {goal} ; {_where(target, view)} ."
+        first = f"you must {say_goal(goal)} ; {_where(target, view)} ."
     else:
-        first = f"you must {goal} ."
+        first = f"you must {say_goal(goal)} ."
     rationale = f"the expert's current subgoal is to {goal} , and its next action is {expert_action} ."
     return f"{first} {about_action}", rationale, etype
 

@@ -1,0 +1,71 @@
+"""Label reliability (docs/labeling.md): a seeded subset of the labeled snapshots is
+rolled out again with an independent master seed; the test-retest Spearman of every label
+and the quadrant agreement (Cohen's kappa) say how much of a label is signal."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from ..io import derive_seed, hash_fraction
+from .quadrants import QUADRANTS, quadrant
+
+LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit", "p_policy", "p_force", "p_expert", "p_placebo", "p_demo",
+          "p_contrast", "p_hint")
+ROLLOUT_KEYS = ("p_", "n_", "L_", "gain_", "ELP", "route", "d_", "quadrant")
+
+
+def retest_seed(seed: int) -> int:
+    """The independent master seed of the relabel (a new stream for every rollout)."""
+    return derive_seed(seed, "label_reliability")
+
+
+def subset(snaps: list[dict], n: int, share: float, seed: int) -> list[dict]:
+    """max(n, ceil(share * N)) snapshots (all if fewer), ranked by a seeded hash of the id."""
+    k = min(len(snaps), max(n, math.ceil(share * len(snaps))))
+    ranked = sorted(snaps, key=lambda s: hash_fraction(s["snapshot_id"], salt=f"reliability{seed}"))
+    return sorted(ranked[:k], key=lambda s: s["snapshot_id"])
+
+
+def fresh_copy(s: dict) -> dict:
+    """The snapshot without its rollout labels (U and the teacher answer are kept: both are
+    deterministic given the student and the state, and the teacher may cost money)."""
+    return {k: copy.deepcopy(v) for k, v in s.items() if not k.startswith(ROLLOUT_KEYS)}
+
+
+def cohen_kappa(a: list[str], b: list[str], categories=QUADRANTS) -> float | None:
+    """(p_o - p_e) / (1 - p_e); None when p_e = 1 (one category only)."""
+    a, b = np.asarray(a), np.asarray(b)
+    po = float(np.mean(a == b))
+    pe = float(sum(np.mean(a == c) * np.mean(b == c) for c in categories))
+    return None if pe >= 1 else (po - pe) / (1 - pe)
+
+
+def _spearman(x, y) -> float | None:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None  # constant: rank correlation undefined
+    return float(spearmanr(x, y).statistic)
+
+
+def report(first: list[dict], second: list[dict], th: dict, mins: dict, n_rollouts: int, horizon: int) -> dict:
+    """Test-retest statistics; quadrants of the retest use the main run's thresholds."""
+    by = {s["snapshot_id"]: s for s in second}
+    pairs = [(s, by[s["snapshot_id"]]) for s in first]
+    rho = {k: _spearman([a[k] for a, _ in pairs], [b[k] for _, b in pairs]) for k in LABELS
+           if all(a.get(k) is not None and b.get(k) is not None for a, b in pairs)}
+    qa = [a["quadrant"] for a, _ in pairs]
+    qb = [quadrant(b["U"], b["L_local"], th) for _, b in pairs]
+    kappa = cohen_kappa(qa, qb)
+    ok = all(rho.get(k) is not None and rho[k] >= v for k, v in mins.items())
+    gate = {"name": "label_reliability", "value": rho.get("L_local"), "threshold": mins, "passed": ok,
+            "spearman": {k: rho.get(k) for k in mins}, "n": len(pairs),
+            "rule": "test-retest Spearman >= threshold for every listed label"}
+    return {"n_snapshots": len(pairs), "n_rollouts": n_rollouts, "horizon": horizon, "spearman": rho,
+            "quadrant_agreement": float(np.mean(np.array(qa) == np.array(qb))) if pairs else None,
+            "quadrant_kappa": kappa,
+            "mean_abs_diff": {k: float(np.mean([abs(a[k] - b[k]) for a, b in pairs])) for k in rho},
+            "snapshot_ids": [a["snapshot_id"] for a, _ in pairs], "gate": gate}
