@@ -20,26 +20,34 @@ from .stats import bootstrap_ci, holm, paired_comparison
 RUN_KEYS = ("run_id", "seed", "metrics")
 
 
-def eval_tasks(cfg: dict) -> list[int]:
-    return [derive_seed(cfg["seed"], "eval_tasks", i) for i in range(cfg["eval"]["n_tasks"])]
+# Evaluation sets: phase 3 uses stage key "eval_tasks" and panel part 0; validation
+# re-runs use FRESH_TASK_STAGE and panel part 1, disjoint from what picked the top-K.
+EVAL_TASK_STAGE = "eval_tasks"
+FRESH_TASK_STAGE = "validation_tasks"
 
 
-def panel(snaps: list[dict], n_per_quadrant: int, seed: int) -> list[dict]:
+def eval_tasks(cfg: dict, stage: str = EVAL_TASK_STAGE) -> list[int]:
+    return [derive_seed(cfg["seed"], stage, i) for i in range(cfg["eval"]["n_tasks"])]
+
+
+def panel(snaps: list[dict], n_per_quadrant: int, seed: int, part: int = 0) -> list[dict]:
     """Held-out snapshots only, `n_per_quadrant` per quadrant, ranked by a seeded hash of
-    the id (raising n keeps the earlier picks)."""
+    the id (raising n keeps the earlier picks). Part k takes ranks [k*n, (k+1)*n): part 1
+    is disjoint from part 0 (and may be smaller, or empty, where a quadrant runs out)."""
     out = []
     for q in QUADRANTS:
         pool = sorted((s for s in snaps if s["heldout"] and s["quadrant"] == q),
                       key=lambda s: hash_fraction(s["snapshot_id"], salt=f"panel{seed}"))
-        out.extend(pool[:n_per_quadrant])
+        out.extend(pool[part * n_per_quadrant:(part + 1) * n_per_quadrant])
     return out
 
 
-def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: dict | None = None) -> dict:
+def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: dict | None = None,
+                    task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> dict:
     """Metrics and per-episode rows of one model (greedy)."""
     ev, st = cfg["eval"], cfg["student"]
-    tasks = eval_tasks(cfg)
-    pan = panel(snaps, ev["n_snapshots_per_quadrant"], cfg["seed"])
+    tasks = eval_tasks(cfg, task_stage)
+    pan = panel(snaps, ev["n_snapshots_per_quadrant"], cfg["seed"], panel_part)
     specs = [EpisodeSpec(f"task|{s}", seed=s, max_steps=cfg["env"]["max_steps"]) for s in tasks]
     specs += [EpisodeSpec(f"panel|{s['snapshot_id']}", state=decode_state(s["state"]), history=list(s["history"]),
                           max_steps=ev["horizon"]) for s in pan]
@@ -67,14 +75,14 @@ def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: d
         m["n_base_solved"] = len(solved)
         m["retention"] = float(mine.success.mean()) if len(mine) else None
         m["retention_drop"] = 1.0 - m["retention"] if m["retention"] is not None else None
-    return {"metrics": m, "episodes": rows,
+    return {"metrics": m, "episodes": rows, "eval_set": {"task_stage": task_stage, "panel_part": panel_part},
             "base_solved_tasks": [int(r["item"]) for r in rows if r["kind"] == "task" and r["success"]]}
 
 
 def evaluate_model(student_path: str, adapter: str | None, cfg: dict, snaps: list[dict], seed: int, device: str,
-                   base_record: dict | None = None) -> dict:
+                   base_record: dict | None = None, task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> dict:
     policy = Policy.load(student_path, adapter, device, cfg["student"]["batch_size"])
-    return evaluate_policy(policy, cfg, snaps, base_record)
+    return evaluate_policy(policy, cfg, snaps, base_record, task_stage, panel_part)
 
 
 # ----------------------------------------------------------------- aggregation over seeds
