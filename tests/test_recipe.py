@@ -57,19 +57,22 @@ def test_kl_to_base_is_zero_for_a_fresh_adapter_and_positive_after_training(snap
     with torch.no_grad():
         kl0 = kl_to_base(model, model(input_ids=ids, attention_mask=mask).logits, ids, mask, lab)
     assert abs(float(kl0)) < 1e-6
-    # a trained adapter moves away from BASE; the KL guard keeps it closer
-    cfgs = {w: {**LORA, "batch_size": 4, "lr": 0.05, "budget": "steps", "budget_value": 12, "kl_weight": w}
+    # targets that disagree with BASE pull the adapter away from it; the KL guard holds it closer
+    from dataclasses import replace
+
+    other = [replace(e, action=next(a for a in e.valid_actions if a != e.action)) for e in ex]
+    cfgs = {w: {**LORA, "batch_size": 3, "lr": 0.01, "budget": "steps", "budget_value": 12, "kl_weight": w}
             for w in (0.0, 5.0)}
     kls = {}
     for w, c in cfgs.items():
-        r = train_adapter(mock_student, ex, c, 3, tmp_path / f"kl{w}", "cpu", **QUIET)
+        r = train_adapter(mock_student, other, c, 3, tmp_path / f"kl{w}", "cpu", **QUIET)
         assert r["steps"] == 12
         from peft import PeftModel
 
         m = PeftModel.from_pretrained(load_model_and_tokenizer(mock_student, None, "cpu")[0], tmp_path / f"kl{w}")
         with torch.no_grad():
             kls[w] = float(kl_to_base(m, m(input_ids=ids, attention_mask=mask).logits, ids, mask, lab))
-    assert kls[0.0] > 1e-6 and kls[5.0] < kls[0.0]
+    assert kls[0.0] > 0.05 and kls[5.0] < 0.5 * kls[0.0], kls
     rows = r["metrics_rows"]
     assert all("kl" in x for x in rows if "loss" in x)
 
@@ -118,11 +121,11 @@ def test_validation_tasks_and_panel_are_disjoint_from_phase3(cfg, snaps):
     big = {**cfg, "eval": {**cfg["eval"], "n_tasks": 200}}
     assert not set(eval_tasks(big)) & set(eval_tasks(big, FRESH_TASK_STAGE))
     assert len(set(eval_tasks(big, FRESH_TASK_STAGE))) == 200
-    p0 = {s["snapshot_id"] for s in panel(snaps, 2, 0)}
-    p1 = {s["snapshot_id"] for s in panel(snaps, 2, 0, part=1)}
+    p0 = {s["snapshot_id"] for s in panel(snaps, 1, 0)}
+    p1 = {s["snapshot_id"] for s in panel(snaps, 1, 0, part=1)}
     assert p0 and p1 and not p0 & p1
-    held = {s["snapshot_id"] for s in snaps if s["heldout"]}
-    assert p0 | p1 <= held
-    for q in QUADRANTS:  # part 1 continues part 0's ranking: together they are the first 4
-        assert {s["snapshot_id"] for s in panel(snaps, 4, 0) if s["quadrant"] == q} == \
-            {i for i in p0 | p1 if next(s for s in snaps if s["snapshot_id"] == i)["quadrant"] == q}
+    held = [s for s in snaps if s["heldout"]]
+    assert p0 | p1 <= {s["snapshot_id"] for s in held}
+    # part 1 continues part 0's ranking: together they are the first 2 per quadrant
+    assert p0 | p1 == {s["snapshot_id"] for s in panel(snaps, 2, 0)}
+    assert len(p1) == sum(min(max(sum(s["quadrant"] == q for s in held) - 1, 0), 1) for q in QUADRANTS)
