@@ -4,6 +4,13 @@
 SEL = f"{R}/phase5/selection"
 SEL_METHODS = config["selection"]["methods"]
 SEL_SEEDS = config["training"]["seeds"]
+PER_SEED_PICKS = ("random",)  # mirrors teachable.selection.pick.PER_SEED_METHODS
+
+
+def picks_path(method, seed):
+    if method in PER_SEED_PICKS:
+        return f"{SEL}/{method}/seed{seed}/picks.json"
+    return f"{SEL}/{method}/picks.json"
 
 
 rule selection_pick:
@@ -15,7 +22,7 @@ rule selection_pick:
     log:
         f"{R}/logs/selection_pick_{{method}}.log",
     wildcard_constraints:
-        method="random|entropy|predictor|oracle",
+        method="entropy|predictor|oracle",
     conda:
         CONDA_ENV
     resources:
@@ -29,11 +36,36 @@ rule selection_pick:
         " --snapshots {input.snapshots} {params.predictor} --out {output} > {log} 2>&1"
 
 
+# random is redrawn per training seed: one picks.json per (method, seed)
+rule selection_pick_per_seed:
+    input:
+        unpack(selection_predictor_inputs),
+        snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
+    output:
+        f"{SEL}/{{method}}/seed{{seed}}/picks.json",
+    log:
+        f"{R}/logs/selection_pick_{{method}}_seed{{seed}}.log",
+    wildcard_constraints:
+        method="random",
+        seed=r"\d+",
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        cfg=cfg_json("selection"),
+        predictor=selection_predictor_args,
+    shell:
+        "python scripts/selection_pick.py --cfg {params.cfg:q} --method {wildcards.method}"
+        " --snapshots {input.snapshots} {params.predictor} --train-seed {wildcards.seed} --out {output} > {log} 2>&1"
+
+
 rule selection_train:
     input:
         student=student_dir(),
         snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
-        picks=f"{SEL}/{{method}}/picks.json",
+        picks=lambda wildcards: picks_path(wildcards.method, wildcards.seed),
     output:
         adapter=directory(f"{SEL}/{{method}}/seed{{seed}}/adapter"),
         run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
@@ -102,7 +134,7 @@ rule selection_summary:
             method=SEL_METHODS,
             seed=SEL_SEEDS,
         ),
-        picks=expand(f"{SEL}/{{method}}/picks.json", method=SEL_METHODS),
+        picks=sorted({picks_path(m, s) for m in SEL_METHODS for s in SEL_SEEDS}),
         episodes=expand(
             f"{SEL}/{{method}}/seed{{seed}}/eval.episodes.csv",
             method=SEL_METHODS,

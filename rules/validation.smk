@@ -1,6 +1,9 @@
 # Validation re-runs: `snakemake validate` re-trains and re-evaluates the top-K phase-2
 # configurations with fresh seeds (validation.phases / validation.phase). Done
-# (run, seed) pairs are never re-run: the seed is a wildcard, not a param.
+# (run, seed) pairs are never re-run: the seed is a wildcard, not a param. Every
+# validation evaluation (BASE included) uses FRESH tasks (stage key 'validation_tasks')
+# and the disjoint panel part 1 (evaluate_run.py --fresh), not the tasks and panel of
+# phase 3 that picked the top-K (docs/training.md, "Validation on fresh tasks").
 VAL = f"{R}/validation"
 
 
@@ -61,7 +64,7 @@ rule validation_evaluate:
         student=student_dir(),
         labeled=f"{R}/phase1/labeled_snapshots.jsonl",
         adapter=f"{VAL}/{{run_id}}/seed{{seed}}/adapter",
-        base=f"{R}/phase3/runs/BASE/seed0.json",
+        base=f"{VAL}/BASE/eval.json",
     output:
         record=f"{VAL}/{{run_id}}/seed{{seed}}/eval.json",
         episodes=f"{VAL}/{{run_id}}/seed{{seed}}/eval.episodes.csv",
@@ -85,14 +88,42 @@ rule validation_evaluate:
     shell:
         "python scripts/evaluate_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
         " --run-id {wildcards.run_id} --seed {wildcards.seed} --adapter {input.adapter} --base {input.base}"
-        " --out {output.record} --episodes {output.episodes} --threads {threads} > {log} 2>&1"
+        " --out {output.record} --episodes {output.episodes} --fresh --threads {threads} > {log} 2>&1"
+
+
+rule validation_base:
+    input:
+        student=student_dir(),
+        labeled=f"{R}/phase1/labeled_snapshots.jsonl",
+    output:
+        record=f"{VAL}/BASE/eval.json",
+        episodes=f"{VAL}/BASE/eval.episodes.csv",
+    log:
+        f"{R}/logs/validation/BASE_eval.log",
+    benchmark:
+        f"{R}/benchmarks/validation/BASE_eval.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=MODEL_GPU,
+    params:
+        cfg=cfg_json("env", "student", "eval"),
+        student=student_arg,
+    shell:
+        "python scripts/evaluate_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        " --run-id BASE --seed 0 --out {output.record} --episodes {output.episodes} --fresh"
+        " --threads {threads} > {log} 2>&1"
 
 
 rule validate:
     input:
         selected=f"{VAL}/selected.json",
         records=validation_records,
-        base=f"{R}/phase3/runs/BASE/seed0.json",
+        base=f"{VAL}/BASE/eval.json",
+        original_base=f"{R}/phase3/runs/BASE/seed0.json",
     output:
         multiext(f"{VAL}/report", ".md", ".json", ".csv", ".png"),
     log:
@@ -108,4 +139,5 @@ rule validate:
         prefix=lambda wildcards, output: output[0][: -len(".md")],
     shell:
         "python scripts/validation_report.py --cfg {params.cfg:q} --selected {input.selected}"
-        " --seeds {params.seeds} --records {input.records} --base {input.base} --out-prefix {params.prefix} > {log} 2>&1"
+        " --seeds {params.seeds} --records {input.records} --base {input.base} --original-base {input.original_base}"
+        " --out-prefix {params.prefix} > {log} 2>&1"

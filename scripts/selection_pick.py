@@ -2,7 +2,8 @@
 
 from teachable import scripting
 from teachable.io import read_records, write_json
-from teachable.selection import pick, selection_config
+from teachable.selection import selection_config
+from teachable.selection.pick import pick_for_seed
 
 REQUIRED = ("snapshot_id", "heldout", "valid_actions")
 
@@ -13,13 +14,15 @@ def main():
     p.add_argument("--snapshots", required=True, help="phase1/labeled_snapshots.jsonl")
     p.add_argument("--predictor", default=None, help="phase4/predictor/model.pt (predictor method)")
     p.add_argument("--oof", default=None, help="phase4/predictor/train_oof_predictions.json (predictor method)")
+    p.add_argument("--train-seed", type=int, default=None,
+                   help="training seed (methods redrawn per seed: random)")
     p.add_argument("--out", required=True, help="phase5/selection/{method}/picks.json")
     args = p.parse_args()
     cfg = scripting.setup(args)
     scfg = selection_config(cfg)
     snaps = read_records(args.snapshots, REQUIRED)
-    rec = pick(args.method, snaps, scfg["budget"], int(cfg.get("seed", 0)), args.predictor, args.oof,
-               scfg["predictor_scores"])
+    rec = pick_for_seed(args.method, snaps, scfg["budget"], int(cfg.get("seed", 0)), args.train_seed,
+                        args.predictor, args.oof, scfg["predictor_scores"])
     rec["config"] = {"selection": scfg, "seed": cfg.get("seed", 0)}
     rec["inputs"] = {"snapshots": args.snapshots, "predictor": args.predictor, "oof": args.oof}
     write_json(args.out, rec)

@@ -21,16 +21,19 @@ def main():
     args = p.parse_args()
     cfg = scripting.setup(args)
     scfg = selection_config(cfg)
-    picks = {}
+    picks, draws = {}, {}
     for f in args.picks:
         rec = read_json(f)
         picks[rec.get("method")] = rec
+        if rec.get("train_seed") is not None:  # redrawn per training seed (random)
+            draws.setdefault(rec["method"], {})[str(rec["train_seed"])] = rec["snapshot_ids"]
     evals = [read_json(f) for f in args.evals]
     episodes = pd.concat([pd.read_csv(f, dtype={"item": str}) for f in args.episodes], ignore_index=True) \
         if args.episodes else None
     summary, table = summarize(evals, picks, scfg, int(cfg.get("seed", 0)), sources=args.evals, episodes=episodes,
                                min_seeds=int((cfg.get("stats") or {}).get("min_seeds", 3)))
     summary["inputs"] = {"evals": args.evals, "picks": args.picks}
+    summary["per_seed_draws"] = draws
     out = Path(args.out_dir)
     with atomic_path(out / "selection_comparison.csv", suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)

@@ -9,7 +9,7 @@ from teachable.io import read_records
 from teachable.policy import pick_device
 from teachable.provenance import record_run
 from teachable.training.runs import check_no_heldout, run_data
-from teachable.training.sft import check_train_cfg, env_probe, train_adapter
+from teachable.training.sft import check_train_cfg, env_probe, replay_examples, train_adapter
 
 LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "teacher", "quadrant", "heldout")
 
@@ -27,8 +27,10 @@ def main():
     tr, st = cfg["training"], cfg["student"]
     check_train_cfg(tr)
     snaps = read_records(args.labeled, LABELED_KEYS)
-    data = run_data(args.run_id, snaps, cfg["seed"], tr.get("max_samples"), st["history"])
+    data = run_data(args.run_id, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=args.seed)
     check_no_heldout(data.snapshot_ids, snaps, args.run_id)
+    replay = replay_examples(snaps, st["history"], float(tr.get("replay_min_p", 1.0))) \
+        if float(tr.get("replay_share", 0.0)) > 0 else []
     out = Path(args.out_dir)
     dev = str(pick_device(st["device"]))
     run_cfg = {**cfg, "run": {"run_id": args.run_id, "seed": args.seed, "format": data.fmt,
@@ -39,16 +41,17 @@ def main():
                     device=dev, train_snapshot_ids=data.snapshot_ids) as run:
         res = train_adapter(scripting.student_path(cfg, args.student), data.examples, tr, args.seed,
                             out / "adapter", dev, probe=env_probe(cfg, data.examples),
-                            metrics_path=out / "metrics.jsonl")
+                            metrics_path=out / "metrics.jsonl", replay=replay)
         run.update(n_examples=res["n_examples"], n_tokens=res["n_tokens"], adapter_path=res["adapter_path"],
                    skipped_invalid_teacher=data.skipped_invalid)
         run["metrics"] = {
-            "final_loss": res["final_loss"], "mean_loss_last_epoch": res["mean_loss_last_epoch"],
+            "first_loss": res["first_loss"], "final_loss": res["final_loss"], "mean_loss_last_epoch": res["mean_loss_last_epoch"],
             **{f"{k}_first": v for k, v in res["probe_first"].items()},
             **{f"{k}_final": v for k, v in res["probe_final"].items()},
         }
         run["training"] = {k: res[k] for k in ("steps", "epochs", "n_target_tokens", "n_tokens_processed",
-                                               "n_trainable_params", "device", "dtype", "wall_time_s")}
+                                               "n_trainable_params", "device", "dtype", "wall_time_s",
+                                               "n_replay", "budget", "checkpoint")}
     print(f"done: {res['steps']} steps, final loss {res['final_loss']:.4f}, {res['wall_time_s']:.1f}s, "
           f"probe {res['probe_first']} -> {res['probe_final']}")
 

@@ -143,13 +143,21 @@ def test_validation_reruns_add_only_new_seed_jobs(wf):
     snakemake(wf, "validate", "--configfile", CFG, "--cores", "2")
     report = json.loads((wf / "results/validation/report.json").read_text())
     assert report["seeds"] == [1000] and len(report["configs"]) == 1
+    # the re-runs are evaluated on fresh tasks and panel, disjoint from phase 3's (shrinkage reported)
+    row = report["configs"][0]
+    assert row["shrinkage"] == pytest.approx(row["fresh_delta_base"] - row["original_delta_base"])
+    fresh = json.loads((wf / f"results/validation/{row['run_id']}/seed1000/eval.json").read_text())
+    orig = json.loads((wf / "results/phase3/runs/BASE/seed0.json").read_text())
+    base_fresh = json.loads((wf / "results/validation/BASE/eval.json").read_text())
+    assert fresh["eval_set"] == base_fresh["eval_set"] == {"task_stage": "validation_tasks", "panel_part": 1}
+    assert not set(base_fresh["base_solved_tasks"]) & set(orig["base_solved_tasks"])
     assert (wf / "results/validation/report.md").exists() and (wf / "results/validation/report.png").exists()
     dry = snakemake(wf, "validate", "--configfile", CFG, "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr
     # phase 2 (2 seeds): only the new seed's jobs and the report; the checkpoint is not re-run
     dry = snakemake(wf, "validate", "--configfile", CFG, "-n", "--config", "validation={'phase': 2}")
     out = dry.stdout + dry.stderr
-    assert stale_rules(out) == {"validation_train", "validation_evaluate", "validate"}, out[-3000:]
+    assert stale_rules(out) == {"validation_train", "validation_evaluate", "validate"}, out[-3000:]  # not BASE
     wildcards = [line.strip() for line in out.splitlines() if line.strip().startswith("wildcards:")]
     assert wildcards and all("seed=1001" in w for w in wildcards), wildcards
 

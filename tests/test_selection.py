@@ -12,6 +12,7 @@ import pytest
 from teachable.io import InputError, hash_fraction, write_json, write_jsonl
 from teachable.selection import (DEFAULTS, SelectionError, check_picks, pick, selection_config, selection_pool,
                                  summarize)
+from teachable.selection.pick import pick_for_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTS = ["go forward", "turn left"]
@@ -65,6 +66,24 @@ def test_each_method_picks_the_right_snapshots(oof):
     assert pick("random", snaps, 3, 0)["snapshot_ids"][:2] == expected[:2]  # raising the budget keeps picks
     others = {tuple(pick("random", snaps, 2, s)["snapshot_ids"]) for s in range(8)}
     assert len(others) > 1  # the seed matters
+
+
+def test_random_arm_is_redrawn_per_training_seed():
+    """random's picks come from (master seed, 'random', training seed): fresh per training
+    seed, reproducible for a seed; deterministic methods pick the same for every seed."""
+    snaps = [snap(f"t{i:02d}_step0001_k0", U=i / 30, elp=(i * 7 % 13) / 13) for i in range(30)]
+    draws = [tuple(pick_for_seed("random", snaps, 6, 0, t)["snapshot_ids"]) for t in range(5)]
+    assert len(set(draws)) == 5
+    assert pick_for_seed("random", snaps, 6, 0, 2)["snapshot_ids"] == list(draws[2])
+    assert pick_for_seed("random", snaps, 6, 0, 2)["train_seed"] == 2
+    assert pick_for_seed("random", snaps, 6, 1, 2)["snapshot_ids"] != list(draws[2])  # master seed matters
+    assert len({tuple(pick_for_seed("oracle", snaps, 6, 0, t)["snapshot_ids"]) for t in range(5)}) == 1
+    with pytest.raises(SelectionError, match="training seed is needed"):
+        pick_for_seed("random", snaps, 6, 0)
+    rec = pick_for_seed("random", snaps, 6, 0, 0)
+    with pytest.raises(SelectionError, match="drawn for training seed 0, not 1"):
+        check_picks(rec, snaps, "random", train_seed=1)
+    assert len(check_picks(rec, snaps, "random", train_seed=0)) == 6
 
 
 def test_ties_are_broken_by_seeded_hash_not_id():
@@ -264,7 +283,7 @@ def test_selection_arm_trains_with_shared_recipe(training_api, mock_student, tmp
            "selection": {"budget": 8}}
     scfg = selection_config(cfg)
     for method in ("oracle", "random"):
-        rec = pick(method, snaps, 8, 0)
+        rec = pick_for_seed(method, snaps, 8, 0, 0)
         out = tmp_path / method / "seed0"
         train_arm(cfg, scfg, mock_student, snaps, rec, method, 0, out, "cpu", log=lambda *_: None)
         run = json.loads((out / "run.json").read_text())
@@ -273,6 +292,10 @@ def test_selection_arm_trains_with_shared_recipe(training_api, mock_student, tmp
         assert sorted(run["train_snapshot_ids"]) == sorted(rec["snapshot_ids"])
         assert (out / "metrics.jsonl").stat().st_size > 0
         Policy.load(mock_student, str(out / "adapter"), "cpu", 16)
+    # random's seed-0 draw can not train its seed-1 arm (redrawn per training seed)
+    with pytest.raises(SelectionError, match="drawn for training seed 0, not 1"):
+        train_arm(cfg, scfg, mock_student, snaps, pick_for_seed("random", snaps, 8, 0, 0), "random", 1,
+                  tmp_path / "y", "cpu")
     # the picks of one method can not train another arm
     with pytest.raises(SelectionError, match="not 'entropy'"):
         train_arm(cfg, scfg, mock_student, snaps, pick("oracle", snaps, 8, 0), "entropy", 0, tmp_path / "x", "cpu")

@@ -97,15 +97,28 @@ def test_run_ids_and_no_heldout_in_any_training_set(snaps):
             with pytest.raises(InputError, match=f"run {rid}: empty training set"):
                 run_data(rid, snaps, 0)
             continue
-        d = run_data(rid, snaps, 0)
+        d = run_data(rid, snaps, 0, train_seed=0)
         assert not heldout & set(d.snapshot_ids), rid
         assert {e.fmt for e in d.examples} == {fmt}
         if q is not None:
             assert sorted(d.snapshot_ids) == sorted(s["snapshot_id"] for s in train if s["quadrant"] == q)
     assert len(run_data("B2_all", snaps, 0).examples) == len(train)
-    assert len(run_data("B1_uniform", snaps, 0).examples) == int(np.floor(np.median(counts) + 0.5))
+    assert len(run_data("B1_uniform", snaps, 0, train_seed=0).examples) == int(np.floor(np.median(counts) + 0.5))
     with pytest.raises(RuntimeError, match="held-out"):
         check_no_heldout([sorted(heldout)[0]], snaps, "X")
+
+
+def test_b1_uniform_is_redrawn_per_training_seed(snaps):
+    """B1's subset comes from (master seed, 'B1', training seed): different training seeds
+    draw different subsets (so the seed spread includes the draw), the same seed the same."""
+    draws = [frozenset(run_data("B1_uniform", snaps, 0, train_seed=t).snapshot_ids) for t in range(6)]
+    assert len({len(d) for d in draws}) == 1
+    assert len(set(draws)) > 1
+    assert frozenset(run_data("B1_uniform", snaps, 0, train_seed=3).snapshot_ids) == draws[3]
+    assert run_data("B1_uniform", snaps, 0, train_seed=3).info["draw_seed"] != \
+        run_data("B1_uniform", snaps, 0, train_seed=4).info["draw_seed"]
+    with pytest.raises(InputError, match="training seed"):
+        run_data("B1_uniform", snaps, 0)
 
 
 def test_empty_quadrant_fails_naming_the_run(snaps):

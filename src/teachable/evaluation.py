@@ -22,36 +22,45 @@ from .stats import hierarchical as hier
 RUN_KEYS = ("run_id", "seed", "metrics")
 
 
-def eval_tasks(cfg: dict) -> list[int]:
-    return [derive_seed(cfg["seed"], "eval_tasks", i) for i in range(cfg["eval"]["n_tasks"])]
+# Evaluation sets: phase 3 uses stage key "eval_tasks" and panel part 0; validation
+# re-runs use FRESH_TASK_STAGE and panel part 1, disjoint from what picked the top-K.
+EVAL_TASK_STAGE = "eval_tasks"
+FRESH_TASK_STAGE = "validation_tasks"
 
 
-def panel(snaps: list[dict], n_per_quadrant: int, seed: int) -> list[dict]:
+def eval_tasks(cfg: dict, stage: str = EVAL_TASK_STAGE) -> list[int]:
+    return [derive_seed(cfg["seed"], stage, i) for i in range(cfg["eval"]["n_tasks"])]
+
+
+def panel(snaps: list[dict], n_per_quadrant: int, seed: int, part: int = 0) -> list[dict]:
     """Held-out snapshots only, `n_per_quadrant` per quadrant, ranked by a seeded hash of
-    the id (raising n keeps the earlier picks)."""
+    the id (raising n keeps the earlier picks). Part k takes ranks [k*n, (k+1)*n): part 1
+    is disjoint from part 0 (and may be smaller, or empty, where a quadrant runs out)."""
     out = []
     for q in QUADRANTS:
         pool = sorted((s for s in snaps if s["heldout"] and s["quadrant"] == q),
                       key=lambda s: hash_fraction(s["snapshot_id"], salt=f"panel{seed}"))
-        out.extend(pool[:n_per_quadrant])
+        out.extend(pool[part * n_per_quadrant:(part + 1) * n_per_quadrant])
     return out
 
 
-def eval_specs(cfg: dict, snaps: list[dict]) -> tuple[list[EpisodeSpec], dict[str, str]]:
+def eval_specs(cfg: dict, snaps: list[dict], task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0
+               ) -> tuple[list[EpisodeSpec], dict[str, str]]:
     """Every episode of one model's evaluation, in a fixed order (tasks, then the panel),
-    and the panel's quadrant by snapshot id. Blocks of this list are the evaluation shards."""
+    and the panel's quadrant by snapshot id. Blocks of this list are the evaluation shards.
+    `task_stage`/`panel_part` select the task set and panel part (validation uses fresh ones)."""
     ev = cfg["eval"]
-    pan = panel(snaps, ev["n_snapshots_per_quadrant"], cfg["seed"])
-    specs = [EpisodeSpec(f"task|{s}", seed=s, max_steps=cfg["env"]["max_steps"]) for s in eval_tasks(cfg)]
+    pan = panel(snaps, ev["n_snapshots_per_quadrant"], cfg["seed"], panel_part)
+    specs = [EpisodeSpec(f"task|{s}", seed=s, max_steps=cfg["env"]["max_steps"]) for s in eval_tasks(cfg, task_stage)]
     specs += [EpisodeSpec(f"panel|{s['snapshot_id']}", state=decode_state(s["state"]), history=list(s["history"]),
                           max_steps=ev["horizon"]) for s in pan]
     return specs, {s["snapshot_id"]: s["quadrant"] for s in pan}
 
 
-def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, shard_size: int | None = None
-                 ) -> list[dict]:
+def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, shard_size: int | None = None,
+                 task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> list[dict]:
     """Greedy per-episode rows of block `shard` (all episodes when shard_size is None)."""
-    specs, quad = eval_specs(cfg, snaps)
+    specs, quad = eval_specs(cfg, snaps, task_stage, panel_part)
     if shard_size is not None:
         specs = block(specs, shard, shard_size)
     res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False), specs, temperature=0.0,
@@ -65,7 +74,8 @@ def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, s
     return rows
 
 
-def metrics_from_rows(rows: list[dict], base_record: dict | None = None) -> dict:
+def metrics_from_rows(rows: list[dict], base_record: dict | None = None, task_stage: str = EVAL_TASK_STAGE,
+                      panel_part: int = 0) -> dict:
     """A model's metrics, record fields and rows from its per-episode rows (all blocks)."""
     df = pd.DataFrame(rows)
     t, p = df[df.kind == "task"], df[df.kind == "panel"]
@@ -82,19 +92,21 @@ def metrics_from_rows(rows: list[dict], base_record: dict | None = None) -> dict
         m["n_base_solved"] = len(solved)
         m["retention"] = float(mine.success.mean()) if len(mine) else None
         m["retention_drop"] = 1.0 - m["retention"] if m["retention"] is not None else None
-    return {"metrics": m, "episodes": rows,
+    return {"metrics": m, "episodes": rows, "eval_set": {"task_stage": task_stage, "panel_part": panel_part},
             "base_solved_tasks": [int(r["item"]) for r in rows if r["kind"] == "task" and r["success"]]}
 
 
-def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: dict | None = None) -> dict:
+def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: dict | None = None,
+                    task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> dict:
     """Metrics and per-episode rows of one model (greedy), all blocks in one process."""
-    return metrics_from_rows(episode_rows(policy, cfg, snaps), base_record)
+    rows = episode_rows(policy, cfg, snaps, task_stage=task_stage, panel_part=panel_part)
+    return metrics_from_rows(rows, base_record, task_stage, panel_part)
 
 
 def evaluate_model(student_path: str, adapter: str | None, cfg: dict, snaps: list[dict], seed: int, device: str,
-                   base_record: dict | None = None) -> dict:
+                   base_record: dict | None = None, task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> dict:
     policy = Policy.load(student_path, adapter, device, cfg["student"]["batch_size"])
-    return evaluate_policy(policy, cfg, snaps, base_record)
+    return evaluate_policy(policy, cfg, snaps, base_record, task_stage, panel_part)
 
 
 # ------------------------------------------------- aggregation: seeds x tasks (two-level)

@@ -1,6 +1,8 @@
 """Validation re-runs (DESIGN §8): the top-K training configurations by a metric are
 re-trained and re-evaluated with fresh seeds, in phases (e.g. 10 then 20 seeds), and judged
-against configured criteria."""
+against configured criteria. The re-runs are evaluated on fresh tasks and a fresh panel
+(evaluation.FRESH_TASK_STAGE, panel part 1), disjoint from the phase-3 ones that picked
+them, so the report shows the shrinkage of the winner's curse."""
 
 from __future__ import annotations
 
@@ -31,9 +33,13 @@ def select_top(overall: pd.DataFrame, metric_col: str, top_k: int, source: str =
             for _, r in top.iterrows()]
 
 
-def report(selected: list[dict], records: list[dict], val_cfg: dict, stats_cfg: dict, base_value: float) -> dict:
+def report(selected: list[dict], records: list[dict], val_cfg: dict, stats_cfg: dict, base_value: float,
+           original_base: float | None = None) -> dict:
     """Per configuration: mean, std, CV, CI over the validation seeds, ratio to the original
-    result, and pass/fail against the criteria."""
+    result, and pass/fail against the criteria. `base_value` is BASE on the fresh tasks
+    (what the fresh results are compared with); with `original_base` (BASE on the phase-3
+    tasks) each row also has the original and fresh delta vs BASE and the shrinkage
+    (fresh delta - original delta: the winner's curse shows as a negative number)."""
     metric = val_cfg["metric"]
     crit = val_cfg["criteria"]
     rows = []
@@ -54,8 +60,17 @@ def report(selected: list[dict], records: list[dict], val_cfg: dict, stats_cfg: 
         }
         rows.append({"run_id": sel["run_id"], "n_seeds": len(vals), "mean": mean, "std": std, "cv": cv,
                      "ci_low": ci.low, "ci_high": ci.high, "original_mean": sel["original_mean"],
-                     "ratio_to_original": ratio, **checks, "passed": all(checks.values())})
-    return {"metric": metric, "criteria": crit, "base_value": base_value, "configs": rows}
+                     "ratio_to_original": ratio, **_shrinkage(sel["original_mean"], mean, original_base, base_value),
+                     **checks, "passed": all(checks.values())})
+    return {"metric": metric, "criteria": crit, "base_value": base_value, "original_base_value": original_base,
+            "configs": rows}
+
+
+def _shrinkage(original: float, fresh: float, original_base: float | None, fresh_base: float) -> dict:
+    if original_base is None:
+        return {"original_delta_base": None, "fresh_delta_base": fresh - fresh_base, "shrinkage": None}
+    od, fd = original - original_base, fresh - fresh_base
+    return {"original_delta_base": od, "fresh_delta_base": fd, "shrinkage": fd - od}
 
 
 def plot(rep: dict, path) -> None:

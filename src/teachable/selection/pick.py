@@ -1,7 +1,9 @@
 """Phase 5 picking: each method chooses `budget` TRAIN snapshots (docs/selection.md).
 
 - random:    the `budget` smallest values of a hash of (seed, snapshot id): seeded, and
-             raising the budget keeps the earlier picks.
+             raising the budget keeps the earlier picks. Redrawn for every training seed
+             (seed = derive_seed(master seed, 'random', training seed); one picks.json per
+             training seed), so the arm's spread over seeds includes the luck of the draw.
 - entropy:   highest U (the student's entropy at the state).
 - predictor: highest predicted ELP_net. By default the phase-4 *out-of-fold* predictions
              (`train_oof_predictions.json`: each training snapshot scored by a model that
@@ -22,10 +24,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import InputError, hash_fraction, read_json, stable_hash
+from ..io import InputError, derive_seed, hash_fraction, read_json, stable_hash
 
 METHODS = ("random", "entropy", "predictor", "oracle")
 SCORE_SOURCES = ("oof", "model")
+
+
+PER_SEED_METHODS = ("random",)  # methods whose picks are redrawn per training seed
+
+
+def draw_seed(method: str, master_seed: int, train_seed: int | None) -> int:
+    """The seed a method picks with: the master seed, or for a per-seed method
+    derive_seed(master, method, training seed)."""
+    if method not in PER_SEED_METHODS:
+        return int(master_seed)
+    if train_seed is None:
+        raise SelectionError(f"selection method '{method}': a training seed is needed (redrawn per seed)")
+    return derive_seed(int(master_seed), method, int(train_seed))
 
 
 class SelectionError(InputError):
@@ -151,12 +166,26 @@ def pick(method: str, snaps: list[dict], budget: int, seed: int, predictor_path:
     }
 
 
-def check_picks(picks: dict, snaps: list[dict], method: str, source: str = "picks.json") -> list[dict]:
+def pick_for_seed(method: str, snaps: list[dict], budget: int, master_seed: int, train_seed: int | None = None,
+                  *args, **kwargs) -> dict:
+    """pick() with the method's draw seed (draw_seed); a per-seed method's record names
+    its training seed, and check_picks refuses it for any other seed."""
+    rec = pick(method, snaps, budget, draw_seed(method, master_seed, train_seed), *args, **kwargs)
+    if method in PER_SEED_METHODS:
+        rec.update(train_seed=int(train_seed), draw="derive_seed(master seed, method, training seed)")
+    return rec
+
+
+def check_picks(picks: dict, snaps: list[dict], method: str, source: str = "picks.json",
+                train_seed: int | None = None) -> list[dict]:
     """The picked snapshot records, after checking the picks are this method's, exist, and
     are all training snapshots (never held out)."""
     used = picks.get("method_used")
     if picks.get("method") != method or used != method:
         raise _err(method, f"{source} is for method {picks.get('method')!r} (used {used!r}), not '{method}'")
+    if train_seed is not None and method in PER_SEED_METHODS and picks.get("train_seed") != train_seed:
+        raise _err(method, f"{source} was drawn for training seed {picks.get('train_seed')!r}, not {train_seed} "
+                           "(this method is redrawn per training seed)")
     by_id = {s["snapshot_id"]: s for s in snaps}
     ids = picks.get("snapshot_ids") or []
     missing = [i for i in ids if i not in by_id]

@@ -16,17 +16,19 @@ from .summary import run_id_of
 def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks: dict, method: str, seed: int,
               out_dir: str | Path, device: str, picks_path: str = "picks.json", log=print) -> dict:
     from ..training import env_probe, examples_for, train_adapter
-    from ..training.sft import check_train_cfg
+    from ..training.sft import check_train_cfg, replay_examples
 
     tr = cfg["training"]
     check_train_cfg(tr)
-    chosen = check_picks(picks, snaps, method, picks_path)
+    chosen = check_picks(picks, snaps, method, picks_path, train_seed=seed)
     examples, skipped = examples_for(chosen, scfg["format"], cfg["student"]["history"])
     if skipped:  # the pool only holds valid teacher answers, so this means stale picks
         raise SelectionError(f"selection method '{method}': {len(skipped)} picked snapshot(s) have an invalid "
                              f"teacher answer (first: {skipped[0]}); {picks_path} is stale")
     if len(examples) != picks["budget"]:
         raise InputError(f"selection method '{method}': {len(examples)} examples for budget {picks['budget']}")
+    replay = replay_examples(snaps, cfg["student"]["history"], float(tr.get("replay_min_p", 1.0))) \
+        if float(tr.get("replay_share", 0.0)) > 0 else []
     out = Path(out_dir)
     run_id = run_id_of(method)
     run_cfg = {**cfg, "run": {"run_id": run_id, "seed": seed, "method": method, "method_used": picks["method_used"],
@@ -37,13 +39,15 @@ def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks
                     train_snapshot_ids=[e.snapshot_id for e in examples], method=method,
                     method_used=picks["method_used"]) as run:
         res = train_adapter(student_path, examples, tr, seed, out / "adapter", device,
-                            probe=env_probe(cfg, examples), metrics_path=out / "metrics.jsonl", log=log)
+                            probe=env_probe(cfg, examples), metrics_path=out / "metrics.jsonl", log=log,
+                            replay=replay)
         run.update(n_examples=res["n_examples"], n_tokens=res["n_tokens"], adapter_path=res["adapter_path"])
         run["metrics"] = {
-            "final_loss": res["final_loss"], "mean_loss_last_epoch": res["mean_loss_last_epoch"],
+            "first_loss": res["first_loss"], "final_loss": res["final_loss"], "mean_loss_last_epoch": res["mean_loss_last_epoch"],
             **{f"{k}_first": v for k, v in res["probe_first"].items()},
             **{f"{k}_final": v for k, v in res["probe_final"].items()},
         }
         run["training"] = {k: res.get(k) for k in ("steps", "epochs", "n_target_tokens", "n_tokens_processed",
-                                                   "n_trainable_params", "device", "dtype", "wall_time_s")}
+                                                   "n_trainable_params", "device", "dtype", "wall_time_s",
+                                               "n_replay", "budget", "checkpoint")}
     return res

@@ -73,14 +73,35 @@ def encode(tok, examples) -> list[tuple[list[int], list[int]]]:
     return encode_examples(tok, examples)
 
 
+def kl_to_base(model, logits, ids, mask, lab) -> torch.Tensor:
+    """Mean KL(BASE || adapted) of the next-token distributions at the target (action)
+    positions. BASE logits come from the same peft model with its adapter disabled (no
+    second copy of the weights, no gradient)."""
+    with torch.no_grad(), model.disable_adapter():
+        base = model(input_ids=ids, attention_mask=mask).logits
+    sel = lab[:, 1:] != -100  # logits at t predict token t+1
+    lp = torch.log_softmax(logits[:, :-1][sel].float(), -1)
+    lb = torch.log_softmax(base[:, :-1][sel].float(), -1)
+    return torch.sum(lb.exp() * (lb - lp), -1).mean()
+
+
 def sft_step(model, opt, batch, pad_id: int, device, max_grad_norm: float | None = 1.0,
-             scheduler=None) -> float:
-    """One optimizer step on a list of encoded examples; returns the loss."""
+             scheduler=None, kl_weight: float = 0.0, stats: dict | None = None) -> float:
+    """One optimizer step on a list of encoded examples; returns the cross-entropy loss.
+    With kl_weight > 0 the objective adds kl_weight * KL(BASE || adapted) on the action
+    positions (a guard against forgetting); its value goes to stats['kl']."""
     ids, lab, mask = collate(batch, pad_id)
+    ids, lab, mask = ids.to(device), lab.to(device), mask.to(device)
     model.train()
-    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device))
+    out = model(input_ids=ids, attention_mask=mask, labels=lab)
+    obj = out.loss
+    if kl_weight:
+        kl = kl_to_base(model, out.logits, ids, mask, lab)
+        obj = obj + float(kl_weight) * kl
+        if stats is not None:
+            stats["kl"] = float(kl.detach())
     opt.zero_grad(set_to_none=True)
-    out.loss.backward()
+    obj.backward()
     if max_grad_norm:
         torch.nn.utils.clip_grad_norm_(trainable_parameters(model), max_grad_norm)
     opt.step()

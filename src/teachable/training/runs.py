@@ -3,8 +3,9 @@
 - `{quadrant}_{fmt}` (12 runs): every usable train snapshot of the quadrant, in format fmt.
 - `B1_uniform`: a uniform random sample of usable train snapshots, of the size of a
   typical quadrant (the median of the four quadrants' usable train counts, rounded half
-  up), demo format. The sample is drawn from the master seed only, so it is the same data
-  set for every training seed (the seeds vary initialisation, order and dropout).
+  up), demo format. The sample is redrawn for every training seed, from
+  derive_seed(master seed, 'B1', training seed), so the spread over seeds includes the
+  luck of the draw (docs/design.md §7), not only initialisation, order and dropout.
 - `B2_all`: every usable train snapshot, demo format.
 
 "Usable" = train split (not held out) and a valid teacher answer. An empty training set
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..io import InputError, hash_fraction
+from ..io import InputError, derive_seed, hash_fraction
 from ..labeling.quadrants import QUADRANTS
 from .formats import FORMATS, SFTExample, examples_for, teacher_valid
 
@@ -77,9 +78,15 @@ def typical_quadrant_size(pool: list[dict]) -> int:
     return int(math.floor(float(np.median(counts)) + 0.5))
 
 
+def b1_draw_seed(seed: int, train_seed: int) -> int:
+    """Seed of B1_uniform's subset for one training seed (fresh draw per seed)."""
+    return derive_seed(seed, "B1", int(train_seed))
+
+
 def run_data(run_id: str, snaps: list[dict], seed: int, max_samples: int | None = None,
-             history_len: int | None = None) -> RunData:
-    """Examples of one phase-2 run (train snapshots only; raises on an empty set)."""
+             history_len: int | None = None, train_seed: int | None = None) -> RunData:
+    """Examples of one phase-2 run (train snapshots only; raises on an empty set).
+    `train_seed` is required for B1_uniform (its subset is redrawn per training seed)."""
     quadrant, fmt = parse_run_id(run_id)
     pool = train_pool(snaps)
     info: dict = {"n_train_pool": len(pool), "n_heldout_excluded": len(snaps) - len(pool)}
@@ -89,8 +96,11 @@ def run_data(run_id: str, snaps: list[dict], seed: int, max_samples: int | None 
     elif run_id == "B1_uniform":
         size = typical_quadrant_size(pool)
         usable = [s for s in pool if teacher_valid(s)]
-        chosen = hash_rank(usable, lambda s: s["snapshot_id"], f"B1_uniform{seed}")[:size]
-        info["typical_quadrant_size"] = size
+        if train_seed is None:
+            raise InputError("run B1_uniform: a training seed is needed (its subset is redrawn per seed)")
+        draw = b1_draw_seed(seed, train_seed)
+        chosen = hash_rank(usable, lambda s: s["snapshot_id"], f"B1_uniform{draw}")[:size]
+        info.update(typical_quadrant_size=size, draw_seed=draw, draw="derive_seed(seed, 'B1', training seed)")
     else:
         chosen = pool
     examples, skipped = examples_for(chosen, fmt, history_len)

@@ -20,13 +20,50 @@ from ..rollout import EpisodeSpec, run_episodes
 from .formats import SFTExample
 from .lora import attach_lora, encode, sft_step, sort_adapter_config, trainable_parameters
 
-TRAIN_KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "epochs", "batch_size", "lr")
+TRAIN_KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "lr")
+BUDGETS = ("steps", "examples", "epochs")
+CHECKPOINTS = ("best_probe", "last")
 
 
 def check_train_cfg(cfg: dict, where: str = "training") -> None:
     missing = [k for k in TRAIN_KEYS if k not in cfg]
+    budget = cfg.get("budget", "epochs")
+    if budget not in BUDGETS:
+        raise InputError(f"{where}.budget: '{budget}' is not one of {', '.join(BUDGETS)}")
+    if budget == "epochs" and "epochs" not in cfg:
+        missing.append("epochs")
+    if budget != "epochs" and "budget_value" not in cfg:
+        missing.append("budget_value")
+    if cfg.get("checkpoint", "last") not in CHECKPOINTS:
+        raise InputError(f"{where}.checkpoint: '{cfg['checkpoint']}' is not one of {', '.join(CHECKPOINTS)}")
+    if not 0 <= float(cfg.get("replay_share", 0.0)) < 1:
+        raise InputError(f"{where}.replay_share: {cfg['replay_share']} is not in [0, 1)")
     if missing:
         raise InputError(f"{where}: missing config key(s) {', '.join(missing)}")
+
+
+def plan_steps(cfg: dict, n_examples: int) -> dict:
+    """The optimizer-step budget of a run: `budget: steps` -> budget_value steps whatever
+    the data size; `examples` -> enough steps to show budget_value run examples (replay
+    items not counted); `epochs` -> epochs x ceil(n / new examples per batch) (grows with
+    the data: only comparable across runs of equal size)."""
+    bs = int(cfg["batch_size"])
+    n_replay = int(round(bs * float(cfg.get("replay_share", 0.0))))
+    n_new = bs - n_replay
+    if n_new < 1:
+        raise InputError(f"training.replay_share {cfg.get('replay_share')} leaves no run example in a batch of {bs}")
+    budget = cfg.get("budget", "epochs")
+    if budget == "steps":
+        steps = int(cfg["budget_value"])
+    elif budget == "examples":
+        steps = math.ceil(int(cfg["budget_value"]) / n_new)
+    else:
+        steps = int(cfg["epochs"]) * math.ceil(n_examples / n_new)
+    if steps < 1:
+        raise InputError(f"training.budget_value gives {steps} optimizer steps")
+    return {"budget": budget, "budget_value": cfg.get("budget_value", cfg.get("epochs")), "steps": steps,
+            "batch_size": bs, "run_examples_per_step": n_new, "replay_per_step": n_replay,
+            "run_examples_seen": steps * n_new, "epochs_over_run_examples": steps * n_new / n_examples}
 
 
 def make_probe(make_env: Callable | None, n_tasks: int, seed: int, max_steps: int, history_len: int,
@@ -63,85 +100,157 @@ def _schedule(opt, cfg: dict, total: int):
         raise InputError(f"training.lr_schedule: {e}") from None
 
 
+class _Cycler:
+    """Endless seeded passes over range(n): a fresh permutation every pass."""
+
+    def __init__(self, n: int, gen: torch.Generator):
+        self.n, self.gen, self.order, self.passes = n, gen, [], 0
+
+    def take(self, k: int) -> list[int]:
+        out = []
+        while len(out) < k:
+            if not self.order:
+                self.order = torch.randperm(self.n, generator=self.gen).tolist()
+                self.passes += 1
+            out.append(self.order.pop())
+        return out
+
+
+def _probe_score(row: dict) -> tuple:
+    return (row.get("probe_success", 0.0), row.get("probe_train_acc", 0.0), row["step"])
+
+
 def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict, seed: int,
                   out_dir: str | Path, device: str = "auto", probe: Callable[[Policy], dict] | None = None,
                   metrics_path: str | Path | None = None, log: Callable[[str], None] = print,
-                  batch_size_eval: int = 256) -> dict:
+                  batch_size_eval: int = 256, replay: list[SFTExample] = ()) -> dict:
     """Train a fresh LoRA adapter on `examples` and save it to `out_dir` (peft
     `save_pretrained`, written atomically). Deterministic for a seed on CPU.
 
-    train_cfg keys: lora_rank, lora_alpha, lora_dropout, target_modules, epochs,
-    batch_size, lr, and optionally weight_decay (0), lr_schedule ('constant'),
-    warmup_ratio (0), max_grad_norm (1.0). Returns a summary dict (n_examples, n_tokens,
-    n_target_tokens, steps, final_loss, metrics rows, wall_time_s, device, dtype, ...)."""
+    train_cfg keys: lora_rank, lora_alpha, lora_dropout, target_modules, batch_size, lr;
+    the budget (plan_steps: budget steps|examples|epochs, budget_value or epochs);
+    optionally weight_decay (0), lr_schedule ('constant'), warmup_ratio (0), max_grad_norm
+    (1.0), kl_weight (0: KL(BASE || adapted) on the action positions), replay_share (0:
+    share of each batch drawn from `replay`, the student's own solved behaviour),
+    probe_every (0 = only at the end), checkpoint ('last' | 'best_probe': keep the
+    probed checkpoint with the best probe success, ties -> probe train accuracy -> later).
+    Returns a summary dict (n_examples, steps, budget plan, final_loss, probe rows,
+    chosen checkpoint, wall_time_s, device, dtype, ...)."""
     check_train_cfg(train_cfg)
     if not examples:
         raise InputError("train_adapter: no training examples")
+    plan = plan_steps(train_cfg, len(examples))
+    if plan["replay_per_step"] and not replay:
+        raise InputError("training.replay_share > 0 but the replay set is empty (no train snapshot the student "
+                         "solves; see training.replay_min_p)")
     t0 = time.perf_counter()
     model, tok = load_model_and_tokenizer(student_path, None, device)
     dev = next(model.parameters()).device
     model = attach_lora(model, train_cfg, seed)
     data = encode(tok, examples)
+    rep = encode(tok, list(replay)) if plan["replay_per_step"] else []
     n_tokens = sum(len(x) for x, _ in data)
     n_target = sum(sum(1 for t in y if t != -100) for _, y in data)
-    bs = int(train_cfg["batch_size"])
-    epochs = int(train_cfg["epochs"])
-    per_epoch = math.ceil(len(data) / bs)
-    total = epochs * per_epoch
+    total = plan["steps"]
     opt = torch.optim.AdamW(trainable_parameters(model), lr=float(train_cfg["lr"]),
                             weight_decay=float(train_cfg.get("weight_decay", 0.0)))
     sched = _schedule(opt, train_cfg, total)
     gen = torch.Generator().manual_seed(int(seed))
+    main_c = _Cycler(len(data), gen)
+    rep_c = _Cycler(len(rep), torch.Generator().manual_seed(derive_seed(int(seed), "replay"))) if rep else None
     clip = train_cfg.get("max_grad_norm", 1.0)
+    kl_w = float(train_cfg.get("kl_weight", 0.0))
+    every = int(train_cfg.get("probe_every", 0)) or total
+    keep_best = train_cfg.get("checkpoint", "last") == "best_probe" and probe is not None
     rows: list[dict] = []
+    best: dict = {}
 
     def write_metrics():
         if metrics_path is not None:
             write_jsonl(metrics_path, rows)
 
-    def run_probe(step: int, epoch: int):
+    def run_probe(step: int):
         if probe is None:
             return
         pr = probe(Policy(model, tok, batch_size_eval))
-        rows.append({"step": step, "epoch": epoch, **pr})
-        log(f"probe step {step} epoch {epoch}: " + " ".join(f"{k} {v:.3f}" for k, v in pr.items()))
+        row = {"step": step, "epoch": main_c.passes, **pr}
+        rows.append(row)
+        log(f"probe step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in pr.items()))
+        # step 0 is BASE itself (zero-effect adapter): never a candidate, so the rule can
+        # not "win" by not training
+        if keep_best and step > 0 and (not best or _probe_score(row) > _probe_score(best["row"])):
+            best.update(row=row, state={k: v.detach().clone() for k, v in model.named_parameters()
+                                        if v.requires_grad})
 
-    log(f"train_adapter: {len(data)} examples, {n_tokens} tokens ({n_target} target), {epochs} epochs x "
-        f"{per_epoch} steps, device {dev}, dtype {pick_dtype(dev)}")
-    run_probe(0, 0)
-    step = 0
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(len(data), generator=gen).tolist()
-        losses = []
-        for i in range(0, len(order), bs):
-            lr = float(sched.get_last_lr()[0])
-            loss = sft_step(model, opt, [data[j] for j in order[i : i + bs]], tok.pad_token_id, dev, clip, sched)
-            if not math.isfinite(loss):
-                raise RuntimeError(f"non-finite loss at step {step + 1} (lr {lr})")
-            step += 1
-            losses.append(loss)
-            rows.append({"step": step, "epoch": epoch, "loss": loss, "lr": lr})
-        log(f"epoch {epoch}: mean loss {np.mean(losses):.4f}")
-        run_probe(step, epoch)
-        write_metrics()
+    log(f"train_adapter: {len(data)} examples, {n_tokens} tokens ({n_target} target), {total} steps "
+        f"(budget {plan['budget']} {plan['budget_value']}; {plan['run_examples_per_step']} run + "
+        f"{plan['replay_per_step']} replay per step, {len(rep)} replay items), kl_weight {kl_w}, "
+        f"device {dev}, dtype {pick_dtype(dev)}")
+    run_probe(0)
+    for step in range(1, total + 1):
+        batch = [data[j] for j in main_c.take(plan["run_examples_per_step"])]
+        if rep_c is not None:
+            batch += [rep[j] for j in rep_c.take(plan["replay_per_step"])]
+        lr = float(sched.get_last_lr()[0])
+        st: dict = {}
+        loss = sft_step(model, opt, batch, tok.pad_token_id, dev, clip, sched, kl_weight=kl_w, stats=st)
+        if not math.isfinite(loss):
+            raise RuntimeError(f"non-finite loss at step {step} (lr {lr})")
+        rows.append({"step": step, "epoch": main_c.passes, "loss": loss, "lr": lr, **st})
+        if step % every == 0 or step == total:
+            recent = [r["loss"] for r in rows[-every:] if "loss" in r]
+            log(f"step {step}/{total}: mean loss {np.mean(recent):.4f}")
+            run_probe(step)
+            write_metrics()
+    chosen = {"rule": "last", "step": total}
+    if keep_best and best:
+        with torch.no_grad():
+            params = dict(model.named_parameters())
+            for k, v in best["state"].items():
+                params[k].copy_(v)
+        chosen = {"rule": "best_probe", "step": best["row"]["step"],
+                  **{k: v for k, v in best["row"].items() if k.startswith("probe")}}
+        log(f"checkpoint: best probe at step {chosen['step']} of {total}")
     model.eval()
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         sort_adapter_config(tmp)  # set order differs per process: sorted for byte-equal reruns
-    losses_last = [r["loss"] for r in rows if "loss" in r and r["epoch"] == epochs]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    tail = losses[-min(len(losses), max(1, math.ceil(len(data) / plan["run_examples_per_step"]))):]
     probes = [r for r in rows if "loss" not in r]
     return {
-        "n_examples": len(data), "n_tokens": n_tokens, "n_target_tokens": n_target,
-        "n_tokens_processed": n_tokens * epochs, "steps": step, "epochs": epochs,
-        "final_loss": losses_last[-1] if losses_last else None,
-        "mean_loss_last_epoch": float(np.mean(losses_last)) if losses_last else None,
+        "n_examples": len(data), "n_tokens": n_tokens, "n_target_tokens": n_target, "n_replay": len(rep),
+        "n_tokens_processed": sum(len(x) for x, _ in data) * plan["epochs_over_run_examples"],
+        "steps": total, "epochs": plan["epochs_over_run_examples"], "budget": plan, "checkpoint": chosen,
+        "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
+        "mean_loss_last_epoch": float(np.mean(tail)) if tail else None,
         "probe_first": {k: v for k, v in probes[0].items() if k.startswith("probe")} if probes else {},
         "probe_final": {k: v for k, v in probes[-1].items() if k.startswith("probe")} if probes else {},
         "metrics_rows": rows, "device": str(dev), "dtype": str(pick_dtype(dev)).replace("torch.", ""),
         "n_trainable_params": sum(p.numel() for p in trainable_parameters(model)),
         "adapter_path": str(out_dir), "wall_time_s": round(time.perf_counter() - t0, 3),
     }
+
+
+def replay_examples(snaps: list[dict], history_len: int | None, min_p: float) -> list[SFTExample]:
+    """The student's own solved behaviour, for replay: train-split snapshots from which
+    BASE's own policy succeeds with probability >= min_p (p_policy, phase 1), each with
+    the student's greedy action at labeling time as target (base prompt; no teacher
+    information). Sorted by id (deterministic)."""
+    from ..prompts import build_prompt
+
+    out = []
+    for s in sorted(snaps, key=lambda s: s["snapshot_id"]):
+        p, act = s.get("p_policy"), s.get("student_greedy_action")
+        if s.get("heldout") or not isinstance(p, (int, float)) or p < min_p or act not in s["valid_actions"]:
+            continue
+        hist = list(s.get("history") or [])
+        if history_len is not None:
+            hist = hist[-history_len:] if history_len else []
+        out.append(SFTExample(s["snapshot_id"], "replay", build_prompt(s["mission"], s["obs_text"], hist, ""),
+                              act, tuple(s["valid_actions"])))
+    return out
 
 
 def env_probe(cfg: dict, examples: list[SFTExample]) -> Callable[[Policy], dict] | None:

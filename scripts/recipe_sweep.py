@@ -1,0 +1,61 @@
+#!/usr/bin/env python
+"""A small recipe sweep on a finished pilot (docs/training.md): for each recipe variant
+(a JSON dict of training.* overrides) train the given phase-2 runs on one training seed
+and evaluate them exactly as phase 3 does (task success, retention, panel) -> one JSON
+line per (variant, run) appended to --out. Reads the pilot's student, labels and BASE
+record; writes only under --work and --out."""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from teachable.config import load_config
+from teachable.evaluation import evaluate_model
+from teachable.io import read_json, read_records
+from teachable.training.runs import run_data
+from teachable.training.sft import env_probe, replay_examples, train_adapter
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config", default="config/config.yaml")
+    p.add_argument("--results", required=True, help="a finished pilot's results/ (read only)")
+    p.add_argument("--variants", required=True, help="JSON list of {name, training overrides}")
+    p.add_argument("--runs", nargs="+", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", required=True)
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    res = Path(a.results)
+    base = read_json(res / "phase3/runs/BASE/seed0.json")
+    snaps = read_records(res / "phase1/labeled_snapshots.jsonl", ("snapshot_id", "heldout"))
+    student = str(res / "student" / "base")
+    for var in json.loads(a.variants):
+        cfg = load_config(a.config, {"training": var["training"]})
+        tr, st = cfg["training"], cfg["student"]
+        for rid in a.runs:
+            data = run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=a.seed)
+            rep = replay_examples(snaps, st["history"], tr["replay_min_p"]) if tr["replay_share"] > 0 else []
+            out = Path(a.work) / var["name"] / rid
+            t0 = time.perf_counter()
+            r = train_adapter(student, data.examples, tr, a.seed, out / "adapter", "cpu",
+                              probe=env_probe(cfg, data.examples), log=lambda *_: None, replay=rep)
+            ev = evaluate_model(student, str(out / "adapter"), cfg, snaps, a.seed, "cpu", base)
+            m = ev["metrics"]
+            losses = [x["loss"] for x in r["metrics_rows"] if "loss" in x]
+            probes = [{k: v for k, v in x.items() if k.startswith("probe") or k == "step"}
+                      for x in r["metrics_rows"] if "loss" not in x]
+            row = {"variant": var["name"], "training": var["training"], "run_id": rid, "seed": a.seed,
+                   "n_examples": r["n_examples"], "steps": r["steps"], "checkpoint": r["checkpoint"],
+                   "loss_first": losses[0], "loss_last": losses[-1], "probes": probes,
+                   "task_success": m["task_success"], "delta_base": m["task_success"] - base["metrics"]["task_success"],
+                   "retention": m.get("retention"), "panel_success": m["panel_success"],
+                   "wall_s": round(time.perf_counter() - t0, 1)}
+            print(json.dumps(row), flush=True)
+            with open(a.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

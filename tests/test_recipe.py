@@ -1,0 +1,130 @@
+"""The phase-2 recipe (docs/training.md): comparable budgets, the best-probe checkpoint,
+the forgetting guards (KL to BASE, replay of the student's own solved behaviour), and
+the fresh, disjoint evaluation sets of validation."""
+
+import pytest
+import torch
+
+from teachable.evaluation import FRESH_TASK_STAGE, eval_tasks, panel
+from teachable.io import InputError
+from teachable.labeling.quadrants import QUADRANTS
+from teachable.policy import load_model_and_tokenizer
+from teachable.student import collate
+from teachable.training import run_data, train_adapter
+from teachable.training.lora import attach_lora, encode, kl_to_base
+from teachable.training.sft import check_train_cfg, plan_steps, replay_examples
+
+from conftest import MOCK_CONFIG
+from training_fixtures import labeled_snapshots
+
+LORA = {"lora_rank": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": "all-linear"}
+QUIET = {"log": lambda *_: None}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    from teachable.config import load_config
+
+    return load_config(MOCK_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def snaps(cfg, mock_student):
+    return labeled_snapshots(cfg, mock_student, n_rollouts=2, horizon=8)
+
+
+def test_budget_steps_is_independent_of_data_size_and_epochs_is_not():
+    steps = {**LORA, "batch_size": 8, "lr": 0.01, "budget": "steps", "budget_value": 30}
+    assert plan_steps(steps, 20)["steps"] == plan_steps(steps, 200)["steps"] == 30
+    ex = {**steps, "budget": "examples", "budget_value": 120, "replay_share": 0.25}
+    p = plan_steps(ex, 20)
+    assert (p["run_examples_per_step"], p["replay_per_step"], p["steps"]) == (6, 2, 20)
+    assert p["run_examples_seen"] >= 120 and plan_steps(ex, 200)["steps"] == 20
+    ep = {**steps, "budget": "epochs", "epochs": 3}
+    assert plan_steps(ep, 20)["steps"] == 9 and plan_steps(ep, 200)["steps"] == 75  # the old, unequal budget
+    with pytest.raises(InputError, match="training.budget"):
+        check_train_cfg({**steps, "budget": "hours"})
+    with pytest.raises(InputError, match="budget_value"):
+        check_train_cfg({k: v for k, v in steps.items() if k != "budget_value"})
+
+
+def test_kl_to_base_is_zero_for_a_fresh_adapter_and_positive_after_training(snaps, mock_student, tmp_path):
+    model, tok = load_model_and_tokenizer(mock_student, None, "cpu")
+    model = attach_lora(model, LORA, 0)
+    ex = run_data("B2_all", snaps, 0).examples[:6]
+    ids, lab, mask = collate(encode(tok, ex), tok.pad_token_id)
+    with torch.no_grad():
+        kl0 = kl_to_base(model, model(input_ids=ids, attention_mask=mask).logits, ids, mask, lab)
+    assert abs(float(kl0)) < 1e-6
+    # targets that disagree with BASE pull the adapter away from it; the KL guard holds it closer
+    from dataclasses import replace
+
+    other = [replace(e, action=next(a for a in e.valid_actions if a != e.action)) for e in ex]
+    cfgs = {w: {**LORA, "batch_size": 3, "lr": 0.01, "budget": "steps", "budget_value": 12, "kl_weight": w}
+            for w in (0.0, 5.0)}
+    kls = {}
+    for w, c in cfgs.items():
+        r = train_adapter(mock_student, other, c, 3, tmp_path / f"kl{w}", "cpu", **QUIET)
+        assert r["steps"] == 12
+        from peft import PeftModel
+
+        m = PeftModel.from_pretrained(load_model_and_tokenizer(mock_student, None, "cpu")[0], tmp_path / f"kl{w}")
+        with torch.no_grad():
+            kls[w] = float(kl_to_base(m, m(input_ids=ids, attention_mask=mask).logits, ids, mask, lab))
+    assert kls[0.0] > 0.05 and kls[5.0] < 0.5 * kls[0.0], kls
+    rows = r["metrics_rows"]
+    assert all("kl" in x for x in rows if "loss" in x)
+
+
+def test_best_probe_checkpoint_is_kept_and_never_step_zero(snaps, mock_student, tmp_path):
+    ex = run_data("B2_all", snaps, 0).examples
+    calls = []
+
+    def probe(policy):  # a probe whose best value is at the second probed step (step 4)
+        calls.append(1)
+        return {"probe_success": [0.9, 0.2, 0.5, 0.1][len(calls) - 1]}
+
+    c = {**LORA, "batch_size": 4, "lr": 0.01, "budget": "steps", "budget_value": 6, "probe_every": 2,
+         "checkpoint": "best_probe"}
+    r = train_adapter(mock_student, ex, c, 0, tmp_path / "best", "cpu", probe=probe, **QUIET)
+    # probes at steps 0 (BASE: 0.9, not a candidate), 2, 4, 6 -> best candidate is step 4
+    assert [x["step"] for x in r["metrics_rows"] if "loss" not in x] == [0, 2, 4, 6]
+    assert r["checkpoint"]["rule"] == "best_probe" and r["checkpoint"]["step"] == 4
+    calls.clear()
+    last = train_adapter(mock_student, ex, {**c, "checkpoint": "last"}, 0, tmp_path / "last", "cpu", probe=probe,
+                         **QUIET)
+    assert last["checkpoint"] == {"rule": "last", "step": 6}
+    from safetensors.torch import load_file
+
+    a, b = (load_file(tmp_path / d / "adapter_model.safetensors") for d in ("best", "last"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the saved adapter is the step-4 one, not the last
+
+
+def test_replay_is_the_students_own_solved_behaviour_from_train_snapshots(snaps, mock_student, tmp_path):
+    rep = replay_examples(snaps, 2, 0.5)
+    by_id = {s["snapshot_id"]: s for s in snaps}
+    assert rep, "fixture needs snapshots the student solves"
+    for e in rep:
+        s = by_id[e.snapshot_id]
+        assert not s["heldout"] and s["p_policy"] >= 0.5 and e.action == s["student_greedy_action"]
+    assert len(replay_examples(snaps, 2, 1.01)) == 0
+    c = {**LORA, "batch_size": 4, "lr": 0.01, "budget": "examples", "budget_value": 9, "replay_share": 0.25}
+    ex = run_data("B2_all", snaps, 0).examples
+    r = train_adapter(mock_student, ex, c, 0, tmp_path / "rep", "cpu", replay=rep, **QUIET)
+    assert r["budget"]["replay_per_step"] == 1 and r["steps"] == 3 and r["n_replay"] == len(rep)
+    with pytest.raises(InputError, match="replay set is empty"):
+        train_adapter(mock_student, ex, c, 0, tmp_path / "none", "cpu", replay=[], **QUIET)
+
+
+def test_validation_tasks_and_panel_are_disjoint_from_phase3(cfg, snaps):
+    big = {**cfg, "eval": {**cfg["eval"], "n_tasks": 200}}
+    assert not set(eval_tasks(big)) & set(eval_tasks(big, FRESH_TASK_STAGE))
+    assert len(set(eval_tasks(big, FRESH_TASK_STAGE))) == 200
+    p0 = {s["snapshot_id"] for s in panel(snaps, 1, 0)}
+    p1 = {s["snapshot_id"] for s in panel(snaps, 1, 0, part=1)}
+    assert p0 and p1 and not p0 & p1
+    held = [s for s in snaps if s["heldout"]]
+    assert p0 | p1 <= {s["snapshot_id"] for s in held}
+    # part 1 continues part 0's ranking: together they are the first 2 per quadrant
+    assert p0 | p1 == {s["snapshot_id"] for s in panel(snaps, 2, 0)}
+    assert len(p1) == sum(min(max(sum(s["quadrant"] == q for s in held) - 1, 0), 1) for q in QUADRANTS)
