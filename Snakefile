@@ -1,6 +1,10 @@
 # teachable: which failure states of an LM agent are worth teaching?
 # Stages live in rules/*.smk; logic lives in src/teachable; scripts/ are thin CLIs.
 
+from snakemake.utils import min_version
+
+min_version("9.0")
+
 
 configfile: "config/config.yaml"
 
@@ -18,6 +22,19 @@ include: "rules/validation.smk"
 include: "rules/analysis.smk"
 
 
+# One set of wildcard values for every rule, from the library's own lists (rules may still
+# narrow them). RUN_IDS comes from rules/common.smk.
+from teachable.figures import FIGURE_NAMES
+from teachable.selection.pick import METHODS as SELECTION_METHODS
+
+
+wildcard_constraints:
+    run_id="|".join(RUN_IDS),
+    seed=r"\d+",
+    method="|".join(SELECTION_METHODS),
+    name="|".join(FIGURE_NAMES),
+
+
 localrules:
     all,
     label_gather,
@@ -28,16 +45,6 @@ localrules:
     selection_summary,
     validation_select,
     validate,
-    fig_landscape,
-    fig_elp_by_quadrant,
-    fig_route_mix,
-    fig_cpt_validation,
-    fig_supervision_heatmap,
-    fig_transfer_heatmap,
-    fig_frontier,
-    fig_stuckness,
-    fig_predictor,
-    fig_selection,
     tables,
     gates,
     registry,

@@ -15,6 +15,9 @@ import yaml
 
 from .io import InputError
 
+# The package's copy of the schema: src/teachable/schema.yaml is a symlink to
+# config/schema.yaml (one file to edit), shipped as package data so that a non-editable
+# install validates configs too.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
 
@@ -35,7 +38,11 @@ _Validator = _with_defaults(jsonschema.Draft7Validator)
 
 
 def load_schema(path: str | Path | None = None) -> dict:
-    return yaml.safe_load(Path(path or SCHEMA_PATH).read_text())
+    if path is None:
+        from importlib.resources import files
+
+        return yaml.safe_load(files("teachable").joinpath("schema.yaml").read_text())
+    return yaml.safe_load(Path(path).read_text())
 
 
 def _coerce(value: Any, schema: dict) -> Any:
