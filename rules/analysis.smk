@@ -1,10 +1,6 @@
 # Analysis: figures, tables and gates (docs/figures.md). Every rule here is cheap
 # aggregation (local). Outputs are wrapped in report() for `snakemake --report`.
 
-import shlex
-
-from teachable.figures import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURE_NAMES
-
 FIG = f"{R}/figures"
 # The figure/table code is an input, so editing it re-runs figures and tables (and only them).
 FIGURE_CODE = [
@@ -19,17 +15,6 @@ TABLES = [
     "retention_results",
     "stuckness_results",
 ]
-
-
-def figure_inputs(wildcards):
-    """The artifacts of one figure, keyed by the figure function's argument names."""
-    return {k: f"{R}/{v}" for k, v in FIGURE_INPUTS[wildcards.name].items()}
-
-
-def figure_input_args(wildcards, input):
-    return " ".join(
-        f"--input {k}={shlex.quote(input[k])}" for k in FIGURE_INPUTS[wildcards.name]
-    )
 
 
 # One rule for every figure: the name -> inputs table is teachable.figures.FIGURE_INPUTS.

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from . import logs
 from .io import InputError
 
 GROUPS = ("runs", "analyze", "label", "status")
@@ -19,15 +20,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="teachable",
         description="Run registry and multi-seed statistics of the teachable pipeline.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    logs.add_verbosity(p)
     sub = p.add_subparsers(dest="group", metavar="GROUP", required=True)
     for name in GROUPS:
         importlib.import_module(f"teachable.commands.{name}").register(sub)
     return p
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("teachable")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logs.configure(args.verbosity)
     try:
         return int(args.func(args) or 0)
     except InputError as e:

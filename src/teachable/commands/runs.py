@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -76,7 +77,9 @@ def register(sub) -> None:
     c = rs.add_parser("reproduce", parents=[common],
                       help="print the snakemake command that rebuilds a run")
     c.add_argument("runs", nargs="+", metavar="RUN")
-    c.add_argument("--configfile", default="config/config.yaml")
+    c.add_argument("--config", dest="configfile", default="config/config.yaml",
+                   help="the pipeline config the run is reproduced against (YAML)")
+    c.add_argument("--configfile", dest="configfile", help=argparse.SUPPRESS)  # old spelling
     c.add_argument("--cores", type=int, default=2)
     c.add_argument("--overrides-file", help="where nested overrides are written "
                    "(default RESULTS/reproduce/RUN_ID/seedN.yaml)")
