@@ -59,6 +59,9 @@ def train_cfg_json():
     existing (run_id, seed) jobs stale (the seed is a wildcard)."""
     tr = {k: v for k, v in config["training"].items() if k != "seeds"}
     sections = {s: config[s] for s in ("seed", "env", "student")}
+    # live W&B logging makes the job do more; off (default), jobs are unchanged
+    if config["tracking"]["wandb_live"]:
+        sections["tracking"] = config["tracking"]
     return json.dumps({**sections, "training": tr}, sort_keys=True)
 
 

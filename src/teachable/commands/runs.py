@@ -25,8 +25,9 @@ def register(sub) -> None:
 
     c = rs.add_parser("wandb", parents=[common], help="mirror the registry's runs to Weights & Biases (optional)")
     c.add_argument("--project", default="teachable")
+    c.add_argument("--entity", help="W&B entity (team or user; default: your W&B default)")
     c.add_argument("--mode", choices=["offline", "online"], default="offline",
-                   help="offline (default): local W&B run files, no account or network")
+                   help="offline (default): local W&B run files, no account or network; WANDB_MODE overrides")
     c.add_argument("--dir", help="where W&B writes (default: RESULTS/wandb)")
     c.set_defaults(func=cmd_wandb)
 
@@ -109,7 +110,8 @@ def value_args(c) -> None:
 def cmd_wandb(args) -> int:
     from ..registry.wandb_mirror import mirror_to_wandb
 
-    dirs = mirror_to_wandb(db_path(args), args.project, args.mode, args.dir or os.path.join(args.results, "wandb"))
+    dirs = mirror_to_wandb(db_path(args), args.project, args.mode, args.dir or os.path.join(args.results, "wandb"),
+                           entity=args.entity)
     if args.json:
         print_json({"runs": len(dirs), "dirs": dirs})
     else:

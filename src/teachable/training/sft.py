@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..io import InputError, atomic_dir, derive_seed, write_jsonl
 from ..policy import Policy, load_model_and_tokenizer, pick_dtype
@@ -66,13 +67,14 @@ def _schedule(opt, cfg: dict, total: int):
 def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict, seed: int,
                   out_dir: str | Path, device: str = "auto", probe: Callable[[Policy], dict] | None = None,
                   metrics_path: str | Path | None = None, log: Callable[[str], None] = print,
-                  batch_size_eval: int = 256) -> dict:
+                  batch_size_eval: int = 256, on_row: Callable[[dict], None] | None = None) -> dict:
     """Train a fresh LoRA adapter on `examples` and save it to `out_dir` (peft
     `save_pretrained`, written atomically). Deterministic for a seed on CPU.
 
     train_cfg keys: lora_rank, lora_alpha, lora_dropout, target_modules, epochs,
     batch_size, lr, and optionally weight_decay (0), lr_schedule ('constant'),
-    warmup_ratio (0), max_grad_norm (1.0). Returns a summary dict (n_examples, n_tokens,
+    warmup_ratio (0), max_grad_norm (1.0). `on_row(row)` sees each metrics row as it is
+    made (the live W&B hook, registry/wandb_mirror.live_logger). Returns a summary dict (n_examples, n_tokens,
     n_target_tokens, steps, final_loss, metrics rows, wall_time_s, device, dtype, ...)."""
     check_train_cfg(train_cfg)
     if not examples:
@@ -104,12 +106,16 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
             return
         pr = probe(Policy(model, tok, batch_size_eval))
         rows.append({"step": step, "epoch": epoch, **pr})
+        if on_row:
+            on_row(rows[-1])
         log(f"probe step {step} epoch {epoch}: " + " ".join(f"{k} {v:.3f}" for k, v in pr.items()))
 
     log(f"train_adapter: {len(data)} examples, {n_tokens} tokens ({n_target} target), {epochs} epochs x "
         f"{per_epoch} steps, device {dev}, dtype {pick_dtype(dev)}")
     run_probe(0, 0)
     step = 0
+    # a bar in a terminal only (disable=None): Snakemake logs stay free of bar redraws
+    bar = tqdm(total=total, desc="train", unit="step", disable=None, leave=False)
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(data), generator=gen).tolist()
         losses = []
@@ -121,9 +127,13 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
             step += 1
             losses.append(loss)
             rows.append({"step": step, "epoch": epoch, "loss": loss, "lr": lr})
+            bar.update(1)
+            if on_row:
+                on_row(rows[-1])
         log(f"epoch {epoch}: mean loss {np.mean(losses):.4f}")
         run_probe(step, epoch)
         write_metrics()
+    bar.close()
     model.eval()
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
