@@ -9,7 +9,7 @@ import sys
 from teachable import scripting
 from teachable.config import cli_config
 from teachable.gates import SOURCES, collect_gates, summary_line
-from teachable.io import InputError, derive_seed, write_json
+from teachable.io import derive_seed, write_json
 
 
 def main():
@@ -33,8 +33,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    scripting.run(main)  # bad input: one "error:" line, exit 2

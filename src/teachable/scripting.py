@@ -15,7 +15,7 @@ def add_config_arg(p: argparse.ArgumentParser, required: bool = True, help: str 
     """`--config` (the one spelling of every command); `--cfg` stays as a hidden alias so
     that existing rule shell lines keep working."""
     help = help or "config: a YAML file (by hand) or a JSON object (what Snakemake passes)"
-    p.add_argument("--config", dest="cfg", required=False, type=str, help=help + (" (required)" if required else ""))
+    p.add_argument("--config", dest="cfg", metavar="CONFIG", type=str, help=help + (" (required)" if required else ""))
     p.add_argument("--cfg", dest="cfg", type=str, help=argparse.SUPPRESS)
     if required:
         p.set_defaults(_config_required=True)
