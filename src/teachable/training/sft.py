@@ -5,6 +5,7 @@ float32 on CPU; a greedy probe at the start and the end of every epoch (learning
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from functools import partial
@@ -20,6 +21,8 @@ from ..policy import Policy, load_model_and_tokenizer, pick_dtype
 from ..rollout import EpisodeSpec, run_episodes
 from .formats import SFTExample
 from .lora import attach_lora, encode, sft_step, trainable_parameters
+
+_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
 
 TRAIN_KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "epochs", "batch_size", "lr")
 
@@ -66,7 +69,7 @@ def _schedule(opt, cfg: dict, total: int):
 
 def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict, seed: int,
                   out_dir: str | Path, device: str = "auto", probe: Callable[[Policy], dict] | None = None,
-                  metrics_path: str | Path | None = None, log: Callable[[str], None] = print,
+                  metrics_path: str | Path | None = None, log: Callable[[str], None] = _log.info,
                   batch_size_eval: int = 256, on_row: Callable[[dict], None] | None = None) -> dict:
     """Train a fresh LoRA adapter on `examples` and save it to `out_dir` (peft
     `save_pretrained`, written atomically). Deterministic for a seed on CPU.
