@@ -3,20 +3,31 @@ PYTHON ?= python3
 VENV ?= .venv
 # CPU build by default; GPU users: make setup TORCH_SPEC="torch==2.13.0 --index-url <your CUDA index>"
 TORCH_SPEC ?= torch==2.13.0
+# Pinned versions of everything else (pip constraints; torch and CUDA wheels left out so that
+# TORCH_SPEC decides). `make setup LOCK=` resolves the newest allowed versions instead.
+LOCK ?= requirements/lock-cpu.txt
 CORES ?= 2
 SNAKEMAKE = $(VENV)/bin/snakemake
 STAMP = $(VENV)/.installed
 
-.PHONY: setup pilot unlock-stale test test-fast test-slurm dag lint fmt bench report clean
+.PHONY: setup lock pilot unlock-stale test test-fast test-slurm dag lint fmt bench report clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q $(TORCH_SPEC)
-	$(VENV)/bin/python -m pip install -q -e ".[dev]"
+	$(VENV)/bin/python -m pip install -q $(if $(LOCK),-c $(LOCK)) -e ".[dev]"
 	touch $(STAMP)
+
+# Refresh the lock from the current venv (after e.g. `make setup LOCK=` picked newer versions).
+lock:
+	{ echo "# pip constraints for make setup: pip freeze of a working .venv (make lock);"; \
+	  echo "# torch, its CUDA wheels and the project itself are left out."; \
+	  $(VENV)/bin/python -m pip freeze --exclude-editable --all \
+	    | grep -viE '^(torch|triton|nvidia-[a-z0-9_-]+|teachable|pip|setuptools|wheel)([=@ ]|$$)'; \
+	} > requirements/lock-cpu.txt.tmp && mv requirements/lock-cpu.txt.tmp requirements/lock-cpu.txt
 
 # A run killed earlier (kill -9) leaves a lock: cleared first, but only when no Snakemake
 # process works on this directory (teachable.locks), so a live run is never unlocked.
@@ -44,7 +55,7 @@ dag: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/draw_dag.sh
 
 lint: setup
-	$(SNAKEMAKE) --lint
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --lint
 	$(VENV)/bin/snakefmt --check Snakefile rules/
 
 fmt: setup

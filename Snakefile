@@ -3,6 +3,10 @@
 import os
 import sys
 
+from snakemake.utils import min_version
+
+min_version("9.0")
+
 # The pilot file applies only when no --configfile is given: a given file is never merged
 # onto the pilot's values (docs/cluster.md). `teachable config show` prints the same result.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
@@ -26,6 +30,19 @@ include: "rules/validation.smk"
 include: "rules/analysis.smk"
 
 
+# One set of wildcard values for every rule, from the library's own lists (rules may still
+# narrow them). RUN_IDS comes from rules/common.smk.
+from teachable.figures import FIGURE_NAMES
+from teachable.selection.pick import METHODS as SELECTION_METHODS
+
+
+wildcard_constraints:
+    run_id="|".join(RUN_IDS),
+    seed=r"\d+",
+    method="|".join(SELECTION_METHODS),
+    name="|".join(FIGURE_NAMES),
+
+
 localrules:
     all,
     label_gather,
@@ -39,16 +56,6 @@ localrules:
     selection_summary,
     validation_select,
     validate,
-    fig_landscape,
-    fig_elp_by_quadrant,
-    fig_route_mix,
-    fig_cpt_validation,
-    fig_supervision_heatmap,
-    fig_transfer_heatmap,
-    fig_frontier,
-    fig_stuckness,
-    fig_predictor,
-    fig_selection,
     tables,
     gates,
     registry,

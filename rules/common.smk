@@ -67,6 +67,9 @@ def train_cfg_json():
     existing (run_id, seed) jobs stale (the seed is a wildcard)."""
     tr = {k: v for k, v in config["training"].items() if k != "seeds"}
     sections = {s: config[s] for s in ("seed", "env", "student")}
+    # live W&B logging makes the job do more; off (default), jobs are unchanged
+    if config["tracking"]["wandb_live"]:
+        sections["tracking"] = config["tracking"]
     return json.dumps({**sections, "training": tr}, sort_keys=True)
 
 
@@ -121,3 +124,20 @@ def validation_records(wildcards):
         for s in sel["selected"]
         for seed in VALIDATION_SEEDS
     ]
+
+
+# analysis: the `figure` rule's inputs, from the library's name -> inputs table
+import shlex
+
+from teachable.figures import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURE_NAMES
+
+
+def figure_inputs(wildcards):
+    """The artifacts of one figure, keyed by the figure function's argument names."""
+    return {k: f"{R}/{v}" for k, v in FIGURE_INPUTS[wildcards.name].items()}
+
+
+def figure_input_args(wildcards, input):
+    return " ".join(
+        f"--input {k}={shlex.quote(input[k])}" for k in FIGURE_INPUTS[wildcards.name]
+    )

@@ -16,7 +16,8 @@ def main():
     commands = [["runs", "index", *common]]
     tr = cfg["tracking"]
     if tr["wandb"]:
-        commands.append(["runs", "wandb", *common, "--project", tr["wandb_project"], "--mode", tr["wandb_mode"]])
+        commands.append(["runs", "wandb", *common, "--project", tr["wandb_project"], "--mode", tr["wandb_mode"],
+                         *(["--entity", tr["wandb_entity"]] if tr.get("wandb_entity") else [])])
     for argv in commands:
         rc = teachable(argv)
         if rc:

@@ -6,18 +6,20 @@ With gates.strict a failed gate (passed false) exits non-zero after writing the 
 import argparse
 import sys
 
+from teachable import scripting
 from teachable.config import cli_config
 from teachable.gates import SOURCES, collect_gates, summary_line
-from teachable.io import InputError, derive_seed, write_json
+from teachable.io import derive_seed, write_json
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--cfg", required=True, help="config: YAML file or JSON object (needs 'gates', 'seed'; 'stats' optional)")
+    scripting.add_config_arg(p, help="config: YAML file or JSON object (needs 'gates', 'seed'; 'stats' optional)")
     for s in SOURCES:
         p.add_argument(f"--{s.replace('_', '-')}", dest=s, default=None, help=f"input: {s}")
     p.add_argument("--out", required=True)
     args = p.parse_args()
+    scripting.check_config_arg(p, args)
     cfg = cli_config(args.cfg)
     gcfg = cfg.get("gates") or {}
     gates = collect_gates({s: getattr(args, s) for s in SOURCES}, gcfg, derive_seed(int(cfg.get("seed", 0)), "gates"),
@@ -32,8 +34,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    scripting.run(main)  # bad input: one "error:" line, exit 2

@@ -5,8 +5,8 @@
       --input thresholds=results/phase1/quadrant_thresholds_auto.json --out results/figures/landscape.png"""
 
 import argparse
-import sys
 
+from teachable import scripting
 from teachable.figures import FIGURES, make_figure
 from teachable.io import InputError
 
@@ -29,8 +29,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    scripting.run(main)  # bad input: one "error:" line, exit 2

@@ -2,10 +2,9 @@
 """Phase-3 tables -> OUT_DIR/<name>.csv (copy) and OUT_DIR/<name>.md (Markdown)."""
 
 import argparse
-import sys
 
+from teachable import scripting
 from teachable.figures import make_tables
-from teachable.io import InputError
 
 
 def main():
@@ -18,8 +17,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    scripting.run(main)  # bad input: one "error:" line, exit 2

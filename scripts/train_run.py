@@ -8,6 +8,7 @@ from teachable import scripting
 from teachable.io import read_records
 from teachable.policy import pick_device
 from teachable.provenance import record_run
+from teachable.registry.wandb_mirror import live_logger
 from teachable.training.runs import check_no_heldout, run_data
 from teachable.training.sft import check_train_cfg, env_probe, replay_examples, train_adapter
 
@@ -22,6 +23,7 @@ def main():
     p.add_argument("--seed", type=int, required=True, help="training seed")
     p.add_argument("--out-dir", required=True, help="phase2/{run_id}/seed{seed}")
     p.add_argument("--stage", default="phase2")
+    p.add_argument("--wandb-dir", default="results/wandb", help="W&B files of live logging (tracking.wandb_live)")
     args = p.parse_args()
     cfg = scripting.setup(args)
     tr, st = cfg["training"], cfg["student"]
@@ -39,9 +41,15 @@ def main():
           f"{len(data.skipped_invalid)} skipped for an invalid teacher answer")
     with record_run(out / "run.json", run_id=args.run_id, seed=args.seed, stage=args.stage, config=run_cfg,
                     device=dev, train_snapshot_ids=data.snapshot_ids) as run:
-        res = train_adapter(scripting.student_path(cfg, args.student), data.examples, tr, args.seed,
-                            out / "adapter", dev, probe=env_probe(cfg, data.examples),
-                            metrics_path=out / "metrics.jsonl", replay=replay)
+        live = live_logger(cfg.get("tracking", {}), stage=args.stage, run_id=args.run_id, seed=args.seed,
+                           config=run_cfg, out_dir=args.wandb_dir)
+        try:
+            res = train_adapter(scripting.student_path(cfg, args.student), data.examples, tr, args.seed,
+                                out / "adapter", dev, probe=env_probe(cfg, data.examples),
+                                metrics_path=out / "metrics.jsonl", on_row=live[0] if live else None, replay=replay)
+        finally:
+            if live:
+                live[1]()
         run.update(n_examples=res["n_examples"], n_tokens=res["n_tokens"], adapter_path=res["adapter_path"],
                    skipped_invalid_teacher=data.skipped_invalid)
         run["metrics"] = {

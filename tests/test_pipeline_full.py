@@ -129,8 +129,8 @@ def test_nothing_to_do_then_figure_code_change_reruns_only_figures_and_tables(wf
     dry = snakemake(wf, "--configfile", CFG, "-n")
     rules = stale_rules(dry.stdout + dry.stderr)
     assert rules, dry.stdout[-2000:]
-    assert all(r.startswith("fig_") or r in ("tables", "all") for r in rules), rules
-    assert "fig_landscape" in rules and "tables" in rules
+    assert all(r in ("figure", "tables", "all") for r in rules), rules
+    assert "figure" in rules and "tables" in rules
 
 
 def test_report_builds(wf):

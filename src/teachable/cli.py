@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from . import logs
 from .io import InputError
 
 GROUPS = ("runs", "analyze", "label", "status", "config")
@@ -21,10 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run registry and multi-seed statistics of the teachable pipeline.")
     p.add_argument("--debug", action="store_true",
                    help="show the Python traceback of an error instead of the one 'error:' line")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    logs.add_verbosity(p)
     sub = p.add_subparsers(dest="group", metavar="GROUP", required=True)
     for name in GROUPS:
         importlib.import_module(f"teachable.commands.{name}").register(sub)
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("teachable")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .teacher.base import TeacherError
 
+    logs.configure(args.verbosity)
     try:
         return int(args.func(args) or 0)
     except (InputError, TeacherError) as e:  # bad input: 2; a teacher that stays down: 1

@@ -15,6 +15,9 @@ import yaml
 
 from .io import InputError
 
+# The package's copy of the schema: src/teachable/schema.yaml is a symlink to
+# config/schema.yaml (one file to edit), shipped as package data so that a non-editable
+# install validates configs too.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
 
@@ -40,7 +43,11 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_schema(path: str | Path | None = None) -> dict:
-    return yaml.load(Path(path or SCHEMA_PATH).read_text(), Loader=_YAML_LOADER)
+    if path is None:  # the package's copy: also works from a non-editable install
+        from importlib.resources import files
+
+        return yaml.load(files("teachable").joinpath("schema.yaml").read_text(), Loader=_YAML_LOADER)
+    return yaml.load(Path(path).read_text(), Loader=_YAML_LOADER)
 
 
 def _coerce(value: Any, schema: dict) -> Any:

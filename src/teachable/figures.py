@@ -9,15 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .io import InputError, atomic_path, read_json, read_records  # noqa: E402
-from .labeling.quadrants import QUADRANTS  # noqa: E402
+from .io import InputError, atomic_path, read_json, read_records
+from .labeling.quadrants import QUADRANTS
 
 FORMATS = ("demo", "hint", "contrast")
 ROUTES = ("demo", "hint", "contrast", "none")
@@ -344,6 +341,39 @@ def selection(comparison, out) -> list[Path]:
     return save_figure(fig, out)
 
 
+# name -> input argument -> artifact path under the results directory (docs/artifacts.md).
+# rules/analysis.smk builds its one `figure` rule from this table: adding a figure is a
+# function here, a row here and in FIGURES, and a caption block in report/figure.rst.
+FIGURE_INPUTS: dict[str, dict[str, str]] = {
+    "landscape": {"snapshots": "phase1/labeled_snapshots.jsonl",
+                  "thresholds": "phase1/quadrant_thresholds_auto.json"},
+    "elp_by_quadrant": {"snapshots": "phase1/labeled_snapshots.jsonl"},
+    "route_mix": {"snapshots": "phase1/labeled_snapshots.jsonl"},
+    "cpt_validation": {"micro_results": "phase1b/micro_training_results.json",
+                       "cpt_correlation": "phase1b/cpt_correlation.json"},
+    "supervision_heatmap": {"overall": "phase3/overall_task_results.csv"},
+    "transfer_heatmap": {"transfer": "phase3/transfer_matrix.csv"},
+    "frontier": {"overall": "phase3/overall_task_results.csv",
+                 "retention": "phase3/retention_results.csv"},
+    "stuckness": {"stuck": "phase3/stuckness_results.csv"},
+    "predictor": {"training_result": "phase4/training_result.json"},
+    "selection": {"comparison": "phase5/selection/selection_comparison.csv"},
+}
+# name -> category in the Snakemake report
+FIGURE_CATEGORIES: dict[str, str] = {
+    "landscape": "Phase 1 labels",
+    "elp_by_quadrant": "Phase 1 labels",
+    "route_mix": "Phase 1 labels",
+    "cpt_validation": "Phase 1B CPT validation",
+    "supervision_heatmap": "Phase 3 evaluation",
+    "transfer_heatmap": "Phase 3 evaluation",
+    "frontier": "Phase 3 evaluation",
+    "stuckness": "Phase 3 evaluation",
+    "predictor": "Phase 4 predictor",
+    "selection": "Phase 5 selection",
+}
+FIGURE_NAMES: tuple[str, ...] = tuple(FIGURE_INPUTS)
+
 # name -> (function, input argument names in order)
 FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "landscape": (landscape, ("snapshots", "thresholds")),
@@ -360,6 +390,9 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
 
 
 def make_figure(name: str, inputs: dict[str, str], out) -> list[Path]:
+    # Chosen here, not at import, so that importing this module leaves an interactive
+    # session's backend alone; scripts and rules get a file-only backend.
+    plt.switch_backend("Agg")
     if name not in FIGURES:
         raise InputError(f"unknown figure '{name}' (known: {', '.join(FIGURES)})")
     fn, args = FIGURES[name]

@@ -24,7 +24,11 @@ from typing import Any, Iterator
 
 from .io import read_json, stable_hash, write_json
 
-LIBRARIES = ("torch", "transformers", "peft", "numpy", "scipy", "accelerate", "teachable")
+# Every library whose version can change a result: models and training, environments and
+# their experts, the teacher client, statistics. OPTIONAL ones are recorded when installed.
+LIBRARIES = ("teachable", "torch", "transformers", "peft", "accelerate", "tokenizers", "minigrid",
+             "gymnasium", "openai", "numpy", "scipy", "statsmodels", "pandas")
+OPTIONAL_LIBRARIES = ("textworld",)
 CODE_DIR = Path(__file__).resolve().parent
 
 
@@ -56,14 +60,16 @@ def git_info(path: str | os.PathLike = CODE_DIR) -> dict:
             "root": root.strip() if root else None}
 
 
-def library_versions(names=LIBRARIES) -> dict:
-    """Installed distribution versions (read from metadata; nothing is imported)."""
+def library_versions(names=LIBRARIES, optional=OPTIONAL_LIBRARIES) -> dict:
+    """Installed distribution versions (read from metadata; nothing is imported): null for a
+    missing one of `names`, left out for a missing one of `optional`."""
     out = {}
-    for name in names:
+    for name in (*names, *optional):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            out[name] = None
+            if name not in optional:
+                out[name] = None
     return out
 
 

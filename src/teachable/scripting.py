@@ -3,26 +3,48 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import Callable
 
+from . import logs
 from .config import cli_config
 from .io import InputError
 
 
+def add_config_arg(p: argparse.ArgumentParser, required: bool = True, help: str | None = None) -> None:
+    """`--config` (the one spelling of every command); `--cfg` stays as a hidden alias so
+    that existing rule shell lines keep working."""
+    help = help or "config: a YAML file (by hand) or a JSON object (what Snakemake passes)"
+    p.add_argument("--config", dest="cfg", metavar="CONFIG", type=str, help=help + (" (required)" if required else ""))
+    p.add_argument("--cfg", dest="cfg", type=str, help=argparse.SUPPRESS)
+    if required:
+        p.set_defaults(_config_required=True)
+
+
+def check_config_arg(p: argparse.ArgumentParser, args) -> None:
+    if getattr(args, "_config_required", False) and not args.cfg:
+        p.error("the following arguments are required: --config")
+
+
+class _Parser(argparse.ArgumentParser):
+    def parse_args(self, *a, **kw):
+        args = super().parse_args(*a, **kw)
+        check_config_arg(self, args)
+        return args
+
+
 def parser(description: str, cfg: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+    p = _Parser(description=description)
     if cfg:
-        p.add_argument("--cfg", required=True, type=str,
-                       help="config: a YAML file (by hand) or a JSON object (what Snakemake passes)")
+        add_config_arg(p)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    logs.add_verbosity(p)
     return p
 
 
 def setup(args) -> dict:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logs.configure(getattr(args, "verbosity", 0))
     import torch
 
     torch.set_num_threads(max(1, args.threads))

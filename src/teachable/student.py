@@ -11,6 +11,7 @@ the situation rather than copy any action a patch names (docs/labeling.md)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from .io import atomic_dir, derive_seed, write_json
 from .policy import Policy, pick_dtype
 from .prompts import build_prompt, patch_text
 from .rollout import EpisodeSpec, run_episodes
+
+_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
 
 SPECIAL = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
 
@@ -224,7 +227,7 @@ def evaluate_student(policy: Policy, make_env, seeds: list[int], max_steps: int,
 
 
 def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len: int, max_steps: int,
-                      device: str = "cpu", log=print, diagnose: Callable = default_diagnosis) -> dict:
+                      device: str = "cpu", log=_log.info, diagnose: Callable = default_diagnosis) -> dict:
     """Build, warm-start and save the bootstrap student; returns its report."""
     t0 = time.time()
     examples = collect_demos(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"],

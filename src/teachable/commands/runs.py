@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
-from collections import defaultdict
 
-import numpy as np
-
-from ..io import InputError, write_json
-from ..registry import build_registry, seed_values
-from ..registry.reproduce import reproduce_plan
-from ..stats import bootstrap_ci, paired_comparison, unpaired_comparison
-from ._common import (db_parent, db_path, fmt, kv_table, open_registry, print_json, table)
+from ..io import write_json
+from ..registry import analysis, build_registry, flatten
+from ..stats import jsonable
+from ._common import db_parent, db_path, fmt, kv_table, open_registry, print_json, table
 
 
 def register(sub) -> None:
@@ -28,8 +25,9 @@ def register(sub) -> None:
 
     c = rs.add_parser("wandb", parents=[common], help="mirror the registry's runs to Weights & Biases (optional)")
     c.add_argument("--project", default="teachable")
+    c.add_argument("--entity", help="W&B entity (team or user; default: your W&B default)")
     c.add_argument("--mode", choices=["offline", "online"], default="offline",
-                   help="offline (default): local W&B run files, no account or network")
+                   help="offline (default): local W&B run files, no account or network; WANDB_MODE overrides")
     c.add_argument("--dir", help="where W&B writes (default: RESULTS/wandb)")
     c.set_defaults(func=cmd_wandb)
 
@@ -80,7 +78,9 @@ def register(sub) -> None:
     c = rs.add_parser("reproduce", parents=[common],
                       help="print the snakemake command that rebuilds a run")
     c.add_argument("runs", nargs="+", metavar="RUN")
-    c.add_argument("--configfile", default="config/config.yaml")
+    c.add_argument("--config", dest="configfile", default="config/config.yaml",
+                   help="the pipeline config the run is reproduced against (YAML)")
+    c.add_argument("--configfile", dest="configfile", help=argparse.SUPPRESS)  # old spelling
     c.add_argument("--cores", type=int, default=2)
     c.add_argument("--overrides-file", help="where nested overrides are written "
                    "(default RESULTS/reproduce/RUN_ID/seedN.yaml)")
@@ -106,11 +106,12 @@ def value_args(c) -> None:
     c.add_argument("--last-k", type=int, default=1, help="points averaged by --summary final")
 
 
-# -- commands ----------------------------------------------------------------------------
+# -- commands (parse and print; the questions are answered in registry/analysis.py) ----
 def cmd_wandb(args) -> int:
     from ..registry.wandb_mirror import mirror_to_wandb
 
-    dirs = mirror_to_wandb(db_path(args), args.project, args.mode, args.dir or os.path.join(args.results, "wandb"))
+    dirs = mirror_to_wandb(db_path(args), args.project, args.mode, args.dir or os.path.join(args.results, "wandb"),
+                           entity=args.entity)
     if args.json:
         print_json({"runs": len(dirs), "dirs": dirs})
     else:
@@ -133,15 +134,6 @@ def cmd_index(args) -> int:
     return 0
 
 
-def _unique(groups: dict[str, list[dict]]) -> list[dict]:
-    """Runs of several names in order, each once."""
-    out: dict[int, dict] = {}
-    for runs in groups.values():
-        for r in runs:
-            out.setdefault(r["pk"], r)
-    return list(out.values())
-
-
 def _commit(r: dict) -> str:
     if not r["git_commit"]:
         return "-"
@@ -150,84 +142,46 @@ def _commit(r: dict) -> str:
 
 def cmd_list(args) -> int:
     with open_registry(args) as reg:
-        rows, runs = [], reg.runs(args.stage, args.status)
-        for r in runs:
-            row = {"run": r["key"], "stage": r["stage"], "status": r["status"],
-                   "wall_time_s": r["wall_time_s"], "n_examples": r["n_examples"],
-                   "n_tokens": r["n_tokens"], "commit": _commit(r), "started_at": r["started_at"]}
-            if args.metric:
-                m = reg.metrics(r["pk"])
-                row.update({k: m.get(k) for k in args.metric})
-            rows.append(row)
+        rows = analysis.list_runs(reg, args.stage, args.status, args.metric)
     if args.json:
-        for row, r in zip(rows, runs):
-            row.pop("commit")
-            row.update(git_commit=r["git_commit"],
-                       git_dirty=None if r["git_dirty"] is None else bool(r["git_dirty"]))
         print_json(rows)
-    else:
-        print(table(rows))
+        return 0
+    cols = ("run", "stage", "status", "wall_time_s", "n_examples", "n_tokens")
+    print(table([{**{k: r[k] for k in cols}, "commit": _commit(r), "started_at": r["started_at"],
+                  **{k: r[k] for k in args.metric}} for r in rows]))
     return 0
 
 
 def cmd_show(args) -> int:
     with open_registry(args) as reg:
-        runs = _unique(reg.resolve(args.runs))
-        recs = [reg.record(r) for r in runs]
-        curves = {r["key"]: reg.step_metric_names(r["pk"]) for r in runs}
+        recs = analysis.show_runs(reg, args.runs)
     if args.json:
+        for rec in recs:
+            rec.pop("curves")
         print_json(recs if len(recs) > 1 else recs[0])
         return 0
     for rec in recs:
-        head = {k: rec[k] for k in ("key", "stage", "status", "run_json", "eval_json",
-                                     "metrics_jsonl", "wall_time_s", "n_examples", "n_tokens",
-                                     "adapter_path", "git_commit", "git_dirty", "host",
-                                     "device", "started_at", "finished_at")}
         print(f"== {rec['key']} ({rec['stage']})")
-        print(kv_table(head))
+        print(kv_table({k: rec[k] for k in analysis.SHOW_FIELDS}))
         print("\nmetrics")
         print(table([[k, v, rec["metric_sources"][k]] for k, v in rec["metrics"].items()],
                     headers=["metric", "value", "source"]))
-        if curves[rec["key"]]:
+        if rec["curves"]:
             print("\nlearning curves (metrics.jsonl)")
-            print(table([{"name": k, **v} for k, v in curves[rec["key"]].items()]))
+            print(table([{"name": k, **v} for k, v in rec["curves"].items()]))
         if rec["checkpoints"]:
             print("\ncheckpoints")
             print(table(rec["checkpoints"]))
-        from ..registry import flatten
-
         print("\nconfig")
         print(table([[k, json.dumps(v)] for k, v in flatten(rec["config"])], headers=["key", "value"]))
         print()
     return 0
 
 
-def _ci_dict(values, args, confidence=None) -> dict:
-    ci = bootstrap_ci(values, "mean", confidence=confidence or args.confidence, method=args.method,
-                      n_resamples=args.n_resamples, seed=args.seed)
-    return {"ci_low": ci.low, "ci_high": ci.high, "ci_note": ci.note}
-
-
 def cmd_leaderboard(args) -> int:
     with open_registry(args) as reg:
-        groups = defaultdict(list)
-        for r in reg.runs(args.stage, "done"):
-            v = reg.metrics(r["pk"]).get(args.metric)
-            if v is not None:
-                groups[(r["stage"], r["run_id"])].append((r["seed"], v))
-        if not groups:
-            known = ", ".join(reg.metric_names()) or "none"
-            raise InputError(f"no finished run has metric '{args.metric}' (metrics: {known})")
-    rows = []
-    for (stage, run_id), sv in groups.items():
-        vals = np.array([v for _, v in sv])
-        rows.append({"run_id": run_id, "stage": stage, "n": len(vals), "mean": float(vals.mean()),
-                     "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
-                     **_ci_dict(vals, args), "seeds": sorted(s for s, _ in sv)})
-    rows.sort(key=lambda r: r["mean"], reverse=not args.lower_is_better)
-    for i, r in enumerate(rows, 1):
-        r["rank"] = i
-    rows = rows[: args.top] if args.top else rows
+        rows = analysis.leaderboard(reg, args.metric, args.stage, args.top, args.lower_is_better,
+                                    args.confidence, args.method, args.n_resamples, args.seed)
     if args.json:
         print_json({"metric": args.metric, "confidence": args.confidence, "method": args.method,
                     "n_resamples": args.n_resamples, "seed": args.seed, "rows": rows})
@@ -237,45 +191,18 @@ def cmd_leaderboard(args) -> int:
     print(table([{"rank": r["rank"], "run_id": r["run_id"], "stage": r["stage"], "n": r["n"],
                   "mean": r["mean"], "std": r["std"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                   "seeds": ",".join(map(str, r["seeds"]))} for r in rows]))
-    notes = sorted({r["ci_note"] for r in rows if r["ci_note"]})
-    for n in notes:
+    for n in sorted({r["ci_note"] for r in rows if r["ci_note"]}):
         print(f"note: {n}")
     return 0
 
 
-_VARIES = "<varies>"
-
-
 def cmd_compare(args) -> int:
     with open_registry(args) as reg:
-        groups = reg.resolve(args.runs)
-        params, metrics = {}, {}
-        for name, runs in groups.items():
-            per = [reg.params(r["pk"]) for r in runs]
-            keys = set().union(*per)
-            params[name] = {k: (per[0].get(k, None) if all(p.get(k, _VARIES) == per[0].get(k, _VARIES)
-                                                           for p in per) else _VARIES) for k in keys}
-            ms = [reg.metrics(r["pk"]) for r in runs]
-            metrics[name] = {m: [x[m] for x in ms if x.get(m) is not None] for m in set().union(*ms)}
-    names = list(groups)
-    all_keys = sorted(set().union(*params.values()))
-    missing = "<absent>"
-    diff = {k: {n: params[n].get(k, missing) for n in names} for k in all_keys}
-    if not args.all_params:
-        diff = {k: v for k, v in diff.items()
-                if len({json.dumps(x, sort_keys=True) for x in v.values()}) > 1}
-    msum = {}
-    for m in sorted(set().union(*metrics.values())):
-        msum[m] = {}
-        for n in names:
-            vals = metrics[n].get(m, [])
-            msum[m][n] = {"mean": float(np.mean(vals)) if vals else None,
-                          "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else None,
-                          "n": len(vals), "values": vals}
+        out = analysis.compare(reg, args.runs, args.all_params)
     if args.json:
-        print_json({"runs": {n: [r["key"] for r in groups[n]] for n in names},
-                    "config_diff": diff, "metrics": msum})
+        print_json(out)
         return 0
+    names, diff, msum = list(out["runs"]), out["config_diff"], out["metrics"]
     print("config " + ("(all keys)" if args.all_params else "differences"))
     print(table([[k, *[v if isinstance(v, str) else json.dumps(v) for v in d.values()]]
                  for k, d in diff.items()], headers=["key", *names]) if diff else "(identical)")
@@ -296,77 +223,44 @@ def cmd_compare(args) -> int:
 
 def cmd_significance(args) -> int:
     with open_registry(args) as reg:
-        sv = seed_values(reg, [args.a, args.b], args.metric, args.summary,
-                         tuple(args.window) if args.window else None, args.last_k)
-    a, b = sv.values[args.a], sv.values[args.b]
-    common = dict(alpha=args.alpha, method=args.method, n_resamples=args.n_resamples,
-                  seed=args.seed, alternative=args.alternative)
-    info = {"control": args.a, "candidate": args.b, "metric": args.metric, "summary": sv.summary,
-            "window": sv.window, "paired": args.paired}
-    if args.paired:
-        seeds = sorted(set(a) & set(b))
-        if not seeds:
-            raise InputError(f"{args.a} and {args.b} share no seeds "
-                             f"({sorted(a)} vs {sorted(b)}); drop --paired")
-        info["unshared_seeds"] = {"control": sorted(set(a) - set(seeds)),
-                                  "candidate": sorted(set(b) - set(seeds))}
-        res = paired_comparison([a[s] for s in seeds], [b[s] for s in seeds], seeds=seeds, **common)
-    else:
-        res = unpaired_comparison(list(a.values()), list(b.values()), **common)
-    out = {**info, "skipped_not_done": sv.skipped, "result": res.to_dict()}
+        out = analysis.significance(reg, args.a, args.b, args.metric, args.paired, args.summary,
+                                    args.window, args.last_k, alpha=args.alpha, method=args.method,
+                                    n_resamples=args.n_resamples, seed=args.seed,
+                                    alternative=args.alternative)
+    seeds = out.pop("seeds", None)
     if args.json:
         print_json(out)
         return 0
-    d = res.to_dict()
+    d = dict(out["result"])
     ci = d.pop("ci")
     notes = d.pop("notes")
-    print(f"{args.metric} ({sv.summary}{'' if sv.window is None else f', steps {sv.window[0]:g}-{sv.window[1]:g}'}): "
+    window = out["window"]
+    print(f"{args.metric} ({out['summary']}{'' if window is None else f', steps {window[0]:g}-{window[1]:g}'}): "
           f"candidate {args.b} - control {args.a}, {'paired on seeds ' + ','.join(map(str, seeds)) if args.paired else 'unpaired (Welch)'}")
     d.update({"ci_low": ci["low"], "ci_high": ci["high"], "ci_method": ci["method"],
               "ci_confidence": ci["confidence"]})
     print(kv_table(d))
     for n in notes:
         print(f"note: {n}")
-    if args.paired and any(info["unshared_seeds"].values()):
-        print(f"note: seeds without a partner were left out: {info['unshared_seeds']}")
+    if args.paired and any(out["unshared_seeds"].values()):
+        print(f"note: seeds without a partner were left out: {out['unshared_seeds']}")
     return 0
 
 
 def cmd_export(args) -> int:
     with open_registry(args) as reg:
-        recs = [reg.record(r) for r in _unique(reg.resolve(args.runs))]
-        results = str(reg.results_dir)
-    from ..stats import jsonable
-
-    write_json(args.output, jsonable({"registry": str(db_path(args)), "results_dir": results,
-                                      "runs": recs}))
+        out = analysis.export_records(reg, args.runs)
+    write_json(args.output, jsonable(out))
     if args.json:
-        print_json({"output": args.output, "runs": [r["key"] for r in recs]})
+        print_json({"output": args.output, "runs": [r["key"] for r in out["runs"]]})
     else:
-        print(f"wrote {len(recs)} run(s) to {args.output}")
+        print(f"wrote {len(out['runs'])} run(s) to {args.output}")
     return 0
 
 
 def cmd_stats(args) -> int:
     with open_registry(args) as reg:
-        runs = reg.runs()
-        per_id = defaultdict(set)
-        for r in runs:
-            per_id[(r["stage"], r["run_id"])].add(r["seed"])
-        ck = reg.con.execute("SELECT SUM(present), COUNT(*) FROM checkpoints").fetchone()
-        out = {
-            "db": str(db_path(args)), "results_dir": str(reg.results_dir),
-            "runs": len(runs), "run_ids": len(per_id),
-            "by_stage": reg.grouped("stage"), "by_status": reg.grouped("status"),
-            "seeds_per_run_id": {f"{s}:{i}": sorted(v) for (s, i), v in sorted(per_id.items())},
-            "git_commits": reg.grouped("git_commit"),
-            "dirty_runs": sum(1 for r in runs if r["git_dirty"]),
-            "wall_time_s_total": float(sum(r["wall_time_s"] or 0 for r in runs)),
-            "n_tokens_total": int(sum(r["n_tokens"] or 0 for r in runs)),
-            "metrics": reg.metric_names(), "step_metrics": reg.step_names(),
-            "checkpoints": {"present": int(ck[0] or 0), "missing": int(ck[1] - (ck[0] or 0))},
-            "rows": {t: reg.count(t) for t in ("runs", "params", "metrics", "step_metrics", "checkpoints")},
-        }
+        out = analysis.summary(reg)
     if args.json:
         print_json(out)
         return 0
@@ -387,12 +281,8 @@ def cmd_stats(args) -> int:
 
 def cmd_reproduce(args) -> int:
     with open_registry(args) as reg:
-        runs = _unique(reg.resolve(args.runs))
-        if args.overrides_file and len(runs) > 1:
-            raise InputError(f"--overrides-file needs one run; {' '.join(args.runs)} names {len(runs)}")
-        plans = [reproduce_plan(reg, r, configfile=args.configfile, cores=args.cores,
-                                overrides_file=args.overrides_file, write=not args.no_write)
-                 for r in runs]
+        plans = analysis.reproduce(reg, args.runs, overrides_file=args.overrides_file,
+                                   configfile=args.configfile, cores=args.cores, write=not args.no_write)
     if args.json:
         print_json(plans if len(plans) > 1 else plans[0])
         return 0

@@ -161,3 +161,8 @@ class Registry:
         for r in self.con.execute(f"SELECT {column}, COUNT(*) FROM runs GROUP BY {column}"):
             d[str(r[0])] = r[1]
         return dict(sorted(d.items()))
+
+    def checkpoint_counts(self) -> tuple[int, int]:
+        """(checkpoints present on disk, checkpoints recorded)."""
+        present, total = self.con.execute("SELECT SUM(present), COUNT(*) FROM checkpoints").fetchone()
+        return int(present or 0), int(total)

@@ -5,6 +5,7 @@ metrics.jsonl. Uses `teachable.training` (train_adapter, examples_for, env_probe
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..io import InputError
@@ -12,9 +13,11 @@ from ..provenance import record_run
 from .pick import SelectionError, check_picks
 from .summary import run_id_of
 
+_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
+
 
 def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks: dict, method: str, seed: int,
-              out_dir: str | Path, device: str, picks_path: str = "picks.json", log=print) -> dict:
+              out_dir: str | Path, device: str, picks_path: str = "picks.json", log=_log.info) -> dict:
     from ..training import env_probe, examples_for, train_adapter
     from ..training.sft import check_train_cfg, replay_examples
 

@@ -9,6 +9,7 @@ snapshots (A re-drawn from a per-snapshot seed, B = 0), and the optimizer is new
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable
 
@@ -26,6 +27,8 @@ from ..stats import bootstrap_ci, bootstrap_samples
 from .formats import example_for, teacher_valid
 from .lora import attach_lora, encode, reset_lora, sft_step, trainable_parameters
 from .runs import hash_rank, train_pool
+
+_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
 
 
 def select_panel(snaps: list[dict], n_per_quadrant: int, seed: int) -> tuple[list[dict], dict]:
@@ -90,7 +93,7 @@ class MicroTrainer:
 
 
 def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dict], p1b: dict, seed: int,
-                      horizon: int, temperature: float, history_len: int, log: Callable = print) -> list[dict]:
+                      horizon: int, temperature: float, history_len: int, log: Callable = _log.info) -> list[dict]:
     """Before/after success of every panel snapshot (see module doc). p1b keys: n_steps,
     lr, n_validation_rollouts (and max_grad_norm, optional)."""
     n = int(p1b["n_validation_rollouts"])

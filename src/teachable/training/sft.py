@@ -5,6 +5,7 @@ float32 on CPU; a greedy probe at the start and the end of every epoch (learning
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from functools import partial
@@ -13,12 +14,15 @@ from typing import Callable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..io import InputError, atomic_dir, derive_seed, write_jsonl
 from ..policy import Policy, load_model_and_tokenizer, pick_dtype
 from ..rollout import EpisodeSpec, run_episodes
 from .formats import SFTExample
 from .lora import attach_lora, encode, sft_step, sort_adapter_config, trainable_parameters
+
+_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
 
 TRAIN_KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "lr")
 BUDGETS = ("steps", "examples", "epochs")
@@ -122,8 +126,9 @@ def _probe_score(row: dict) -> tuple:
 
 def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict, seed: int,
                   out_dir: str | Path, device: str = "auto", probe: Callable[[Policy], dict] | None = None,
-                  metrics_path: str | Path | None = None, log: Callable[[str], None] = print,
-                  batch_size_eval: int = 256, replay: list[SFTExample] = ()) -> dict:
+                  metrics_path: str | Path | None = None, log: Callable[[str], None] = _log.info,
+                  batch_size_eval: int = 256, replay: list[SFTExample] = (),
+                  on_row: Callable[[dict], None] | None = None) -> dict:
     """Train a fresh LoRA adapter on `examples` and save it to `out_dir` (peft
     `save_pretrained`, written atomically). Deterministic for a seed on CPU.
 
@@ -134,7 +139,8 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     share of each batch drawn from `replay`, the student's own solved behaviour),
     probe_every (0 = only at the end), checkpoint ('last' | 'best_probe': keep the
     probed checkpoint with the best probe success, ties -> probe train accuracy -> later).
-    Returns a summary dict (n_examples, steps, budget plan, final_loss, probe rows,
+    `on_row(row)` sees each metrics row as it is made (the live W&B hook,
+    registry/wandb_mirror.live_logger). Returns a summary dict (n_examples, steps, budget plan, final_loss, probe rows,
     chosen checkpoint, wall_time_s, device, dtype, ...)."""
     check_train_cfg(train_cfg)
     if not examples:
@@ -175,6 +181,8 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
         pr = probe(Policy(model, tok, batch_size_eval))
         row = {"step": step, "epoch": main_c.passes, **pr}
         rows.append(row)
+        if on_row:
+            on_row(row)
         log(f"probe step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in pr.items()))
         # step 0 is BASE itself (zero-effect adapter): never a candidate, so the rule can
         # not "win" by not training
@@ -187,6 +195,8 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
         f"{plan['replay_per_step']} replay per step, {len(rep)} replay items), kl_weight {kl_w}, "
         f"device {dev}, dtype {pick_dtype(dev)}")
     run_probe(0)
+    # a bar in a terminal only (disable=None): Snakemake logs stay free of bar redraws
+    bar = tqdm(total=total, desc="train", unit="step", disable=None, leave=False)
     for step in range(1, total + 1):
         batch = [data[j] for j in main_c.take(plan["run_examples_per_step"])]
         if rep_c is not None:
@@ -197,11 +207,15 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
         if not math.isfinite(loss):
             raise RuntimeError(f"non-finite loss at step {step} (lr {lr})")
         rows.append({"step": step, "epoch": main_c.passes, "loss": loss, "lr": lr, **st})
+        bar.update(1)
+        if on_row:
+            on_row(rows[-1])
         if step % every == 0 or step == total:
             recent = [r["loss"] for r in rows[-every:] if "loss" in r]
             log(f"step {step}/{total}: mean loss {np.mean(recent):.4f}")
             run_probe(step)
             write_metrics()
+    bar.close()
     chosen = {"rule": "last", "step": total}
     if keep_best and best:
         with torch.no_grad():

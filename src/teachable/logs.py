@@ -1,0 +1,31 @@
+"""One logging setup for the `teachable` CLI and the scripts: timestamps and levels on
+stderr, `-v` for debug, `-q` for warnings only."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def add_verbosity(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity", default=0,
+                   help="debug messages too")
+    g.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity",
+                   help="warnings and errors only")
+
+
+def level(verbosity: int) -> int:
+    return logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
+
+
+def configure(verbosity: int = 0) -> None:
+    """Root handler on stderr; replaces an earlier one so that a second call changes the level."""
+    logging.basicConfig(level=level(verbosity), format=FORMAT, datefmt="%Y-%m-%dT%H:%M:%S",
+                        stream=sys.stderr, force=True)
+    # third-party chatter stays at warnings unless -v
+    for name in ("httpx", "urllib3", "matplotlib", "PIL"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbosity > 0 else logging.WARNING)
