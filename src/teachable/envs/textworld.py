@@ -138,8 +138,11 @@ class TextWorldEnv(TextEnv):
 
     def observe(self) -> Obs:
         gs = self._gs
-        parts = [self._s["feedback"], clean(gs["description"]), clean(gs["inventory"])]
-        text = trim(" | ".join(p for p in parts if p), self.obs_max_chars)
+        # feedback and inventory keep up to a quarter of the budget each, the room the rest
+        n = self.obs_max_chars
+        fb, inv = trim(self._s["feedback"], n // 4), trim(clean(gs["inventory"]), n // 4)
+        room = trim(clean(gs["description"]), n - len(fb) - len(inv) - 6)
+        text = trim(" | ".join(p for p in (fb, room, inv) if p), n)
         mission = trim(clean(gs["objective"]), self.obs_max_chars)
         valid = [] if self._s["won"] or self._s["lost"] else self._valid()
         return Obs(text=text, mission=mission, valid_actions=valid)
