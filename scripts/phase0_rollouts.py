@@ -17,7 +17,8 @@ def main():
     args = p.parse_args()
     cfg = scripting.setup(args)
     st = cfg["student"]
-    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
+    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"],
+                         st["prompt_format"], st["dtype"])
     trajs = student_rollouts(policy, partial(env_from_config, cfg["env"]), cfg["phase0"]["n_tasks"], cfg["seed"],
                              st["temperature"], st["history"], cfg["env"]["max_steps"], progress="rollouts")
     n_ok = sum(t["success"] for t in trajs)

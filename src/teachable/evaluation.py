@@ -43,7 +43,7 @@ def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: d
     specs = [EpisodeSpec(f"task|{s}", seed=s, max_steps=cfg["env"]["max_steps"]) for s in tasks]
     specs += [EpisodeSpec(f"panel|{s['snapshot_id']}", state=decode_state(s["state"]), history=list(s["history"]),
                           max_steps=ev["horizon"]) for s in pan]
-    res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False), specs, temperature=0.0,
+    res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False, split="eval"), specs, temperature=0.0,
                        history_len=st["history"])
     quad = {s["snapshot_id"]: s["quadrant"] for s in pan}
     rows = []
@@ -73,7 +73,9 @@ def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: d
 
 def evaluate_model(student_path: str, adapter: str | None, cfg: dict, snaps: list[dict], seed: int, device: str,
                    base_record: dict | None = None) -> dict:
-    policy = Policy.load(student_path, adapter, device, cfg["student"]["batch_size"])
+    st = cfg["student"]
+    policy = Policy.load(student_path, adapter, device, st["batch_size"], st.get("prompt_format", "auto"),
+                         st.get("dtype", "auto"))
     return evaluate_policy(policy, cfg, snaps, base_record)
 
 
