@@ -6,6 +6,7 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/textworld.smk"
 include: "rules/student.smk"
 include: "rules/phase0.smk"
 include: "rules/phase1.smk"

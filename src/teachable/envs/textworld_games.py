@@ -6,6 +6,7 @@ from a seed derived from (master seed, family, split, index)."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..io import InputError, atomic_dir, derive_seed, write_json
@@ -51,7 +52,7 @@ def make_game(challenge: str, args: list[str], seed: int, path: Path) -> str:
     return textworld.generator.compile_game(game, options)
 
 
-def generate_games(env_cfg: dict, master_seed: int, out_dir: str, log=print) -> dict:
+def generate_games(env_cfg: dict, master_seed: int, out_dir: str, log=print, workers: int = 1) -> dict:
     """Every family's task and eval pools under out_dir, with manifest.json naming them."""
     import textworld
 
@@ -61,21 +62,27 @@ def generate_games(env_cfg: dict, master_seed: int, out_dir: str, log=print) -> 
     if unknown:
         raise InputError(f"env.families: unknown textworld families {unknown} (known: {', '.join(sorted(fams))})")
     manifest = {"textworld_version": textworld.__version__, "seed": master_seed, "pools": {}, "games": {}}
+    jobs = []
+    for fam in env_cfg["families"]:
+        challenge, args = fams[fam]
+        manifest["pools"][fam] = {"tasks": [], "eval": []}
+        for split, n in (("tasks", tw["n_task_games"]), ("eval", tw["n_eval_games"])):
+            for i in range(n):
+                gid = f"{fam}_{split}{i:03d}"
+                seed = derive_seed(master_seed, f"textworld_game|{fam}|{split}", i)
+                manifest["pools"][fam][split].append(gid)
+                manifest["games"][gid] = {"file": f"{gid}.z8", "family": fam, "split": split,
+                                          "challenge": challenge, "args": args, "seed": seed}
+                jobs.append((gid, challenge, args, seed))
     t0 = time.time()
     with atomic_dir(out_dir) as tmp:
-        for fam in env_cfg["families"]:
-            challenge, args = fams[fam]
-            pools = {"tasks": [], "eval": []}
-            for split, n in (("tasks", tw["n_task_games"]), ("eval", tw["n_eval_games"])):
-                for i in range(n):
-                    gid = f"{fam}_{split}{i:03d}"
-                    seed = derive_seed(master_seed, f"textworld_game|{fam}|{split}", i)
-                    file = Path(make_game(challenge, args, seed, Path(tmp) / gid))
-                    pools[split].append(gid)
-                    manifest["games"][gid] = {"file": file.name, "family": fam, "split": split,
-                                              "challenge": challenge, "args": args, "seed": seed}
-                    log(f"{gid}: {challenge} {' '.join(args)} seed {seed}")
-            manifest["pools"][fam] = pools
+        # each game compiles on its own (a process each: generation is pure Python)
+        with ProcessPoolExecutor(max(1, workers)) as pool:
+            futs = {gid: pool.submit(make_game, ch, args, seed, Path(tmp) / gid) for gid, ch, args, seed in jobs}
+            for gid, ch, args, seed in jobs:
+                if Path(futs[gid].result()).name != manifest["games"][gid]["file"]:
+                    raise RuntimeError(f"textworld: {gid} compiled to an unexpected file {futs[gid].result()}")
+                log(f"{gid}: {ch} {' '.join(args)} seed {seed}")
         write_json(f"{tmp}/manifest.json", manifest)
     log(f"{len(manifest['games'])} games in {time.time() - t0:.1f}s")
     return manifest
