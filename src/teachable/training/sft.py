@@ -18,7 +18,7 @@ from ..io import InputError, atomic_dir, derive_seed, write_jsonl
 from ..policy import Policy, load_model_and_tokenizer, pick_dtype
 from ..rollout import EpisodeSpec, run_episodes
 from .formats import SFTExample
-from .lora import attach_lora, encode, sft_step, trainable_parameters
+from .lora import attach_lora, encode, sft_accum_step, sft_step, trainable_parameters
 
 TRAIN_KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "epochs", "batch_size", "lr")
 
@@ -85,8 +85,9 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     n_tokens = sum(len(x) for x, _ in data)
     n_target = sum(sum(1 for t in y if t != -100) for _, y in data)
     bs = int(train_cfg["batch_size"])
+    accum = int(train_cfg.get("grad_accum", 1))  # micro-batches of bs per optimizer step
     epochs = int(train_cfg["epochs"])
-    per_epoch = math.ceil(len(data) / bs)
+    per_epoch = math.ceil(len(data) / (bs * accum))
     total = epochs * per_epoch
     opt = torch.optim.AdamW(trainable_parameters(model), lr=float(train_cfg["lr"]),
                             weight_decay=float(train_cfg.get("weight_decay", 0.0)))
@@ -113,9 +114,14 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(data), generator=gen).tolist()
         losses = []
-        for i in range(0, len(order), bs):
+        for i in range(0, len(order), bs * accum):
             lr = float(sched.get_last_lr()[0])
-            loss = sft_step(model, opt, [data[j] for j in order[i : i + bs]], tok.pad_token_id, dev, clip, sched)
+            if accum == 1:
+                loss = sft_step(model, opt, [data[j] for j in order[i : i + bs]], tok.pad_token_id, dev, clip, sched)
+            else:
+                chunk = order[i : i + bs * accum]
+                micro = [[data[j] for j in chunk[k : k + bs]] for k in range(0, len(chunk), bs)]
+                loss = sft_accum_step(model, opt, micro, tok.pad_token_id, dev, clip, sched)
             if not math.isfinite(loss):
                 raise RuntimeError(f"non-finite loss at step {step + 1} (lr {lr})")
             step += 1
