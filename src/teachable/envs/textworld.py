@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from pathlib import Path
 
 from ..io import InputError
@@ -103,9 +104,11 @@ class TextWorldEnv(TextEnv):
         info = self.manifest["games"][game]
         infos = textworld.EnvInfos(admissible_commands=True, policy_commands=self.expert, won=True, lost=True,
                                    description=True, inventory=True, objective=True, feedback=True)
-        self._tw = textworld.start(str(self.games_dir / info["file"]), request_infos=infos)
+        with warnings.catch_warnings():  # jericho: "not fully supported" = no score detection; unused
+            warnings.filterwarnings("ignore", message=".*not fully supported.*")
+            self._tw = textworld.start(str(self.games_dir / info["file"]), request_infos=infos)
+            self._gs = self._tw.reset()
         self._game = game
-        self._gs = self._tw.reset()
 
     def _play(self, action: str) -> None:
         gs, _, _ = self._tw.step(action)
@@ -132,8 +135,8 @@ class TextWorldEnv(TextEnv):
 
     def _valid(self) -> list[str]:
         cmds = list(self._gs["admissible_commands"] or [])
-        if self.drop_info:
-            cmds = [c for c in cmds if not is_info_command(c)]
+        if self.drop_info:  # (kept when nothing else is admissible: a state needs an action)
+            cmds = [c for c in cmds if not is_info_command(c)] or cmds
         return sorted(dict.fromkeys(cmds))
 
     def observe(self) -> Obs:
