@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -189,6 +190,9 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.0)
     eval_seeds = [derive_seed(seed, "bootstrap_eval", i) for i in range(cfg["eval_tasks"])]
+    # competence checks need no expert: skip it where the env factory takes the flag
+    # (env_from_config partials; TextWorld's walkthrough costs ~4x a step)
+    eval_env = partial(make_env, expert=False) if isinstance(make_env, partial) else make_env
     curve, step, report = [], 0, None
     order = torch.randperm(len(data), generator=gen).tolist()
     pos = 0
@@ -205,7 +209,7 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
             loss.backward()
             opt.step()
             step += 1
-        ev = evaluate_student(Policy(model.eval(), tok), make_env, eval_seeds, max_steps, history_len)
+        ev = evaluate_student(Policy(model.eval(), tok), eval_env, eval_seeds, max_steps, history_len)
         curve.append({"step": step, "loss": float(loss.detach()), **ev})
         log(f"bootstrap step {step}: loss {float(loss.detach()):.3f} success {ev['success_rate']:.2f} "
             f"H/lnA {ev['entropy_ratio']:.2f}")
