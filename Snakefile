@@ -18,6 +18,7 @@ for _cf in default_configfiles(workflow.overwrite_configfiles):
 
 
 include: "rules/common.smk"
+include: "rules/textworld.smk"
 include: "rules/student.smk"
 include: "rules/phase0.smk"
 include: "rules/phase1.smk"

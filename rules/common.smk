@@ -50,8 +50,19 @@ def cfg_json(*sections):
     return json.dumps(out, sort_keys=True)
 
 
+TEXTWORLD = config["env"]["name"] == "textworld"
+TW_GAMES = config["env"]["textworld"]["games_dir"]
+
+
+def env_games():
+    """The generated games every env-using job needs (TextWorld only)."""
+    return TW_GAMES if TEXTWORLD else []
+
+
 def student_dir():
-    return f"{R}/student/base" if BOOTSTRAP else []
+    """The built student; with a hub student, the env's games stand in as the input
+    that orders env-using jobs after their generation (no --student argument then)."""
+    return f"{R}/student/base" if BOOTSTRAP else env_games()
 
 
 def student_arg(wildcards, input):

@@ -1,6 +1,8 @@
 if BOOTSTRAP:
 
     rule build_student:
+        input:
+            games=env_games(),
         output:
             directory(f"{R}/student/base"),
         log:

@@ -38,7 +38,8 @@ def main():
     teacher = make_teacher(cfg["teacher"], cache_dir=args.cache_dir)
     teacher.check_ready()
     mine = shard_of(snaps, args.shard, args.n_shards)
-    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
+    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"],
+                         st["prompt_format"], st["dtype"])
     try:
         labeled, flagged = label_shard(policy, partial(env_from_config, cfg["env"]), teacher, mine, lab,
                                        cfg["seed"], st["temperature"], st["history"],

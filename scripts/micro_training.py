@@ -46,7 +46,8 @@ def main():
     dev = pick_device(st["device"])
     records = []
     if panel:
-        model, tok = load_model_and_tokenizer(scripting.student_path(cfg, args.student), st["adapter"], str(dev))
+        model, tok = load_model_and_tokenizer(scripting.student_path(cfg, args.student), st["adapter"], str(dev),
+                                              prompt_format=st["prompt_format"], dtype=st["dtype"])
         trainer = MicroTrainer(model, tok, p1b, seed, st["batch_size"])
         records = micro_train_panel(trainer, partial(env_from_config, cfg["env"]), panel, p1b, seed,
                                     cfg["labeling"]["horizon"], st["temperature"], st["history"])

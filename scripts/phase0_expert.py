@@ -21,7 +21,8 @@ def main():
     st, ph = cfg["student"], cfg["phase0"]
     mk = partial(env_from_config, cfg["env"])
     trajs = expert_trajectories(mk, ph["expert_n_tasks"], cfg["seed"], cfg["env"]["max_steps"])
-    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
+    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"],
+                         st["prompt_format"], st["dtype"])
     snaps = sample_expert_snapshots(trajs, mk, policy, ph["expert_sample_rate"], cfg["seed"], st["history"])
     with atomic_dir(args.out_dir) as tmp:
         for tr in trajs:

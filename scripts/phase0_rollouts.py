@@ -22,7 +22,8 @@ def main():
     st, n = cfg["student"], cfg["phase0"]["n_tasks"]
     size = args.shard_size or n
     ids = range(min(n, args.shard * size), min(n, (args.shard + 1) * size))
-    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
+    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"],
+                         st["prompt_format"], st["dtype"])
     trajs = student_rollouts(policy, partial(env_from_config, cfg["env"]), cfg["phase0"]["n_tasks"], cfg["seed"],
                              st["temperature"], st["history"], cfg["env"]["max_steps"], progress="rollouts",
                              ids=ids)

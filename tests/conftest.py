@@ -45,3 +45,23 @@ def mock_student(tmp_path_factory):
     bootstrap_student(partial(env_from_config, cfg["env"]), cfg["bootstrap"], 0, str(out),
                       cfg["student"]["history"], cfg["env"]["max_steps"], log=lambda *_: None)
     return str(out)
+
+
+TW_FAMILIES = ["coin5", "treasure1", "simple", "cooking1"]
+
+
+@pytest.fixture(scope="session")
+def tw_games(tmp_path_factory):
+    """TextWorld games of four families (2 task games + 1 eval game each; ~1 min on 2 cores)."""
+    from teachable.envs.textworld_games import generate_games
+
+    out = tmp_path_factory.mktemp("tw") / "games"
+    env_cfg = {"families": TW_FAMILIES, "textworld": {"n_task_games": 2, "n_eval_games": 1}}
+    generate_games(env_cfg, 0, str(out), log=lambda *_: None)
+    return out
+
+
+@pytest.fixture
+def tw_env_cfg(tw_games):
+    return {"name": "textworld", "families": TW_FAMILIES, "max_steps": 30,
+            "textworld": {"games_dir": str(tw_games), "n_task_games": 2, "n_eval_games": 1}}

@@ -63,7 +63,7 @@ def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, s
     specs, quad = eval_specs(cfg, snaps, task_stage, panel_part)
     if shard_size is not None:
         specs = block(specs, shard, shard_size)
-    res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False), specs, temperature=0.0,
+    res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False, split="eval"), specs, temperature=0.0,
                        history_len=cfg["student"]["history"], max_live=cfg["student"].get("max_live_episodes"))
     rows = []
     for r in res:
@@ -105,7 +105,9 @@ def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: d
 
 def evaluate_model(student_path: str, adapter: str | None, cfg: dict, snaps: list[dict], seed: int, device: str,
                    base_record: dict | None = None, task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> dict:
-    policy = Policy.load(student_path, adapter, device, cfg["student"]["batch_size"])
+    st = cfg["student"]
+    policy = Policy.load(student_path, adapter, device, st["batch_size"], st.get("prompt_format", "auto"),
+                         st.get("dtype", "auto"))
     return evaluate_policy(policy, cfg, snaps, base_record, task_stage, panel_part)
 
 

@@ -6,6 +6,7 @@ its candidate continuations, so a step of many episodes costs about one forward 
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -21,15 +22,78 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def pick_dtype(device: torch.device) -> torch.dtype:
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+PROMPT_FORMATS = ("raw", "chat", "auto")
+
+
+def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
+    """'auto': bfloat16 on a CUDA device that supports it, else float32; or a DTYPES name."""
+    if dtype != "auto":
+        if dtype not in DTYPES:
+            raise InputError(f"student.dtype: unknown dtype {dtype!r} (known: auto, {', '.join(DTYPES)})")
+        return DTYPES[dtype]
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
 
 
+def resolve_prompt_format(tok, prompt_format: str = "auto") -> str:
+    """raw | chat; 'auto' is chat exactly when the tokenizer carries a chat template."""
+    if prompt_format not in PROMPT_FORMATS:
+        raise InputError(f"student.prompt_format: {prompt_format!r} is not one of {', '.join(PROMPT_FORMATS)}")
+    has_template = bool(getattr(tok, "chat_template", None))
+    if prompt_format == "chat" and not has_template:
+        raise InputError("student.prompt_format: chat, but the student's tokenizer has no chat template")
+    if prompt_format == "auto":
+        return "chat" if has_template else "raw"
+    return prompt_format
+
+
+def prompt_format_of(tok) -> str:
+    """The format a tokenizer was loaded with (load_model_and_tokenizer), else auto's."""
+    return getattr(tok, "teachable_prompt_format", None) or resolve_prompt_format(tok, "auto")
+
+
+def encode_prompt(tok, prompt: str, prompt_format: str | None = None) -> list[int]:
+    """Prompt token ids: raw text (with the tokenizer's special tokens), or the user turn
+    of the chat template followed by the assistant's generation prompt."""
+    if (prompt_format or prompt_format_of(tok)) == "chat":
+        text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                       add_generation_prompt=True)
+        return tok(text, add_special_tokens=False)["input_ids"]
+    return tok(prompt, add_special_tokens=True)["input_ids"]
+
+
+def encode_action(tok, action: str, prompt_format: str | None = None) -> list[int]:
+    """Action token ids: ' ' + action (raw), or the assistant's reply with the template's
+    end-of-turn text (chat), so a command that is a prefix of another does not win by
+    being shorter. Scoring and SFT both use this function."""
+    if (prompt_format or prompt_format_of(tok)) == "chat":
+        user = [{"role": "user", "content": "x"}]
+        head = tok.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+        full = tok.apply_chat_template(user + [{"role": "assistant", "content": action}], tokenize=False)
+        if not full.startswith(head):
+            raise InputError("student chat template: the assistant turn does not extend the generation prompt")
+        ids = tok(full[len(head):].rstrip("\n"), add_special_tokens=False)["input_ids"]
+    else:
+        ids = tok(" " + action, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise ValueError(f"action {action!r} tokenizes to nothing")
+    return ids
+
+
+def _cache_arg(model) -> str:
+    """The forward argument carrying the KV cache: `cache` in current transformers
+    (`past_key_values` is deprecated there), `past_key_values` in older releases."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
 def load_model_and_tokenizer(model_path: str, adapter: str | None = None, device: str = "auto",
-                             trainable_adapter: bool = False):
-    """Load a causal LM from a local `save_pretrained` dir or a hub id (+ LoRA adapter)."""
+                             trainable_adapter: bool = False, prompt_format: str = "auto", dtype: str = "auto"):
+    """Load a causal LM from a local `save_pretrained` dir or a hub id (+ LoRA adapter).
+    The resolved prompt format is kept on the tokenizer (`teachable_prompt_format`), so
+    that scoring and SFT of this model apply the same template."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dev = pick_device(device)
@@ -38,7 +102,7 @@ def load_model_and_tokenizer(model_path: str, adapter: str | None = None, device
         raise InputError(f"student.base_model: checkpoint '{model_path}' not found")
     try:
         tok = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=pick_dtype(dev))
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=pick_dtype(dev, dtype))
     except Exception as e:  # noqa: BLE001 - OSError, or a truncated/corrupt weights file (safetensors)
         raise InputError(f"student.base_model: cannot load checkpoint '{model_path}'{_weights_file(local)} "
                          f"({type(e).__name__}: {' '.join(str(e).split())[:300]})") from None
@@ -55,6 +119,7 @@ def load_model_and_tokenizer(model_path: str, adapter: str | None = None, device
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
+    tok.teachable_prompt_format = resolve_prompt_format(tok, prompt_format)
     return model.to(dev), tok
 
 
@@ -69,26 +134,35 @@ def _weights_file(d: Path) -> str:
 class Policy:
     """pi(a|s) = softmax over valid actions of summed action-token log-probabilities."""
 
-    def __init__(self, model, tokenizer, batch_size: int = 256):
+    def __init__(self, model, tokenizer, batch_size: int = 256, prompt_format: str | None = None):
         self.model = model.eval()
         self.tok = tokenizer
         self.tok.padding_side = "left"
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
+        self.prompt_format = resolve_prompt_format(tokenizer, prompt_format) if prompt_format else prompt_format_of(tokenizer)
+        self._cache_arg = _cache_arg(model)
         self._cand_cache: dict[str, list[int]] = {}
+        self._prompt_cache: dict[str, list[int]] = {}
 
     @classmethod
-    def load(cls, model_path: str, adapter: str | None = None, device: str = "auto", batch_size: int = 256):
-        model, tok = load_model_and_tokenizer(model_path, adapter, device)
+    def load(cls, model_path: str, adapter: str | None = None, device: str = "auto", batch_size: int = 256,
+             prompt_format: str = "auto", dtype: str = "auto"):
+        model, tok = load_model_and_tokenizer(model_path, adapter, device, prompt_format=prompt_format, dtype=dtype)
         return cls(model, tok, batch_size)
 
     def _cand_ids(self, action: str) -> list[int]:
         ids = self._cand_cache.get(action)
         if ids is None:
-            ids = self.tok(" " + action, add_special_tokens=False)["input_ids"]
-            if not ids:
-                raise ValueError(f"action {action!r} tokenizes to nothing")
-            self._cand_cache[action] = ids
+            ids = self._cand_cache[action] = encode_action(self.tok, action, self.prompt_format)
+        return ids
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        ids = self._prompt_cache.get(prompt)
+        if ids is None:
+            if len(self._prompt_cache) > 4096:  # prompts rarely repeat across steps; bound the memory
+                self._prompt_cache.clear()
+            ids = self._prompt_cache[prompt] = encode_prompt(self.tok, prompt, self.prompt_format)
         return ids
 
     @torch.no_grad()
@@ -100,9 +174,14 @@ class Policy:
         return out
 
     def _score_batch(self, prompts, candidates):
-        enc = self.tok(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
-        ids = enc["input_ids"].to(self.device)
-        mask = enc["attention_mask"].to(self.device)
+        p_ids = [self._prompt_ids(p) for p in prompts]
+        width = max(len(p) for p in p_ids)
+        ids = torch.full((len(p_ids), width), self.tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(p_ids), width), dtype=torch.long)
+        for b, p in enumerate(p_ids):  # left padding: every prompt ends at the last column
+            ids[b, width - len(p):] = torch.tensor(p)
+            mask[b, width - len(p):] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         res = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
         first = torch.log_softmax(res.logits[:, -1].float(), dim=-1)  # [B, V]
@@ -129,11 +208,12 @@ class Policy:
                     ctg[j, :k] = torch.tensor(t[1:])
                     cm[j, :k] = 1
             cin, ctg, cm = cin.to(self.device), ctg.to(self.device), cm.to(self.device)
-            cache = res.past_key_values
-            cache.batch_select_indices(row_t)
+            cache = getattr(res, "cache", None) or res.past_key_values
+            cache.batch_select_indices(row_t)  # one cache row per candidate, shared prompt computed once
             full_mask = torch.cat([mask[row_t], torch.ones_like(cm)], dim=1)
             cpos = pos[row_t, -1:] + 1 + torch.arange(rest, device=self.device)
-            r2 = self.model(input_ids=cin, attention_mask=full_mask, position_ids=cpos, past_key_values=cache, use_cache=False)
+            r2 = self.model(input_ids=cin, attention_mask=full_mask, position_ids=cpos, use_cache=False,
+                            **{self._cache_arg: cache})
             lps = torch.log_softmax(r2.logits.float(), dim=-1).gather(-1, ctg.unsqueeze(-1)).squeeze(-1)
             lp = lp + (lps * cm).sum(-1)
         lp = lp.cpu().numpy().astype(np.float64)
@@ -147,7 +227,7 @@ class Policy:
     def score_unbatched(self, prompt: str, candidates: list[str]) -> np.ndarray:
         """Reference: one full forward per (prompt, candidate), no padding, no cache."""
         vals = []
-        p_ids = self.tok(prompt, add_special_tokens=True)["input_ids"]
+        p_ids = encode_prompt(self.tok, prompt, self.prompt_format)
         for a in candidates:
             c_ids = self._cand_ids(a)
             ids = torch.tensor([p_ids + c_ids], device=self.device)

@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -176,6 +177,35 @@ def build_tokenizer(texts: list[str], actions: tuple[str, ...] = ()):
     return tok
 
 
+def build_subword_tokenizer(texts: list[str], vocab_size: int = 2000):
+    """Byte-level BPE over the corpus (open vocabularies such as TextWorld's): a game word
+    never seen in the warm-start splits into known pieces instead of one unknown token;
+    multi-token actions are scored through the KV-cache continuation path of Policy.score."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, min_frequency=2,
+                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tk.post_processor = processors.TemplateProcessing(single="[BOS] $A", special_tokens=[("[BOS]", tk.token_to_id("[BOS]"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="[BOS]", eos_token="[EOS]",
+                                   pad_token="[PAD]", unk_token="[UNK]", padding_side="left")
+
+
+def make_bootstrap_tokenizer(cfg: dict, corpus: list[str], actions: tuple[str, ...]):
+    """bootstrap.tokenizer: word (BabyAI's default: one token per action) | subword (BPE)."""
+    kind = cfg.get("tokenizer", "word")
+    if kind == "subword":
+        return build_subword_tokenizer(corpus, int(cfg.get("vocab_size", 2000)))
+    if kind != "word":
+        from .io import InputError
+
+        raise InputError(f"bootstrap.tokenizer: {kind!r} is not one of word, subword")
+    return build_tokenizer(corpus, actions)
+
+
 def build_model(tok, cfg: dict, seed: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -192,10 +222,12 @@ def build_model(tok, cfg: dict, seed: int):
 
 def encode_examples(tok, examples: list[Example]) -> list[tuple[list[int], list[int]]]:
     """(input_ids, labels) with the loss on the action tokens only."""
+    from .policy import encode_action, encode_prompt  # the same encoding as Policy.score (raw or chat)
+
     out = []
     for ex in examples:
-        p = tok(ex.prompt, add_special_tokens=True)["input_ids"]
-        c = tok(" " + ex.action, add_special_tokens=False)["input_ids"]
+        p = encode_prompt(tok, ex.prompt)
+        c = encode_action(tok, ex.action)
         out.append((p + c, [-100] * len(p) + c))
     return out
 
@@ -236,7 +268,7 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     actions = tuple(make_env().actions)
     corpus += [patch_text("contrast", a, wrong_action=b) for a in actions for b in actions]
     corpus += [patch_text(c, "x", "x", "x", situation="x") for c in ("placebo", "demo", "contrast", "hint")]
-    tok = build_tokenizer(corpus, actions)
+    tok = make_bootstrap_tokenizer(cfg, corpus, actions)
     model = build_model(tok, cfg, seed).to(device)
     data = encode_examples(tok, examples)
     log(f"bootstrap: {len(examples)} demo states, vocab {len(tok)}, "
@@ -250,6 +282,9 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.0)
     eval_seeds = [derive_seed(seed, "bootstrap_eval", i) for i in range(cfg["eval_tasks"])]
+    # competence checks need no expert: skip it where the env factory takes the flag
+    # (env_from_config partials; TextWorld's walkthrough costs ~4x a step)
+    eval_env = partial(make_env, expert=False) if isinstance(make_env, partial) else make_env
     curve, step, report = [], 0, None
     order = torch.randperm(len(data), generator=gen).tolist()
     pos = 0
@@ -267,7 +302,7 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
             loss.backward()
             opt.step()
             step += 1
-        ev = evaluate_student(Policy(model.eval(), tok), make_env, eval_seeds, max_steps, history_len)
+        ev = evaluate_student(Policy(model.eval(), tok), eval_env, eval_seeds, max_steps, history_len)
         curve.append({"step": step, "loss": float(loss.detach()), **ev})
         log(f"bootstrap step {step}: loss {float(loss.detach()):.3f} success {ev['success_rate']:.2f} "
             f"H/lnA {ev['entropy_ratio']:.2f}")

@@ -50,7 +50,8 @@ def _policy(cfg, args):
 
     torch.set_num_threads(args.threads)
     st = cfg["student"]
-    return Policy.load(student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
+    return Policy.load(student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"],
+                         st["prompt_format"], st["dtype"])
 
 
 def _quad_cfg(cfg, args):

@@ -12,13 +12,21 @@ def _babyai(**kw):
     return BabyAITextEnv(**kw)
 
 
+def _textworld(**kw):
+    from .textworld import TextWorldEnv
+
+    return TextWorldEnv(**kw)
+
+
 def _mock(**kw):
     from .mock import MockEnv
 
     return MockEnv(**kw)
 
 
-REGISTRY = {"babyai": _babyai, "mock": _mock}
+REGISTRY = {"babyai": _babyai, "mock": _mock, "textworld": _textworld}
+# envs whose tasks split into phase-0/labeling tasks and held-out evaluation tasks
+SPLIT_ENVS = ("textworld",)
 
 
 def check_state(env: TextEnv, state: bytes) -> None:
@@ -32,11 +40,17 @@ def make_env(name: str, **params) -> TextEnv:
     return REGISTRY[name](**params)
 
 
-def env_from_config(env_cfg: dict, expert: bool = True) -> TextEnv:
+def env_from_config(env_cfg: dict, expert: bool = True, split: str = "tasks") -> TextEnv:
     """The env of a config's `env` section; expert=False where no stage asks for the expert
-    (evaluation), so an env whose expert costs time (BabyAI's bot) can skip it."""
-    params = {k: v for k, v in env_cfg.items() if k != "name"}
-    return make_env(env_cfg["name"], expert=expert, **params)
+    (evaluation), so an env whose expert costs time (BabyAI's bot) can skip it. A nested
+    section named after an env (`env.textworld`) holds that env's own options; split='eval'
+    asks envs with a finite task pool (SPLIT_ENVS) for their held-out evaluation tasks."""
+    name = env_cfg["name"]
+    params = {k: v for k, v in env_cfg.items() if k != "name" and k not in REGISTRY}
+    params.update(env_cfg.get(name) or {})
+    if name in SPLIT_ENVS:
+        params["split"] = split
+    return make_env(name, expert=expert, **params)
 
 
 __all__ = ["Obs", "TextEnv", "InvalidAction", "make_env", "env_from_config", "check_state", "REGISTRY"]

@@ -200,6 +200,10 @@ def bot_advice_text(mission: str, obs_text: str, expert_action: str, subgoal: st
                     student_action: str | None = None) -> tuple[str, str, str]:
     """(diagnosis, rationale, error_type) of the bot teacher. Only the rationale names
     the expert's action; the diagnosis (the hint) names none."""
+    if (subgoal or "").startswith("textworld:"):  # TextWorld states speak their own language
+        from .bot_textworld import tw_advice_text
+
+        return tw_advice_text(mission, obs_text, expert_action, subgoal, student_action)
     view = parse_view(obs_text)
     goal, target = goal_of(mission, subgoal, view)
     student = student_action or expert_action
@@ -233,7 +237,7 @@ class BotTeacher:
     uses_cache = False  # deterministic and free: recomputing is cheaper than a file
 
     def __init__(self, cfg: dict):
-        self.model = "babyai-bot"
+        self.model = "babyai-bot"  # TextWorld requests route to bot_textworld (same backend)
 
     def check_ready(self) -> None:
         return None

@@ -108,3 +108,26 @@ def sft_step(model, opt, batch, pad_id: int, device, max_grad_norm: float | None
     if scheduler is not None:
         scheduler.step()
     return float(out.loss.detach().float())
+
+
+def sft_accum_step(model, opt, batches, pad_id: int, device, max_grad_norm: float | None = 1.0,
+                   scheduler=None) -> float:
+    """One optimizer step over several micro-batches (training.grad_accum): gradients add up,
+    each micro-batch weighted by its share of target tokens, so the step equals one step on
+    their union (for models too large for the whole batch at once). Returns the loss."""
+    n_target = [sum(1 for _, y in b for t in y[1:] if t != -100) for b in batches]
+    total = max(1, sum(n_target))
+    model.train()
+    opt.zero_grad(set_to_none=True)
+    loss_sum = 0.0
+    for b, n in zip(batches, n_target):
+        ids, lab, mask = collate(b, pad_id)
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device))
+        (out.loss * (n / total)).backward()
+        loss_sum += float(out.loss.detach().float()) * n / total
+    if max_grad_norm:
+        torch.nn.utils.clip_grad_norm_(trainable_parameters(model), max_grad_norm)
+    opt.step()
+    if scheduler is not None:
+        scheduler.step()
+    return loss_sum

@@ -20,7 +20,7 @@ from ..io import InputError, atomic_dir, derive_seed, write_jsonl
 from ..policy import Policy, load_model_and_tokenizer, pick_dtype
 from ..rollout import EpisodeSpec, run_episodes
 from .formats import SFTExample
-from .lora import attach_lora, encode, sft_step, sort_adapter_config, trainable_parameters
+from .lora import attach_lora, encode, sft_accum_step, sft_step, sort_adapter_config, trainable_parameters
 
 _log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
 
@@ -51,7 +51,10 @@ def plan_steps(cfg: dict, n_examples: int) -> dict:
     the data size; `examples` -> enough steps to show budget_value run examples (replay
     items not counted); `epochs` -> epochs x ceil(n / new examples per batch) (grows with
     the data: only comparable across runs of equal size)."""
-    bs = int(cfg["batch_size"])
+    accum = int(cfg.get("grad_accum", 1))  # micro-batches of batch_size per optimizer step
+    if accum > 1 and float(cfg.get("kl_weight", 0.0)):
+        raise InputError("training.grad_accum > 1 with training.kl_weight > 0 is not supported; use replay_share")
+    bs = int(cfg["batch_size"]) * accum  # examples per optimizer step
     n_replay = int(round(bs * float(cfg.get("replay_share", 0.0))))
     n_new = bs - n_replay
     if n_new < 1:
@@ -66,7 +69,7 @@ def plan_steps(cfg: dict, n_examples: int) -> dict:
     if steps < 1:
         raise InputError(f"training.budget_value gives {steps} optimizer steps")
     return {"budget": budget, "budget_value": cfg.get("budget_value", cfg.get("epochs")), "steps": steps,
-            "batch_size": bs, "run_examples_per_step": n_new, "replay_per_step": n_replay,
+            "batch_size": bs, "grad_accum": accum, "micro_batch": int(cfg["batch_size"]), "run_examples_per_step": n_new, "replay_per_step": n_replay,
             "run_examples_seen": steps * n_new, "epochs_over_run_examples": steps * n_new / n_examples}
 
 
@@ -203,7 +206,12 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
             batch += [rep[j] for j in rep_c.take(plan["replay_per_step"])]
         lr = float(sched.get_last_lr()[0])
         st: dict = {}
-        loss = sft_step(model, opt, batch, tok.pad_token_id, dev, clip, sched, kl_weight=kl_w, stats=st)
+        if plan["grad_accum"] == 1:
+            loss = sft_step(model, opt, batch, tok.pad_token_id, dev, clip, sched, kl_weight=kl_w, stats=st)
+        else:  # the same step, in micro-batches of batch_size (memory of large students)
+            mb = plan["micro_batch"]
+            loss = sft_accum_step(model, opt, [batch[k : k + mb] for k in range(0, len(batch), mb)],
+                                  tok.pad_token_id, dev, clip, sched)
         if not math.isfinite(loss):
             raise RuntimeError(f"non-finite loss at step {step} (lr {lr})")
         rows.append({"step": step, "epoch": main_c.passes, "loss": loss, "lr": lr, **st})

@@ -1,0 +1,220 @@
+"""TextWorld (DESIGN §3): games generated offline (`teachable.envs.textworld_games`, the
+`textworld_games` rule) from seeds and challenge settings; each family is one challenge type
+at one difficulty.
+
+Observation: the game's feedback, the room description and the inventory (whitespace
+collapsed), trimmed to `obs_max_chars`. Valid actions: the admissible commands, without the
+pure-information ones (look, inventory, examine ...) when `drop_info_actions`. Expert: the
+first non-information command of the game's walkthrough recomputed from the current state
+(`policy_commands`). Success: the game is won.
+
+State: data only, JSON: the game id plus the action prefix, replayed on restore (the games
+are deterministic), with textworld's version; restoring a state written by another
+textworld version is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+from pathlib import Path
+
+from ..io import InputError
+from .base import InvalidAction, Obs, TextEnv
+
+_STATE_VERSION = 1
+INFO_VERBS = ("look", "inventory", "examine")
+_WS = re.compile(r"\s+")
+_BANNER = re.compile(r"^.*?\$\$\s*", re.S)  # the ASCII-art title of a game's first feedback
+
+
+def textworld_version() -> str:
+    import textworld
+
+    return textworld.__version__
+
+
+def is_info_command(cmd: str) -> bool:
+    return cmd.split(" ", 1)[0] in INFO_VERBS
+
+
+def clean(text: str | None) -> str:
+    return _WS.sub(" ", (text or "").replace("\\", " ")).strip()
+
+
+def trim(text: str, n: int) -> str:
+    """At most n characters, cut at a word boundary."""
+    if len(text) <= n:
+        return text
+    cut = text[:n]
+    return cut[: cut.rfind(" ")] if " " in cut else cut
+
+
+def load_manifest(games_dir: str | Path) -> dict:
+    path = Path(games_dir) / "manifest.json"
+    if not path.exists():
+        raise InputError(f"env.textworld.games_dir: {path} not found (run the textworld_games rule first)")
+    with open(path) as f:
+        return json.load(f)
+
+
+class TextWorldEnv(TextEnv):
+    """Episode seed s: family = families[s % len(families)], game = that family's pool of the
+    env's split ('tasks' for phase 0 / labeling / training, 'eval' for held-out evaluation)
+    at index (s // len(families)) % pool size."""
+
+    name = "textworld"
+    actions: tuple[str, ...] = ()  # open vocabulary: the valid actions come with each state
+
+    def __init__(self, families=(), max_steps: int = 30, games_dir: str = "results/textworld/games",
+                 obs_max_chars: int = 600, drop_info_actions: bool = True, split: str = "tasks",
+                 expert: bool = True, **_generation):  # game-generation keys are the games rule's
+        self.families = list(families)
+        if not self.families:
+            raise InputError("env.families: empty for textworld")
+        if split not in ("tasks", "eval"):
+            raise ValueError(f"textworld env: unknown split {split!r} (tasks | eval)")
+        self.max_steps = int(max_steps)
+        self.games_dir = Path(games_dir)
+        self.obs_max_chars = int(obs_max_chars)
+        self.drop_info = bool(drop_info_actions)
+        self.split = split
+        self.expert = bool(expert)
+        self.manifest = load_manifest(self.games_dir)
+        for fam in self.families:
+            if fam not in self.manifest["pools"]:
+                raise InputError(f"env.families: '{fam}' has no games in {self.games_dir}/manifest.json "
+                                 f"(families there: {', '.join(sorted(self.manifest['pools']))})")
+        self._tw = None  # the running textworld env
+        self._game = None  # id of the game it runs
+        self._gs = None  # its current game state
+        self._s: dict = {}
+
+    # ------------------------------------------------------------------ the engine
+    def _start(self, game: str) -> None:
+        import textworld
+
+        if self._game == game:
+            self._gs = self._tw.reset()
+            return
+        if self._tw is not None:
+            self._tw.close()
+        info = self.manifest["games"][game]
+        infos = textworld.EnvInfos(admissible_commands=True, policy_commands=self.expert, won=True, lost=True,
+                                   description=True, inventory=True, objective=True, feedback=True)
+        with warnings.catch_warnings():  # jericho: "not fully supported" = no score detection; unused
+            warnings.filterwarnings("ignore", message=".*not fully supported.*")
+            self._tw = textworld.start(str(self.games_dir / info["file"]), request_infos=infos)
+            self._gs = self._tw.reset()
+        self._game = game
+
+    def _play(self, action: str) -> None:
+        gs, _, _ = self._tw.step(action)
+        self._gs = gs
+
+    def _begin(self, game: str, family: str, seed: int | None) -> None:
+        self._start(game)
+        self._s = {"game": game, "family": family, "seed": seed, "actions": [],
+                   "feedback": "", "won": False, "lost": False}
+        self.family = family
+
+    # ------------------------------------------------------------------ the contract
+    def game_for_seed(self, seed: int) -> tuple[str, str]:
+        fam = self.families[seed % len(self.families)]
+        pool = self.manifest["pools"][fam][self.split]
+        if not pool:
+            raise InputError(f"textworld: family '{fam}' has no '{self.split}' games in {self.games_dir}")
+        return fam, pool[(seed // len(self.families)) % len(pool)]
+
+    def reset(self, seed: int) -> Obs:
+        fam, game = self.game_for_seed(int(seed))
+        self._begin(game, fam, int(seed))
+        return self.observe()
+
+    def _valid(self) -> list[str]:
+        cmds = list(self._gs["admissible_commands"] or [])
+        if self.drop_info:  # (kept when nothing else is admissible: a state needs an action)
+            cmds = [c for c in cmds if not is_info_command(c)] or cmds
+        return sorted(dict.fromkeys(cmds))
+
+    def observe(self) -> Obs:
+        gs = self._gs
+        # feedback and inventory keep up to a quarter of the budget each, the room the rest
+        n = self.obs_max_chars
+        fb, inv = trim(self._s["feedback"], n // 4), trim(clean(gs["inventory"]), n // 4)
+        room = trim(clean(gs["description"]), n - len(fb) - len(inv) - 6)
+        text = trim(" | ".join(p for p in (fb, room, inv) if p), n)
+        mission = trim(clean(gs["objective"]), self.obs_max_chars)
+        valid = [] if self._s["won"] or self._s["lost"] else self._valid()
+        return Obs(text=text, mission=mission, valid_actions=valid)
+
+    def step(self, action: str):
+        s = self._s
+        if action not in self._valid():
+            raise InvalidAction(f"textworld env: {action!r} is not a valid command here")
+        self._play(action)
+        s["actions"].append(action)
+        s["feedback"] = clean(self._gs["feedback"])
+        s["won"], s["lost"] = bool(self._gs["won"]), bool(self._gs["lost"])
+        done = s["won"] or s["lost"] or len(s["actions"]) >= self.max_steps
+        info = {"success": s["won"], "family": s["family"], "t": len(s["actions"]), "game": s["game"]}
+        return self.observe(), (1.0 if s["won"] else 0.0), done, info
+
+    def success(self) -> bool:
+        return bool(self._s.get("won"))
+
+    def expert_action(self) -> str | None:
+        return self.expert_info()["action"]
+
+    def expert_info(self) -> dict:
+        """The first non-information walkthrough command; the subgoal names the env, so the
+        bot teacher speaks TextWorld (teacher.bot_textworld)."""
+        if not self.expert:
+            raise RuntimeError("textworld env: built with expert=False; the expert is not available")
+        cmds = [c for c in (self._gs["policy_commands"] or []) if not (self.drop_info and is_info_command(c))]
+        a = cmds[0] if cmds else None
+        if a is not None and a not in self._valid():
+            a = None
+        return {"action": a, "subgoal": "textworld: " + " , ".join(cmds[:3]) if cmds else "textworld: done"}
+
+    def get_state(self) -> bytes:
+        s = self._s
+        return json.dumps({"v": _STATE_VERSION, "env": "textworld", "textworld_version": textworld_version(),
+                           "game": s["game"], "family": s["family"], "seed": s["seed"],
+                           "actions": list(s["actions"])}, sort_keys=True).encode()
+
+    def set_state(self, state: bytes) -> Obs:
+        try:
+            d = json.loads(state)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InputError(f"textworld state: not JSON ({e})") from None
+        if not isinstance(d, dict) or d.get("env") != "textworld" or d.get("v") != _STATE_VERSION:
+            raise InputError("textworld state: not a version-1 textworld state")
+        if d["textworld_version"] != textworld_version():
+            raise InputError(f"textworld state: written by textworld {d['textworld_version']}, "
+                             f"this is {textworld_version()} (replay may differ)")
+        if d["game"] not in self.manifest["games"]:
+            raise InputError(f"textworld state: game {d['game']!r} not in {self.games_dir}/manifest.json")
+        cur = self._s.get("actions", [])
+        prefix = d["actions"]
+        if self._s.get("game") == d["game"] and cur == prefix[: len(cur)]:
+            todo = prefix[len(cur):]  # the running game is a prefix of the target: step on
+        else:
+            self._begin(d["game"], d["family"], d["seed"])
+            todo = prefix
+        for a in todo:
+            self.step(a)
+        self._s["seed"] = d["seed"]
+        return self.observe()
+
+    def state_key(self) -> str:
+        gs = self._gs
+        key = f"{self._s['game']}|{clean(gs['description'])}|{clean(gs['inventory'])}"
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    def close(self) -> None:
+        if self._tw is not None:
+            self._tw.close()
+            self._tw, self._game = None, None

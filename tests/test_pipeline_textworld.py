@@ -1,0 +1,40 @@
+"""A real Snakemake run on a tiny TextWorld config: games rule, subword bootstrap student,
+phase 0 (restore check), labeling with the bot teacher speaking TextWorld, base evaluation."""
+
+import json
+
+import pytest
+
+from conftest import copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+CFG = "tests/data/config_textworld_tiny.yaml"
+TARGETS = ["results/phase0/state_restore_check.json", "results/phase1/labeled_snapshots.jsonl",
+           "results/phase3/runs/BASE/seed0.json"]
+
+
+@pytest.fixture(scope="module")
+def wf(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("twwf"))
+    snakemake(wd, *TARGETS, "--configfile", CFG, "--cores", "2")
+    return wd
+
+
+def test_textworld_dag_artifacts(wf):
+    man = json.loads((wf / "results/textworld/games/manifest.json").read_text())
+    assert sorted(man["pools"]) == ["coin5", "treasure1"] and man["textworld_version"]
+    rep = json.loads((wf / "results/student/base/bootstrap_report.json").read_text())
+    assert rep["vocab_size"] <= 600 + 10
+    chk = json.loads((wf / "results/phase0/state_restore_check.json").read_text())
+    assert chk["passed"] and chk["n_checked"] > 0
+    from teachable.teacher.bot_textworld import leaked_commands
+
+    rows = [json.loads(x) for x in (wf / "results/phase1/labeled_snapshots.jsonl").read_text().splitlines()]
+    assert rows and all(r["family"] in ("coin5", "treasure1") for r in rows)
+    for r in rows:
+        assert r["expert_subgoal"].startswith("textworld:")
+        assert not leaked_commands(r["teacher"]["diagnosis"], r["valid_actions"])
+    base = json.loads((wf / "results/phase3/runs/BASE/seed0.json").read_text())
+    assert "task_success" in base["metrics"]
+    dry = snakemake(wf, *TARGETS, "--configfile", CFG, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
