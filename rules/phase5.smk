@@ -4,13 +4,6 @@
 SEL = f"{R}/phase5/selection"
 SEL_METHODS = config["selection"]["methods"]
 SEL_SEEDS = config["training"]["seeds"]
-PER_SEED_PICKS = ("random",)  # mirrors teachable.selection.pick.PER_SEED_METHODS
-
-
-def picks_path(method, seed):
-    if method in PER_SEED_PICKS:
-        return f"{SEL}/{method}/seed{seed}/picks.json"
-    return f"{SEL}/{method}/picks.json"
 
 
 rule selection_pick:
