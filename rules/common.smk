@@ -104,6 +104,17 @@ def eval_gather_base_arg(wildcards, input):
 
 
 # phase 5
+PER_SEED_PICKS = ("random",)  # mirrors teachable.selection.pick.PER_SEED_METHODS
+
+
+def picks_path(method, seed):
+    """picks.json of a selection arm: per training seed for methods redrawn per seed."""
+    sel = f"{R}/phase5/selection"
+    if method in PER_SEED_PICKS:
+        return f"{sel}/{method}/seed{seed}/picks.json"
+    return f"{sel}/{method}/picks.json"
+
+
 P4 = f"{R}/phase4/predictor"
 
 
