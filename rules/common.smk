@@ -164,14 +164,3 @@ def figure_input_args(wildcards, input):
         f"--input {k}={shlex.quote(input[k])}" for k in FIGURE_INPUTS[wildcards.name]
     )
 
-
-# phase 5
-SEL = f"{R}/phase5/selection"
-PER_SEED_PICKS = ("random",)  # mirrors teachable.selection.pick.PER_SEED_METHODS
-
-
-def picks_path(method, seed):
-    """The random arm draws a fresh subset per training seed; other arms pick once."""
-    if method in PER_SEED_PICKS:
-        return f"{SEL}/{method}/seed{seed}/picks.json"
-    return f"{SEL}/{method}/picks.json"

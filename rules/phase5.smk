@@ -1,6 +1,7 @@
 # Phase 5: data selection. Each method picks selection.budget train snapshots; every
 # method x training seed is trained with the shared SFT recipe and evaluated like phase 3.
 
+SEL = f"{R}/phase5/selection"
 SEL_METHODS = config["selection"]["methods"]
 SEL_SEEDS = config["training"]["seeds"]
 
