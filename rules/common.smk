@@ -163,4 +163,3 @@ def figure_input_args(wildcards, input):
     return " ".join(
         f"--input {k}={shlex.quote(input[k])}" for k in FIGURE_INPUTS[wildcards.name]
     )
-
