@@ -263,9 +263,11 @@ def test_labeling_shard_count_keeps_labels(mock_setup):
     assert whole.keys() == parts.keys()
     for sid in whole:
         a, b = whole[sid], parts[sid]
-        for k in ("p_policy", "p_force", "ELP_net", "U", "L_local"):
+        for k in ("p_policy", "p_force", "ELP_net", "L_local"):  # rollout outcomes: exactly equal
             if k in a:
-                assert a[k] == pytest.approx(b[k], abs=1e-9), (sid, k)
+                assert a[k] == b[k], (sid, k)
+        # U comes from one batched forward: another batch composition changes float32 rounding only
+        assert a["U"] == pytest.approx(b["U"], abs=1e-6), sid
 
 
 def test_eval_blocks_equal_one_job(mock_setup):
