@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build the offline bootstrap student (DESIGN §4) into a save_pretrained directory."""
+"""Build the offline bootstrap student (docs/design.md §4) into a save_pretrained directory."""
 
 from functools import partial
 

@@ -1,5 +1,5 @@
 """The whole DAG (`rule all`) on the mock config, for real, in a temp copy of the workflow:
-every artifact of DESIGN §2 exists, the phase-3 tables have the columns of docs/artifacts.md
+every artifact of docs/design.md §2 exists, the phase-3 tables have the columns of docs/artifacts.md
 and CIs that enclose their means, a dry run afterwards has nothing to do, a change to the
 figure code re-runs only figures and tables, and `snakemake --report` builds the report."""
 

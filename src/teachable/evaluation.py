@@ -1,4 +1,4 @@
-"""Phase 3 evaluation (DESIGN §7): greedy end-to-end success on held-out task seeds, success
+"""Phase 3 evaluation (docs/design.md §7): greedy end-to-end success on held-out task seeds, success
 on the held-out snapshot panel per quadrant, retention on the tasks BASE solves, and
 stuckness; then the seed-aggregated tables with bootstrap CIs and paired comparisons."""
 

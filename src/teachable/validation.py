@@ -1,4 +1,4 @@
-"""Validation re-runs (DESIGN §8): the top-K training configurations by a metric are
+"""Validation re-runs (docs/design.md §8): the top-K training configurations by a metric are
 re-trained and re-evaluated with fresh seeds, in phases (e.g. 10 then 20 seeds), and judged
 against configured criteria. The re-runs are evaluated on fresh tasks and a fresh panel
 (evaluation.FRESH_TASK_STAGE, panel part 1), disjoint from the phase-3 ones that picked

@@ -1,4 +1,4 @@
-"""Text BabyAI (DESIGN §3): minigrid BabyAI levels behind an egocentric language interface.
+"""Text BabyAI (docs/design.md §3): minigrid BabyAI levels behind an egocentric language interface.
 
 One minigrid level class per task family (single-room levels, see FAMILY_LEVELS). The agent
 reads a compact description of its 7x7 view and answers with one of six action strings. The
@@ -6,7 +6,7 @@ expert is minigrid's own `BabyAIBot`, kept in sync in advising mode: after every
 is told the action that was actually taken (``bot.replan(action_taken)``), so it re-plans
 after non-expert actions too.
 
-Snapshot states are data only (DESIGN §3): a JSON object with the level (class name and
+Snapshot states are data only (docs/design.md §3): a JSON object with the level (class name and
 kwargs), the task seed, the action prefix and minigrid's version. set_state replays the
 prefix through a fresh level and a fresh bot, which rebuilds exactly the same env, bot and
 RNG state (the env is deterministic given seed and actions; the bot is deterministic). No

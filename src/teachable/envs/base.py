@@ -1,4 +1,4 @@
-"""The text-environment contract (DESIGN §3)."""
+"""The text-environment contract (docs/design.md §3)."""
 
 from __future__ import annotations
 

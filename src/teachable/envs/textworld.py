@@ -1,4 +1,4 @@
-"""TextWorld (DESIGN §3): games generated offline (`teachable.envs.textworld_games`, the
+"""TextWorld (docs/design.md §3): games generated offline (`teachable.envs.textworld_games`, the
 `textworld_games` rule) from seeds and challenge settings; each family is one challenge type
 at one difficulty.
 

@@ -1,1 +1,1 @@
-"""Phase 1 labels (DESIGN §6): uncertainty, leverage, CPT, depth, quadrants, split."""
+"""Phase 1 labels (docs/design.md §6): uncertainty, leverage, CPT, depth, quadrants, split."""

@@ -1,4 +1,4 @@
-"""Teachers behind one interface (DESIGN §5; docs/teacher.md):
+"""Teachers behind one interface (docs/design.md §5; docs/teacher.md):
 
     teacher = make_teacher(cfg["teacher"], cache_dir="results/phase1/teacher_cache")
     teacher.check_ready()                      # before any work: e.g. no API key -> InputError

@@ -1,4 +1,4 @@
-"""The teacher interface (DESIGN §5): a request about one state, advice back, and the
+"""The teacher interface (docs/design.md §5): a request about one state, advice back, and the
 `teacher:` config with its defaults (so a plain dict works outside the Snakemake run)."""
 
 from __future__ import annotations
