@@ -4,7 +4,8 @@ held-out panel; block --shard of size --shard-size) -> the block's per-episode r
 
 from teachable import scripting
 from teachable.evaluation import episode_rows
-from teachable.io import read_records, write_json
+from teachable.io import write_json
+from teachable.phase0 import read_snapshots
 from teachable.policy import Policy, pick_device
 
 LABELED_KEYS = ("snapshot_id", "quadrant", "heldout", "state", "history")
@@ -22,10 +23,11 @@ def main():
     p.add_argument("--out", required=True, help="block rows (JSON)")
     args = p.parse_args()
     cfg = scripting.setup(args)
-    snaps = read_records(args.labeled, LABELED_KEYS)
+    snaps = read_snapshots(args.labeled, LABELED_KEYS, cfg["env"])  # every record checked first
     st = cfg["student"]
     dev = str(pick_device(st["device"]))
-    policy = Policy.load(scripting.student_path(cfg, args.student), args.adapter, dev, st["batch_size"])
+    policy = Policy.load(scripting.student_path(cfg, args.student), args.adapter, dev, st["batch_size"],
+                         st["prompt_format"], st["dtype"])
     rows = episode_rows(policy, cfg, snaps, args.shard, args.shard_size)
     write_json(args.out, {"run_id": args.run_id, "seed": args.seed, "adapter": args.adapter, "shard": args.shard,
                           "device": dev, "rows": rows}, indent=None)

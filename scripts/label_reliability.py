@@ -24,7 +24,8 @@ def main():
     lab, st, rcfg = cfg["labeling"], cfg["student"], cfg["labeling"]["reliability"]
     first = rel.subset(read_jsonl(args.labels), rcfg["n"], rcfg["share"], cfg["seed"])
     th = read_json(args.thresholds)
-    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"])
+    policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"],
+                         st["prompt_format"], st["dtype"])
     again = [rel.fresh_copy(s) for s in first]
     t0 = time.time()
     label_rollouts(policy, partial(env_from_config, cfg["env"]), again, lab["n_rollouts"], lab["horizon"],
