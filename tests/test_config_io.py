@@ -8,10 +8,17 @@ from teachable.io import InputError, read_jsonl, read_records, write_json, atomi
 from conftest import ROOT
 
 
-def test_pilot_and_full_configs_validate():
-    for name in ("config.yaml", "full.yaml"):
-        cfg = load_config(ROOT / "config" / name)
-        assert cfg["student"]["base_model"] == "bootstrap"
+def test_every_shipped_config_validates():
+    """Every config file the repo ships (and the tests' configs) passes the schema and the
+    DAG-time checks: a renamed key cannot leave one of them behind."""
+    files = sorted((ROOT / "config").glob("*.yaml")) + sorted((ROOT / "tests" / "data").glob("config_*.yaml"))
+    names = {f.name for f in files}
+    assert {"config.yaml", "full.yaml", "study.yaml", "textworld.yaml", "config_textworld_tiny.yaml"} <= names
+    for f in files:
+        if f.name == "schema.yaml":
+            continue
+        cfg = load_config(f)
+        assert cfg["student"]["base_model"] == "bootstrap", f
 
 
 def test_defaults_are_filled():

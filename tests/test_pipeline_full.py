@@ -163,7 +163,7 @@ def test_validation_reruns_add_only_new_seed_jobs(wf):
 
 
 def test_n_rollouts_change_reruns_labeling_not_phase0(wf):
-    dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "labeling={'n_rollouts': 3}")
+    dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "labeling={'n_rollouts': 4}")  # the mock config has 3
     rules = stale_rules(dry.stdout + dry.stderr)
     assert {"label_shard", "label_gather", "label_reliability"} <= rules, rules
     assert not rules & {"build_student", "phase0_rollouts", "phase0_mine", "phase0_expert", "phase0_restore_check"}
