@@ -87,3 +87,19 @@ def student_path(cfg: dict, built: str | None) -> str:
     from .policy import resolve_student_path
 
     return built if cfg["student"]["base_model"] == "bootstrap" and built else resolve_student_path(cfg["student"])
+
+
+def gather_shards(description: str, merge: Callable[[list], dict], summary: Callable[[dict, int], str],
+                  indent: int | None = 2) -> None:
+    """The whole CLI of a shard gather: `--shards F... --out F`, merged by `merge` (which
+    sorts by id, so the result does not depend on the shard order) and written atomically."""
+    from .io import read_json, write_json
+
+    p = parser(description, cfg=False)
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    setup(args)
+    merged = merge([read_json(f) for f in args.shards])
+    write_json(args.out, merged, indent=indent)
+    print(summary(merged, len(args.shards)))
