@@ -7,7 +7,7 @@ import sys
 
 from teachable import scripting
 from teachable.io import InputError, read_json, write_json
-from teachable.training.micro import correlation_report
+from teachable.stats.correlation import correlation_report
 
 
 def main():

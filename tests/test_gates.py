@@ -16,7 +16,7 @@ from teachable.labeling.quadrants import QUADRANTS
 from teachable.selection.summary import order_gates
 from teachable.stats import hierarchical as hier
 from teachable.stats.power import correlation_n, correlation_power
-from teachable.training.micro import correlation_report
+from teachable.stats.correlation import correlation_report
 
 KW = {"confidence": 0.95, "n_resamples": 1000, "seed": 0, "min_seeds": 3, "alpha": 0.05}
 T = G.thresholds({})

@@ -5,19 +5,20 @@ stuckness; then the seed-aggregated tables with bootstrap CIs and paired compari
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .envs import env_from_config
 from .io import InputError, derive_seed, hash_fraction
 from .labeling.quadrants import QUADRANTS
-from .phase0 import decode_state
-from .policy import Policy
-from .rollout import EpisodeSpec, run_episodes
 from .sharding import block
 from .stats import holm
 from .stats import hierarchical as hier
+
+if TYPE_CHECKING:  # the model-running functions import torch lazily: gathers and tables stay torch-free
+    from .policy import Policy
+    from .rollout import EpisodeSpec
 
 RUN_KEYS = ("run_id", "seed", "metrics")
 
@@ -49,6 +50,9 @@ def eval_specs(cfg: dict, snaps: list[dict], task_stage: str = EVAL_TASK_STAGE, 
     """Every episode of one model's evaluation, in a fixed order (tasks, then the panel),
     and the panel's quadrant by snapshot id. Blocks of this list are the evaluation shards.
     `task_stage`/`panel_part` select the task set and panel part (validation uses fresh ones)."""
+    from .phase0 import decode_state
+    from .rollout import EpisodeSpec
+
     ev = cfg["eval"]
     pan = panel(snaps, ev["n_snapshots_per_quadrant"], cfg["seed"], panel_part)
     specs = [EpisodeSpec(f"task|{s}", seed=s, max_steps=cfg["env"]["max_steps"]) for s in eval_tasks(cfg, task_stage)]
@@ -60,6 +64,9 @@ def eval_specs(cfg: dict, snaps: list[dict], task_stage: str = EVAL_TASK_STAGE, 
 def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, shard_size: int | None = None,
                  task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> list[dict]:
     """Greedy per-episode rows of block `shard` (all episodes when shard_size is None)."""
+    from .envs import env_from_config
+    from .rollout import run_episodes
+
     specs, quad = eval_specs(cfg, snaps, task_stage, panel_part)
     if shard_size is not None:
         specs = block(specs, shard, shard_size)
@@ -105,6 +112,8 @@ def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: d
 
 def evaluate_model(student_path: str, adapter: str | None, cfg: dict, snaps: list[dict], seed: int, device: str,
                    base_record: dict | None = None, task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> dict:
+    from .policy import Policy
+
     st = cfg["student"]
     policy = Policy.load(student_path, adapter, device, st["batch_size"], st.get("prompt_format", "auto"),
                          st.get("dtype", "auto"))

@@ -6,7 +6,6 @@ import numpy as np
 
 from ..io import InputError
 from .quadrants import (QUADRANTS, add_depth, add_split, assign_quadrants, structural_features, thresholds)
-from .rollouts import label_rollouts
 from .uncertainty import add_uncertainty
 
 SNAPSHOT_KEYS = ("snapshot_id", "trajectory_id", "step", "state", "mission", "obs_text", "valid_actions",
@@ -48,6 +47,8 @@ def label_shard(policy, make_env, teacher, snaps: list[dict], lab_cfg: dict, see
                 history_len: int, progress=False) -> tuple[list[dict], list[dict]]:
     """Returns (labeled, flagged): a snapshot whose teacher answer is flagged invalid gets
     no CPT (its patches would carry a wrong action) and is set aside, never relabeled."""
+    from .rollouts import label_rollouts  # torch (the engine) only here: gathers stay torch-free
+
     add_uncertainty(policy, snaps)
     ask_teacher(teacher, snaps)
     flagged = [s for s in snaps if not s["teacher"].get("valid", True)]
