@@ -32,6 +32,18 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 @pytest.fixture(scope="session")
+def full_dag(tmp_path_factory):
+    """The whole DAG (`rule all`) on the mock config, run once per session (~10 min on 2 cores).
+
+    Shared by the whole-DAG, phase-0 and kill-and-resume tests: each of them used to run its
+    own copy of the same jobs. Tests may add outputs (validation) or edit code in a dry run,
+    but must not change or delete what `rule all` wrote."""
+    wd = copy_workflow(tmp_path_factory.mktemp("full"))
+    snakemake(wd, "--configfile", str(MOCK_CONFIG.relative_to(ROOT)), "--cores", "2")
+    return wd
+
+
+@pytest.fixture(scope="session")
 def mock_student(tmp_path_factory):
     """A tiny bootstrap student trained on the mock env (seconds)."""
     from functools import partial
