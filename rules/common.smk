@@ -8,6 +8,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from teachable.config import load_schema, validate_config
 from teachable.sharding import stage_shards
 from teachable.dag import RUN_IDS, validation_seeds
+from teachable.envs import job_section
 
 # Fill defaults and stop on any unknown or mistyped key, naming it.
 validate_config(
@@ -46,7 +47,7 @@ def cfg_json(*sections):
             sec, key = s.split(".", 1)
             out.setdefault(sec, {})[key] = config[sec][key]
         else:
-            out[s] = config[s]
+            out[s] = job_section(config[s]) if s == "env" else config[s]
     return json.dumps(out, sort_keys=True)
 
 

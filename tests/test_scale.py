@@ -137,6 +137,18 @@ def test_full_dry_run_spreads_heavy_stages(wf_copy):
     assert '"max_snapshots": null' in label_cmd and '"horizon": 16' not in label_cmd
 
 
+def test_other_envs_options_do_not_reach_a_jobs_params(wf_copy):
+    """A BabyAI job's --cfg carries no env.textworld section (a TextWorld-only key change
+    would otherwise make every BabyAI job stale); a TextWorld job's carries it."""
+    def phase0_cmd(*args):
+        text = (lambda p: p.stdout + p.stderr)(snakemake(wf_copy, "-n", "-p", "--forceall", *args))
+        return next(line for line in text.splitlines() if "scripts/phase0_rollouts.py" in line)
+
+    babyai = phase0_cmd("--configfile", "config/full.yaml")
+    assert '"name": "babyai"' in babyai and '"textworld"' not in babyai
+    assert '"textworld": {' in phase0_cmd("--configfile", "config/textworld.yaml")
+
+
 def test_study_dry_run(wf_copy):
     counts = job_counts((lambda p: p.stdout + p.stderr)(snakemake(wf_copy, "-n", "--configfile", "config/study.yaml")))
     assert counts["train_run"] == 14 * 5 and counts["evaluate_gather"] == 1 + 14 * 5

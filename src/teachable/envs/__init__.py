@@ -40,6 +40,12 @@ def make_env(name: str, **params) -> TextEnv:
     return REGISTRY[name](**params)
 
 
+def job_section(env_cfg: dict) -> dict:
+    """The `env` section as a job sees it: without the nested options of the other envs
+    (`env.textworld` in a BabyAI run), so that a change to them does not make the job stale."""
+    return {k: v for k, v in env_cfg.items() if k not in REGISTRY or k == env_cfg["name"]}
+
+
 def env_from_config(env_cfg: dict, expert: bool = True, split: str = "tasks") -> TextEnv:
     """The env of a config's `env` section; expert=False where no stage asks for the expert
     (evaluation), so an env whose expert costs time (BabyAI's bot) can skip it. A nested
@@ -53,4 +59,4 @@ def env_from_config(env_cfg: dict, expert: bool = True, split: str = "tasks") ->
     return make_env(name, expert=expert, **params)
 
 
-__all__ = ["Obs", "TextEnv", "InvalidAction", "make_env", "env_from_config", "check_state", "REGISTRY"]
+__all__ = ["Obs", "TextEnv", "InvalidAction", "make_env", "env_from_config", "job_section", "check_state", "REGISTRY"]
