@@ -113,6 +113,22 @@ def test_planning_imports_no_torch():
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+def test_gathers_and_training_helpers_import_light():
+    """Aggregation jobs (gathers, tables, correlation) load no torch, and the registry and
+    stats namespaces load their heavy submodules only when a name is used (teachable._lazy):
+    a DAG of hundreds of processes pays each import once per process."""
+    code = ("import sys; import teachable.evaluation, teachable.labeling.pipeline, teachable.stats.correlation, "
+            "teachable.registry.wandb_mirror, teachable.sharding; "
+            "print(sorted(m for m in ('torch', 'transformers', 'statsmodels', 'matplotlib') if m in sys.modules)); "
+            "import teachable.stats as s, teachable.registry as r; s.holm; r.Registry; s.hierarchical; "
+            "print('statsmodels' in sys.modules, 'teachable.registry.query' in sys.modules)\n"
+            "try:\n    s.no_such_name\nexcept AttributeError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert out.stdout.splitlines() == ["[]", "True True", "module 'teachable.stats' has no attribute 'no_such_name'"], \
+        out.stdout + out.stderr
+
+
 # --- dry runs -----------------------------------------------------------------------------
 
 def job_counts(text: str) -> dict[str, int]:

@@ -13,7 +13,6 @@ import pandas as pd
 from .io import InputError, derive_seed, hash_fraction
 from .labeling.quadrants import QUADRANTS
 from .sharding import block
-from .stats import holm
 from .stats import hierarchical as hier
 
 if TYPE_CHECKING:  # the model-running functions import torch lazily: gathers and tables stay torch-free
@@ -193,6 +192,8 @@ def _note(*cis: hier.TwoLevelCI) -> str:
 def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The five phase-3 tables (docs/artifacts.md) from per-episode rows; records give the
     run list and are checked against the episodes."""
+    from .stats import holm  # statsmodels: only the tables job needs it, not the evaluation blocks
+
     for r in records:
         missing = [k for k in RUN_KEYS if k not in r]
         if missing:
