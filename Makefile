@@ -37,8 +37,11 @@ pilot: setup unlock-stale
 unlock-stale: setup
 	PYTHONPATH="$(CURDIR)/src" $(VENV)/bin/python -m teachable.locks --snakemake $(SNAKEMAKE)
 
+# Test files run in parallel worker processes (pytest-xdist; tests/conftest.py keeps a file,
+# and files sharing a costly fixture, in one worker). TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= auto
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: setup
 	$(VENV)/bin/python -m pytest -q -m "not slow"

@@ -6,6 +6,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# `make test` spreads the files over processes (pytest-xdist, --dist loadgroup): the tests of
+# one file stay in one worker (module fixtures are built once), and files that share a costly
+# session fixture share a worker too, so that it is built once per run.
+SHARED_WORKER = {
+    "full_dag": ("test_pipeline_full.py", "test_pipeline_phase0.py", "test_resume.py"),
+    "tw_games": ("test_textworld_env.py", "test_textworld_teacher.py"),
+}
+
+
+def pytest_collection_modifyitems(items):
+    group_of = {name: group for group, names in SHARED_WORKER.items() for name in names}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group_of.get(item.path.name, item.path.name)))
+
 MOCK_CONFIG = ROOT / "tests" / "data" / "config_mock.yaml"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
