@@ -129,6 +129,17 @@ def test_gathers_and_training_helpers_import_light():
         out.stdout + out.stderr
 
 
+def test_threads_set_before_and_after_torch_loads():
+    """scripting.set_threads sizes torch's pool without importing torch (gathers never load
+    it); a torch that loads afterwards, or one loaded already, gets that many threads."""
+    code = ("import sys; from teachable.scripting import set_threads; set_threads(1); "
+            "print('torch' in sys.modules); import torch; print(torch.get_num_threads()); "
+            "set_threads(2); print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "2"})
+    assert out.stdout.split() == ["False", "1", "2"], out.stdout + out.stderr
+
+
 # --- dry runs -----------------------------------------------------------------------------
 
 def job_counts(text: str) -> dict[str, int]:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .envs import TextEnv
 from .io import InputError, derive_seed, hash_fraction, read_records_located
-from .policy import Policy, entropy, softmax
+from .action_dist import entropy, softmax
 from .prompts import build_prompt
 from .rollout import EpisodeSpec, run_episodes
+
+if TYPE_CHECKING:  # torch comes with the policy a caller passes in: mining, the restore check
+    from .policy import Policy  # and snapshot reading stay torch-free
 
 
 def encode_state(state: bytes) -> str:

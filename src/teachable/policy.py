@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .io import InputError
+from .action_dist import entropy, softmax  # noqa: F401  (re-exported: torch-free home)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -235,18 +236,6 @@ class Policy:
             lps = torch.log_softmax(logits[len(p_ids) - 1 : -1], dim=-1)
             vals.append(float(lps[torch.arange(len(c_ids)), torch.tensor(c_ids, device=self.device)].sum()))
         return np.array(vals)
-
-
-def softmax(logp: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logp / max(temperature, 1e-8)
-    z = z - z.max()
-    p = np.exp(z)
-    return p / p.sum()
-
-
-def entropy(p: np.ndarray) -> float:
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
 
 
 def resolve_student_path(student_cfg: dict, default_dir: str = "results/student/base") -> str:

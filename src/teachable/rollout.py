@@ -4,14 +4,17 @@ policy call for all live episodes that need the model and all their candidate ac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .envs import TextEnv
-from .policy import Policy, entropy, softmax
+from .action_dist import entropy, softmax
 from .prompts import build_prompt
+
+if TYPE_CHECKING:  # the engine is torch-free at import; the policy it is given brings torch
+    from .policy import Policy
 
 MODES = ("policy", "force", "expert")
 

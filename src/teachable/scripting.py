@@ -43,11 +43,18 @@ def parser(description: str, cfg: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+def set_threads(n: int) -> None:
+    """CPU threads for torch without importing it: a job that never loads a model (gathers,
+    tables, mining) must not pay torch's import. torch reads OMP_NUM_THREADS when it loads;
+    where it is loaded already, its pool is set directly."""
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
 def setup(args) -> dict:
     logs.configure(getattr(args, "verbosity", 0))
-    import torch
-
-    torch.set_num_threads(max(1, args.threads))
+    set_threads(max(1, args.threads))
     cfg = cli_config(args.cfg) if getattr(args, "cfg", None) else {}
     if "max_live_episodes" in cfg.get("student", {}):
         from . import rollout

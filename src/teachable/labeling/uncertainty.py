@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..action_dist import softmax
 from ..prompts import build_prompt
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ def uncertainty_stats(p: np.ndarray, k: int = 3) -> dict:
 
 def student_distributions(policy: Policy, snaps: list[dict]) -> list[np.ndarray]:
     """pi(a|s) at each snapshot under the base prompt (no patch)."""
-    from ..policy import softmax  # torch: imported where a model runs, not by the gathers
-
     prompts = [build_prompt(s["mission"], s["obs_text"], s["history"]) for s in snaps]
     return [softmax(lp) for lp in policy.score(prompts, [s["valid_actions"] for s in snaps])]
 
