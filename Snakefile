@@ -7,6 +7,12 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+
+# `snakemake --report report.html`: the workflow's description; outputs wrapped in
+# report() (rules/analysis.smk) are its figures and tables.
+report: "report/workflow.rst"
+
+
 # The pilot file applies only when no --configfile is given: a given file is never merged
 # onto the pilot's values (docs/cluster.md). `teachable config show` prints the same result.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
@@ -34,7 +40,7 @@ include: "rules/analysis.smk"
 # One set of wildcard values for every rule, from the library's own lists (rules may still
 # narrow them). RUN_IDS comes from rules/common.smk.
 from teachable.figures import FIGURE_NAMES
-from teachable.selection.pick import METHODS as SELECTION_METHODS
+from teachable.dag import SELECTION_METHODS
 
 
 wildcard_constraints:
@@ -44,25 +50,8 @@ wildcard_constraints:
     name="|".join(FIGURE_NAMES),
 
 
-localrules:
-    all,
-    label_gather,
-    phase0_gather,
-    micro_gather,
-    evaluate_gather,
-    cpt_correlation,
-    training_summary,
-    phase3_tables,
-    selection_pick,
-    selection_summary,
-    validation_select,
-    validate,
-    tables,
-    gates,
-    registry,
-
-
 rule all:
     default_target: True
     input:
         ALL_TARGETS,
+    localrule: True
