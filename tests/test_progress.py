@@ -23,7 +23,7 @@ def _label(monkeypatch, stream):
     monkeypatch.setattr(sys, "stderr", stream)
     snaps = _snaps(3)
     ask_teacher(make_teacher({"backend": "mock"}), snaps)
-    assert all(s["teacher"]["action"] == "forward" for s in snaps)
+    assert all(s["teacher"]["suggested_action"] == "forward" for s in snaps)
     return stream.getvalue()
 
 
