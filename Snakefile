@@ -38,9 +38,8 @@ include: "rules/analysis.smk"
 
 
 # One set of wildcard values for every rule, from the library's own lists (rules may still
-# narrow them). RUN_IDS comes from rules/common.smk.
-from teachable.figures import FIGURE_NAMES
-from teachable.dag import SELECTION_METHODS
+# narrow them). RUN_IDS comes from rules/common.smk; all are in teachable.dag.
+from teachable.dag import FIGURE_NAMES, SELECTION_METHODS
 
 
 wildcard_constraints:

@@ -1,7 +1,7 @@
 # Analysis: figures, tables and gates (docs/figures.md). Every rule here is cheap
 # aggregation (local). Outputs are wrapped in report() for `snakemake --report`.
 
-from teachable.figures import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURE_NAMES
+from teachable.dag import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURE_NAMES
 
 FIG = f"{R}/figures"
 # The figure/table code is an input, so editing it re-runs figures and tables (and only them).

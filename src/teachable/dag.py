@@ -27,6 +27,40 @@ def validation_seeds(val_cfg: dict) -> list[int]:
     return [val_cfg["seed_start"] + i for i in range(phases[phase - 1])]
 
 
+# Figures: name -> input argument -> artifact path under the results directory
+# (docs/artifacts.md). rules/analysis.smk builds its one `figure` rule from this table; the
+# functions are teachable.figures.FIGURES (tests/test_house.py checks the two agree).
+FIGURE_INPUTS: dict[str, dict[str, str]] = {
+    "landscape": {"snapshots": "phase1/labeled_snapshots.jsonl",
+                  "thresholds": "phase1/quadrant_thresholds_auto.json"},
+    "elp_by_quadrant": {"snapshots": "phase1/labeled_snapshots.jsonl"},
+    "route_mix": {"snapshots": "phase1/labeled_snapshots.jsonl"},
+    "cpt_validation": {"micro_results": "phase1b/micro_training_results.json",
+                       "cpt_correlation": "phase1b/cpt_correlation.json"},
+    "supervision_heatmap": {"overall": "phase3/overall_task_results.csv"},
+    "transfer_heatmap": {"transfer": "phase3/transfer_matrix.csv"},
+    "frontier": {"overall": "phase3/overall_task_results.csv",
+                 "retention": "phase3/retention_results.csv"},
+    "stuckness": {"stuck": "phase3/stuckness_results.csv"},
+    "predictor": {"training_result": "phase4/training_result.json"},
+    "selection": {"comparison": "phase5/selection/selection_comparison.csv"},
+}
+# name -> category in the Snakemake report
+FIGURE_CATEGORIES: dict[str, str] = {
+    "landscape": "Phase 1 labels",
+    "elp_by_quadrant": "Phase 1 labels",
+    "route_mix": "Phase 1 labels",
+    "cpt_validation": "Phase 1B CPT validation",
+    "supervision_heatmap": "Phase 3 evaluation",
+    "transfer_heatmap": "Phase 3 evaluation",
+    "frontier": "Phase 3 evaluation",
+    "stuckness": "Phase 3 evaluation",
+    "predictor": "Phase 4 predictor",
+    "selection": "Phase 5 selection",
+}
+FIGURE_NAMES: tuple[str, ...] = tuple(FIGURE_INPUTS)
+
+
 # --- stage helpers of the rule files (rules/<stage>.smk calls them; a rule file holds no
 # `def`, so `snakemake --lint` stays clean). Arguments are Snakemake's wildcards / input
 # objects or plain values; nothing here reads the workflow's globals.
