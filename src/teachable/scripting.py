@@ -132,3 +132,16 @@ def exit_on_failed_gates(cfg: dict, failed: list[str]) -> None:
         print(("error: " if strict else "warning: ") + "gates not passed: " + ", ".join(failed), file=sys.stderr)
         if strict:
             sys.exit(1)
+
+
+def parse_args(description: str, paths: dict[str, str], student: bool = False) -> tuple[argparse.Namespace, dict]:
+    """The usual CLI in one call: --config, --threads, -v/-q, `--student` (the built student;
+    optional) when asked, and one required option per `paths` item (flag -> help); then
+    `setup` (logging, torch threads, the config). Returns (args, config)."""
+    p = parser(description)
+    if student:
+        p.add_argument("--student", default=None)
+    for flag, help in paths.items():
+        p.add_argument(flag, required=True, help=help)
+    args = p.parse_args()
+    return args, setup(args)
