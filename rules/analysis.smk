@@ -42,7 +42,7 @@ rule figure:
 rule tables:
     input:
         code=FIGURE_CODE,
-        csv=rules.phase3_tables.output.tables,
+        csv=[rules.phase3_tables.output[t] for t in TABLES],
     output:
         csv=[
             report(
@@ -75,7 +75,7 @@ rule gates:
         snapshots=rules.label_gather.output.jsonl,
         micro_results=rules.micro_gather.output[0],
         episodes=rules.phase3_tables.output.episodes,
-        retention=f"{R}/phase3/retention_results.csv",
+        retention=rules.phase3_tables.output.retention_results,
         training_result=rules.train_predictor.output.result,
         selection_summary=rules.selection_summary.output.summary,
     output:
@@ -100,7 +100,7 @@ rule gates:
 rule registry:
     input:
         training_summary=rules.training_summary.output[0],
-        evaluations=f"{R}/phase3/overall_task_results.csv",
+        evaluations=rules.phase3_tables.output.overall_task_results,
         selection=rules.selection_summary.output.summary,
     output:
         f"{R}/registry.sqlite",

@@ -76,9 +76,9 @@ rule evaluate_gather:
         " --out {output.record} --episodes {output.episodes} > {log} 2>&1"
 
 
-PHASE3_RUNS = [f"{R}/phase3/runs/BASE/seed0"] + expand(
-    f"{R}/phase3/runs/{{run_id}}/seed{{seed}}", run_id=RUN_IDS, seed=EVAL_SEEDS
-)
+# every evaluated model, BASE first: (run_id, seed) pairs
+MODELS = [("BASE", 0)] + [(r, s) for r in RUN_IDS for s in EVAL_SEEDS]
+MODEL_WILDCARDS = dict(run_id=[m for m, _ in MODELS], seed=[s for _, s in MODELS])
 # the per-model tables (rules/analysis.smk renders them); episodes.csv is every episode
 PHASE3_TABLES = [
     "overall_task_results",
@@ -91,11 +91,11 @@ PHASE3_TABLES = [
 
 rule phase3_tables:
     input:
-        records=[f"{p}.json" for p in PHASE3_RUNS],
-        episodes=[f"{p}.episodes.csv" for p in PHASE3_RUNS],
+        records=expand(rules.evaluate_gather.output.record, zip, **MODEL_WILDCARDS),
+        episodes=expand(rules.evaluate_gather.output.episodes, zip, **MODEL_WILDCARDS),
     output:
+        **{t: f"{R}/phase3/{t}.csv" for t in PHASE3_TABLES},
         episodes=f"{R}/phase3/episodes.csv",
-        tables=expand(f"{R}/phase3/{{name}}.csv", name=PHASE3_TABLES),
     log:
         f"{R}/logs/phase3/tables.log",
     localrule: True

@@ -12,7 +12,7 @@ VALIDATION_SEEDS = validation_seeds(config["validation"])
 
 checkpoint validation_select:
     input:
-        f"{R}/phase3/overall_task_results.csv",
+        rules.phase3_tables.output.overall_task_results,
     output:
         f"{VAL}/selected.json",
     log:
