@@ -46,7 +46,7 @@ use rule train_run as validation_train with:
 
 
 # One model on fresh tasks and panel part 1: the whole-model counterpart of evaluate_run's
-# blocks (same cfg_json sections, same model arguments: model_args in rules/evaluation.smk).
+# blocks (its cfg param, and the model arguments of teachable.dag.model_args).
 rule validation_evaluate:
     input:
         student=student_dir(),
