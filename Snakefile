@@ -7,6 +7,12 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+
+# `snakemake --report report.html`: the workflow's description; outputs wrapped in
+# report() (rules/analysis.smk) are its figures and tables.
+report: "report/workflow.rst"
+
+
 # The pilot file applies only when no --configfile is given: a given file is never merged
 # onto the pilot's values (docs/cluster.md). `teachable config show` prints the same result.
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
@@ -20,21 +26,20 @@ for _cf in default_configfiles(workflow.overwrite_configfiles):
 include: "rules/common.smk"
 include: "rules/textworld.smk"
 include: "rules/student.smk"
-include: "rules/phase0.smk"
-include: "rules/phase1.smk"
-include: "rules/phase1b.smk"
-include: "rules/phase2.smk"
-include: "rules/phase3.smk"
-include: "rules/phase4.smk"
-include: "rules/phase5.smk"
+include: "rules/rollouts.smk"
+include: "rules/labeling.smk"
+include: "rules/micro_training.smk"
+include: "rules/training.smk"
+include: "rules/evaluation.smk"
+include: "rules/predictor.smk"
+include: "rules/selection.smk"
 include: "rules/validation.smk"
 include: "rules/analysis.smk"
 
 
 # One set of wildcard values for every rule, from the library's own lists (rules may still
-# narrow them). RUN_IDS comes from rules/common.smk.
-from teachable.figures import FIGURE_NAMES
-from teachable.selection.pick import METHODS as SELECTION_METHODS
+# narrow them). RUN_IDS comes from rules/common.smk; all are in teachable.dag.
+from teachable.dag import FIGURE_NAMES, SELECTION_METHODS
 
 
 wildcard_constraints:
@@ -44,25 +49,8 @@ wildcard_constraints:
     name="|".join(FIGURE_NAMES),
 
 
-localrules:
-    all,
-    label_gather,
-    phase0_gather,
-    micro_gather,
-    evaluate_gather,
-    cpt_correlation,
-    training_summary,
-    phase3_tables,
-    selection_pick,
-    selection_summary,
-    validation_select,
-    validate,
-    tables,
-    gates,
-    registry,
-
-
 rule all:
     default_target: True
     input:
         ALL_TARGETS,
+    localrule: True

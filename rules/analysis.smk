@@ -1,6 +1,8 @@
 # Analysis: figures, tables and gates (docs/figures.md). Every rule here is cheap
 # aggregation (local). Outputs are wrapped in report() for `snakemake --report`.
 
+from teachable.dag import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURE_NAMES
+
 FIG = f"{R}/figures"
 # The figure/table code is an input, so editing it re-runs figures and tables (and only them).
 FIGURE_CODE = [
@@ -8,19 +10,13 @@ FIGURE_CODE = [
     f"{workflow.basedir}/scripts/make_figure.py",
     f"{workflow.basedir}/scripts/make_tables.py",
 ]
-TABLES = [
-    "overall_task_results",
-    "per_quadrant_results",
-    "transfer_matrix",
-    "retention_results",
-    "stuckness_results",
-]
+TABLES = PHASE3_TABLES  # rules/evaluation.smk
 
 
 # One rule for every figure: the name -> inputs table is teachable.figures.FIGURE_INPUTS.
 rule figure:
     input:
-        unpack(figure_inputs),
+        unpack(lambda wc: dag.figure_inputs(wc.name, R, FIGURE_INPUTS)),
         code=FIGURE_CODE,
     output:
         png=report(
@@ -38,7 +34,7 @@ rule figure:
         mem_mb=1000,
         runtime=5,
     params:
-        inputs=figure_input_args,
+        inputs=lambda wc, input: dag.figure_input_args(wc.name, input, FIGURE_INPUTS),
     shell:
         "python scripts/make_figure.py --name {wildcards.name} {params.inputs} --out {output.png:q} > {log} 2>&1"
 
@@ -46,7 +42,7 @@ rule figure:
 rule tables:
     input:
         code=FIGURE_CODE,
-        csv=expand(f"{R}/phase3/{{t}}.csv", t=TABLES),
+        csv=[rules.phase3_tables.output[t] for t in TABLES],
     output:
         csv=[
             report(
@@ -59,6 +55,7 @@ rule tables:
         md=expand(f"{R}/tables/{{t}}.md", t=TABLES),
     log:
         f"{R}/logs/tables.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:
@@ -72,19 +69,20 @@ rule tables:
 
 rule gates:
     input:
-        labeling_metadata=f"{R}/phase1/labeling_metadata.json",
-        label_reliability=f"{R}/phase1/label_reliability.json",
-        cpt_correlation=f"{R}/phase1b/cpt_correlation.json",
-        snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
-        micro_results=f"{R}/phase1b/micro_training_results.json",
-        episodes=f"{R}/phase3/episodes.csv",
-        retention=f"{R}/phase3/retention_results.csv",
-        training_result=f"{R}/phase4/training_result.json",
-        selection_summary=f"{R}/phase5/selection/selection_summary.json",
+        labeling_metadata=rules.label_gather.output.metadata,
+        label_reliability=rules.label_reliability.output[0],
+        cpt_correlation=rules.cpt_correlation.output[0],
+        snapshots=rules.label_gather.output.jsonl,
+        micro_results=rules.micro_gather.output[0],
+        episodes=rules.phase3_tables.output.episodes,
+        retention=rules.phase3_tables.output.retention_results,
+        training_result=rules.train_predictor.output.result,
+        selection_summary=rules.selection_summary.output.summary,
     output:
         report(f"{R}/gates.json", caption="../report/gates.rst", category="Gates"),
     log:
         f"{R}/logs/gates.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:
@@ -101,13 +99,14 @@ rule gates:
 
 rule registry:
     input:
-        training_summary=f"{R}/phase2/training_summary.json",
-        evaluations=f"{R}/phase3/overall_task_results.csv",
-        selection=f"{R}/phase5/selection/selection_summary.json",
+        training_summary=rules.training_summary.output[0],
+        evaluations=rules.phase3_tables.output.overall_task_results,
+        selection=rules.selection_summary.output.summary,
     output:
         f"{R}/registry.sqlite",
     log:
         f"{R}/logs/registry.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:

@@ -7,6 +7,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from teachable.config import load_schema, validate_config
 from teachable.sharding import stage_shards
+from teachable import dag
 from teachable.dag import RUN_IDS, validation_seeds
 from teachable.envs import job_section
 
@@ -70,97 +71,5 @@ def student_arg(wildcards, input):
     return f"--student {input.student}" if BOOTSTRAP else ""
 
 
+# Every stage file appends the artifacts of `rule all`; stage helpers live next to their rules.
 ALL_TARGETS = []
-
-
-# phase 2
-def train_cfg_json():
-    """Config read by train_run, without training.seeds: adding a seed must not make the
-    existing (run_id, seed) jobs stale (the seed is a wildcard)."""
-    tr = {k: v for k, v in config["training"].items() if k != "seeds"}
-    sections = {s: config[s] for s in ("seed", "env", "student")}
-    # live W&B logging makes the job do more; off (default), jobs are unchanged
-    if config["tracking"]["wandb_live"]:
-        sections["tracking"] = config["tracking"]
-    return json.dumps({**sections, "training": tr}, sort_keys=True)
-
-
-# phase 3: evaluation blocks of one model, gathered into its record
-EVAL_BLOCKS = list(range(STAGE_SHARDS["eval"]))
-P3B = f"{R}/phase3/blocks"
-
-
-def eval_gather_inputs(wildcards):
-    blocks = [
-        f"{P3B}/{wildcards.run_id}/seed{wildcards.seed}/block{b}.json"
-        for b in EVAL_BLOCKS
-    ]
-    if wildcards.run_id == "BASE":
-        return {"blocks": blocks}
-    return {"blocks": blocks, "base": f"{R}/phase3/runs/BASE/seed0.json"}
-
-
-def eval_gather_base_arg(wildcards, input):
-    return f"--base {input.base}" if "base" in input.keys() else ""
-
-
-# phase 5
-PER_SEED_PICKS = ("random",)  # mirrors teachable.selection.pick.PER_SEED_METHODS
-
-
-def picks_path(method, seed):
-    """picks.json of a selection arm: per training seed for methods redrawn per seed."""
-    sel = f"{R}/phase5/selection"
-    if method in PER_SEED_PICKS:
-        return f"{sel}/{method}/seed{seed}/picks.json"
-    return f"{sel}/{method}/picks.json"
-
-
-P4 = f"{R}/phase4/predictor"
-
-
-def selection_predictor_inputs(wildcards):
-    """Only the predictor arm needs the phase-4 model (and its out-of-fold scores)."""
-    if wildcards.method != "predictor":
-        return {}
-    return {"model": f"{P4}/model.pt", "oof": f"{P4}/train_oof_predictions.json"}
-
-
-def selection_predictor_args(wildcards, input):
-    if wildcards.method != "predictor":
-        return ""
-    return f"--predictor {input.model} --oof {input.oof}"
-
-
-# validation: fresh seeds of the current phase (from the config, not the checkpoint, so a
-# new phase only adds jobs)
-VALIDATION_SEEDS = validation_seeds(config["validation"])
-
-
-def validation_records(wildcards):
-    """eval.json of every selected configuration x fresh seed (after the checkpoint)."""
-    path = checkpoints.validation_select.get().output[0]
-    with open(path) as f:
-        sel = json.load(f)
-    return [
-        f"{R}/validation/{s['run_id']}/seed{seed}/eval.json"
-        for s in sel["selected"]
-        for seed in VALIDATION_SEEDS
-    ]
-
-
-# analysis: the `figure` rule's inputs, from the library's name -> inputs table
-import shlex
-
-from teachable.figures import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURE_NAMES
-
-
-def figure_inputs(wildcards):
-    """The artifacts of one figure, keyed by the figure function's argument names."""
-    return {k: f"{R}/{v}" for k, v in FIGURE_INPUTS[wildcards.name].items()}
-
-
-def figure_input_args(wildcards, input):
-    return " ".join(
-        f"--input {k}={shlex.quote(input[k])}" for k in FIGURE_INPUTS[wildcards.name]
-    )

@@ -5,15 +5,19 @@
 # and the disjoint panel part 1 (evaluate_run.py --fresh), not the tasks and panel of
 # phase 3 that picked the top-K (docs/training.md, "Validation on fresh tasks").
 VAL = f"{R}/validation"
+# fresh seeds of the current phase (from the config, not the checkpoint, so a new phase
+# only adds jobs)
+VALIDATION_SEEDS = validation_seeds(config["validation"])
 
 
 checkpoint validation_select:
     input:
-        f"{R}/phase3/overall_task_results.csv",
+        rules.phase3_tables.output.overall_task_results,
     output:
         f"{VAL}/selected.json",
     log:
         f"{R}/logs/validation/select.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:
@@ -27,10 +31,8 @@ checkpoint validation_select:
         "python scripts/validation_select.py --cfg {params.cfg:q} --overall {input} --out {output} > {log} 2>&1"
 
 
-rule validation_train:
-    input:
-        student=student_dir(),
-        labeled=f"{R}/phase1/labeled_snapshots.jsonl",
+# train_run's recipe (rules/training.smk), on fresh seeds, recorded as stage "validation"
+use rule train_run as validation_train with:
     output:
         adapter=directory(f"{VAL}/{{run_id}}/seed{{seed}}/adapter"),
         run=f"{VAL}/{{run_id}}/seed{{seed}}/run.json",
@@ -39,31 +41,17 @@ rule validation_train:
         f"{R}/logs/validation/{{run_id}}_seed{{seed}}_train.log",
     benchmark:
         f"{R}/benchmarks/validation/{{run_id}}_seed{{seed}}_train.tsv"
-    wildcard_constraints:
-        run_id="|".join(RUN_IDS),
-        seed=r"\d+",
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=MODEL_GPU,
     params:
-        cfg=train_cfg_json(),
-        student=student_arg,
-        out=lambda wildcards, output: os.path.dirname(output.run),
-    shell:
-        "python scripts/train_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --run-id {wildcards.run_id} --seed {wildcards.seed} --out-dir {params.out} --stage validation"
-        " --threads {threads} > {log} 2>&1"
+        stage="validation",
 
 
+# One model on fresh tasks and panel part 1: the whole-model counterpart of evaluate_run's
+# blocks (its cfg param, and the model arguments of teachable.dag.model_args).
 rule validation_evaluate:
     input:
         student=student_dir(),
-        labeled=f"{R}/phase1/labeled_snapshots.jsonl",
-        adapter=f"{VAL}/{{run_id}}/seed{{seed}}/adapter",
+        labeled=rules.label_gather.output.jsonl,
+        adapter=rules.validation_train.output.adapter,
         base=f"{VAL}/BASE/eval.json",
     output:
         record=f"{VAL}/{{run_id}}/seed{{seed}}/eval.json",
@@ -72,9 +60,6 @@ rule validation_evaluate:
         f"{R}/logs/validation/{{run_id}}_seed{{seed}}_eval.log",
     benchmark:
         f"{R}/benchmarks/validation/{{run_id}}_seed{{seed}}_eval.tsv"
-    wildcard_constraints:
-        run_id="|".join(RUN_IDS),
-        seed=r"\d+",
     conda:
         CONDA_ENV
     threads: 1
@@ -83,18 +68,20 @@ rule validation_evaluate:
         runtime=60,
         gpu=MODEL_GPU,
     params:
-        cfg=cfg_json("env", "student", "eval"),
+        cfg=rules.evaluate_run.params.cfg,
         student=student_arg,
+        model=dag.model_args,
     shell:
         "python scripts/evaluate_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --run-id {wildcards.run_id} --seed {wildcards.seed} --adapter {input.adapter} --base {input.base}"
-        " --out {output.record} --episodes {output.episodes} --fresh --threads {threads} > {log} 2>&1"
+        " {params.model} --out {output.record} --episodes {output.episodes} --fresh"
+        " --threads {threads} > {log} 2>&1"
 
 
-rule validation_base:
+# BASE once: the same recipe without adapter or base record
+use rule validation_evaluate as validation_base with:
     input:
         student=student_dir(),
-        labeled=f"{R}/phase1/labeled_snapshots.jsonl",
+        labeled=rules.label_gather.output.jsonl,
     output:
         record=f"{VAL}/BASE/eval.json",
         episodes=f"{VAL}/BASE/eval.episodes.csv",
@@ -102,32 +89,21 @@ rule validation_base:
         f"{R}/logs/validation/BASE_eval.log",
     benchmark:
         f"{R}/benchmarks/validation/BASE_eval.tsv"
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=MODEL_GPU,
-    params:
-        cfg=cfg_json("env", "student", "eval"),
-        student=student_arg,
-    shell:
-        "python scripts/evaluate_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --run-id BASE --seed 0 --out {output.record} --episodes {output.episodes} --fresh"
-        " --threads {threads} > {log} 2>&1"
 
 
 rule validate:
     input:
-        selected=f"{VAL}/selected.json",
-        records=validation_records,
-        base=f"{VAL}/BASE/eval.json",
-        original_base=f"{R}/phase3/runs/BASE/seed0.json",
+        selected=rules.validation_select.output[0],
+        records=lambda wc: dag.selected_records(
+            checkpoints.validation_select.get().output[0], VAL, VALIDATION_SEEDS
+        ),
+        base=rules.validation_base.output.record,
+        original_base=BASE_RECORD,
     output:
         multiext(f"{VAL}/report", ".md", ".json", ".csv", ".png"),
     log:
         f"{R}/logs/validation/report.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:

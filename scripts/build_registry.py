@@ -7,11 +7,8 @@ from teachable.cli import main as teachable
 
 
 def main():
-    p = scripting.parser(__doc__)
-    p.add_argument("--results", required=True, help="results directory")
-    p.add_argument("--db", required=True, help="registry database to (re)build")
-    args = p.parse_args()
-    cfg = scripting.setup(args)
+    args, cfg = scripting.parse_args(__doc__, {"--results": "results directory",
+                                               "--db": "registry database to (re)build"})
     common = ["--results", args.results, "--db", args.db]
     commands = [["runs", "index", *common]]
     tr = cfg["tracking"]

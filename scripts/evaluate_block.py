@@ -5,25 +5,18 @@ held-out panel; block --shard of size --shard-size) -> the block's per-episode r
 from teachable import scripting
 from teachable.evaluation import episode_rows
 from teachable.io import write_json
-from teachable.phase0 import read_snapshots
 from teachable.policy import Policy, pick_device
-
-LABELED_KEYS = ("snapshot_id", "quadrant", "heldout", "state", "history")
 
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None)
-    p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl (panel: held-out only)")
-    p.add_argument("--run-id", required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--adapter", default=None, help="LoRA adapter dir (none for BASE)")
+    scripting.add_model_args(p)
     p.add_argument("--shard", type=int, required=True)
     p.add_argument("--shard-size", type=int, required=True)
     p.add_argument("--out", required=True, help="block rows (JSON)")
     args = p.parse_args()
     cfg = scripting.setup(args)
-    snaps = read_snapshots(args.labeled, LABELED_KEYS, cfg["env"])  # every record checked first
+    snaps = scripting.read_eval_snapshots(args, cfg)
     st = cfg["student"]
     dev = str(pick_device(st["device"]))
     policy = Policy.load(scripting.student_path(cfg, args.student), args.adapter, dev, st["batch_size"],

@@ -6,20 +6,13 @@ import pandas as pd
 
 from teachable import scripting
 from teachable.evaluation import EVAL_TASK_STAGE, FRESH_TASK_STAGE, evaluate_model
-from teachable.phase0 import read_snapshots
 from teachable.io import atomic_path, read_json, write_json
 from teachable.policy import pick_device
-
-LABELED_KEYS = ("snapshot_id", "quadrant", "heldout", "state", "history")
 
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None)
-    p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl (panel: held-out only)")
-    p.add_argument("--run-id", required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--adapter", default=None, help="LoRA adapter dir (none for BASE)")
+    scripting.add_model_args(p)
     p.add_argument("--base", default=None, help="BASE's record (for retention)")
     p.add_argument("--fresh", action="store_true",
                    help="validation: fresh task seeds (stage 'validation_tasks') and the disjoint panel part 1")
@@ -27,7 +20,7 @@ def main():
     p.add_argument("--episodes", required=True)
     args = p.parse_args()
     cfg = scripting.setup(args)
-    snaps = read_snapshots(args.labeled, LABELED_KEYS, cfg["env"])  # every record checked first
+    snaps = scripting.read_eval_snapshots(args, cfg)
     base = read_json(args.base) if args.base else None
     if base is not None and "base_solved_tasks" not in base:
         raise SystemExit(f"error: {args.base}: missing key 'base_solved_tasks'")

@@ -14,13 +14,9 @@ from teachable.policy import Policy
 
 
 def main():
-    p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None)
-    p.add_argument("--labels", required=True, help="labeled_snapshots.jsonl")
-    p.add_argument("--thresholds", required=True, help="quadrant_thresholds_auto.json")
-    p.add_argument("--out", required=True)
-    args = p.parse_args()
-    cfg = scripting.setup(args)
+    args, cfg = scripting.parse_args(__doc__, {"--labels": "labeled_snapshots.jsonl",
+                                               "--thresholds": "quadrant_thresholds_auto.json",
+                                               "--out": "label_reliability.json"}, student=True)
     lab, st, rcfg = cfg["labeling"], cfg["student"], cfg["labeling"]["reliability"]
     first = rel.subset(read_jsonl(args.labels), rcfg["n"], rcfg["share"], cfg["seed"])
     th = read_json(args.thresholds)

@@ -40,11 +40,7 @@ def main():
     write_json(out / "selection_summary.json", summary)
     print(table.to_string(index=False))
     failed = [g["name"] for g in summary["gates"] if g["passed"] is False]
-    if failed:
-        strict = (cfg.get("gates") or {}).get("strict", False)
-        print(("error: " if strict else "warning: ") + "gates not passed: " + ", ".join(failed), file=sys.stderr)
-        if strict:
-            sys.exit(1)
+    scripting.exit_on_failed_gates(cfg, failed)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,6 @@
 evaluate it on held-out ones against entropy-only and random baselines -> model.pt,
 config.json, feature_schema.json, training_result.json (+ gates)."""
 
-import sys
-
 from teachable import scripting
 from teachable.io import read_records
 from teachable.predictor import run_phase4, write_phase4
@@ -30,11 +28,7 @@ def main():
           f"NDCG@{k} model {m[f'NDCG@{k}']} vs entropy {e[f'NDCG@{k}']}; spearman {m['spearman']}; "
           f"R2_ELP_net {m['R2_ELP_net']}")
     failed = [g["name"] for g in res["gates"] if not g["passed"]]
-    if failed:
-        strict = (cfg.get("gates") or {}).get("strict", False)
-        print(("error: " if strict else "warning: ") + "gates not passed: " + ", ".join(failed), file=sys.stderr)
-        if strict:
-            sys.exit(1)
+    scripting.exit_on_failed_gates(cfg, failed)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,16 @@ def _model_rules() -> set[str]:
     """Every rule of the workflow that declares gpu=MODEL_GPU (read from rules/*.smk)."""
     import re
 
-    found = set()
+    found, derived = set(), {}
     for f in (Path(__file__).resolve().parents[1] / "rules").glob("*.smk"):
-        for block in re.split(r"\n(?=\s*(?:rule|checkpoint) )", f.read_text()):
+        text = f.read_text()
+        for block in re.split(r"\n(?=\s*(?:rule|checkpoint) )", text):
             m = re.match(r"\s*(?:rule|checkpoint) (\w+):", block)
             if m and "gpu=MODEL_GPU" in block:
                 found.add(m.group(1))
-    return found
+        # `use rule A as B with:` inherits A's resources (gpu included)
+        derived.update({b: a for a, b in re.findall(r"^use rule (\w+) as (\w+)", text, re.M)})
+    return found | {b for b, a in derived.items() if a in found}
 
 
 MODEL_RULES = _model_rules()

@@ -63,6 +63,16 @@ def test_the_venv_was_installed_from_the_lock():
     assert not off, f"installed != locked (installed, locked): {off}"
 
 
+def test_the_locked_set_is_consistent():
+    """`pip check`: every installed (locked) package's own requirements are met by the other
+    pins, so the lock is an installable set and not just a list of versions."""
+    r = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    # textworld's wheel carries a platform tag pip check does not recognise; that is not a
+    # conflict between pins
+    problems = [line for line in r.stdout.splitlines() if line.strip() and "is not supported on this platform" not in line]
+    assert not problems, r.stdout
+
+
 def test_floors_cover_the_apis_the_code_uses():
     floors = {r.name: r for r in _requirements()}
     assert not floors["scipy"].specifier.contains("1.14.1")  # bootstrap(rng=) is scipy 1.15
@@ -110,6 +120,22 @@ def test_provenance_records_result_shaping_libraries():
         assert v[name] == metadata.version(name)
     assert "textworld" not in v or v["textworld"]  # optional: present only when installed
     assert "no-such-lib" not in library_versions(names=(), optional=("no-such-lib",))
+
+
+def test_run_json_records_result_shaping_libraries(tmp_path):
+    from teachable.provenance import record_run
+
+    with record_run(tmp_path / "run.json", run_id="B2_all", seed=0, stage="phase2", config={"seed": 0}):
+        pass
+    import json
+
+    versions = json.loads((tmp_path / "run.json").read_text())["provenance"]["versions"]
+    for name in ("minigrid", "gymnasium", "openai", "transformers", "peft", "torch", "scipy", "teachable"):
+        assert versions[name] == metadata.version(name), name
+    try:
+        assert versions["textworld"] == metadata.version("textworld")
+    except metadata.PackageNotFoundError:
+        assert "textworld" not in versions
 
 
 # ------------------------------------------------------------------ conventions

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .dag import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURE_NAMES  # noqa: F401 (re-exported)
 from .io import InputError, atomic_path, read_json, read_records
 from .labeling.quadrants import QUADRANTS
 
@@ -341,38 +342,10 @@ def selection(comparison, out) -> list[Path]:
     return save_figure(fig, out)
 
 
-# name -> input argument -> artifact path under the results directory (docs/artifacts.md).
-# rules/analysis.smk builds its one `figure` rule from this table: adding a figure is a
-# function here, a row here and in FIGURES, and a caption block in report/figure.rst.
-FIGURE_INPUTS: dict[str, dict[str, str]] = {
-    "landscape": {"snapshots": "phase1/labeled_snapshots.jsonl",
-                  "thresholds": "phase1/quadrant_thresholds_auto.json"},
-    "elp_by_quadrant": {"snapshots": "phase1/labeled_snapshots.jsonl"},
-    "route_mix": {"snapshots": "phase1/labeled_snapshots.jsonl"},
-    "cpt_validation": {"micro_results": "phase1b/micro_training_results.json",
-                       "cpt_correlation": "phase1b/cpt_correlation.json"},
-    "supervision_heatmap": {"overall": "phase3/overall_task_results.csv"},
-    "transfer_heatmap": {"transfer": "phase3/transfer_matrix.csv"},
-    "frontier": {"overall": "phase3/overall_task_results.csv",
-                 "retention": "phase3/retention_results.csv"},
-    "stuckness": {"stuck": "phase3/stuckness_results.csv"},
-    "predictor": {"training_result": "phase4/training_result.json"},
-    "selection": {"comparison": "phase5/selection/selection_comparison.csv"},
-}
-# name -> category in the Snakemake report
-FIGURE_CATEGORIES: dict[str, str] = {
-    "landscape": "Phase 1 labels",
-    "elp_by_quadrant": "Phase 1 labels",
-    "route_mix": "Phase 1 labels",
-    "cpt_validation": "Phase 1B CPT validation",
-    "supervision_heatmap": "Phase 3 evaluation",
-    "transfer_heatmap": "Phase 3 evaluation",
-    "frontier": "Phase 3 evaluation",
-    "stuckness": "Phase 3 evaluation",
-    "predictor": "Phase 4 predictor",
-    "selection": "Phase 5 selection",
-}
-FIGURE_NAMES: tuple[str, ...] = tuple(FIGURE_INPUTS)
+# The name -> inputs table (FIGURE_INPUTS), the report categories and FIGURE_NAMES live in
+# teachable.dag, which the Snakefile imports without matplotlib or pandas; adding a figure
+# is a function here, a row in FIGURES, a row in dag.FIGURE_INPUTS / FIGURE_CATEGORIES and a
+# caption block in report/figure.rst.
 
 # name -> (function, input argument names in order)
 FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {

@@ -29,3 +29,12 @@ def configure(verbosity: int = 0) -> None:
     # third-party chatter stays at warnings unless -v
     for name in ("httpx", "urllib3", "matplotlib", "PIL"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity > 0 else logging.WARNING)
+
+
+def progress(iterable=None, **kw):
+    """A tqdm bar shown in a terminal only (disable=None: off when stderr is not a TTY), so
+    that the log file of a Snakemake job stays free of bar redraws. Training steps and
+    teacher calls use it."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=None, **kw)

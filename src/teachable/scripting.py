@@ -110,3 +110,45 @@ def gather_shards(description: str, merge: Callable[[list], dict], summary: Call
     merged = merge([read_json(f) for f in args.shards])
     write_json(args.out, merged, indent=indent)
     print(summary(merged, len(args.shards)))
+
+
+EVAL_SNAPSHOT_KEYS = ("snapshot_id", "quadrant", "heldout", "state", "history")
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The model an evaluation job loads (BASE, or a run's adapter) and the labeled snapshots
+    whose held-out part is its panel: shared by evaluate_block.py and evaluate_run.py."""
+    p.add_argument("--student", default=None)
+    p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl (panel: held-out only)")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--adapter", default=None, help="LoRA adapter dir (none for BASE)")
+
+
+def read_eval_snapshots(args, cfg: dict) -> list[dict]:
+    """The --labeled snapshots an evaluation reads, every record checked first."""
+    from .phase0 import read_snapshots
+
+    return read_snapshots(args.labeled, EVAL_SNAPSHOT_KEYS, cfg["env"])
+
+
+def exit_on_failed_gates(cfg: dict, failed: list[str]) -> None:
+    """Name the gates not passed on stderr: a warning, or with gates.strict an error and exit 1."""
+    if failed:
+        strict = (cfg.get("gates") or {}).get("strict", False)
+        print(("error: " if strict else "warning: ") + "gates not passed: " + ", ".join(failed), file=sys.stderr)
+        if strict:
+            sys.exit(1)
+
+
+def parse_args(description: str, paths: dict[str, str], student: bool = False) -> tuple[argparse.Namespace, dict]:
+    """The usual CLI in one call: --config, --threads, -v/-q, `--student` (the built student;
+    optional) when asked, and one required option per `paths` item (flag -> help); then
+    `setup` (logging, torch threads, the config). Returns (args, config)."""
+    p = parser(description)
+    if student:
+        p.add_argument("--student", default=None)
+    for flag, help in paths.items():
+        p.add_argument(flag, required=True, help=help)
+    args = p.parse_args()
+    return args, setup(args)

@@ -31,9 +31,10 @@ def shard_of(snaps: list[dict], shard: int, n_shards: int) -> list[dict]:
 
 
 def ask_teacher(teacher, snaps: list[dict]) -> None:
+    from ..logs import progress
     from ..teacher import TeacherRequest
 
-    for s in snaps:
+    for s in progress(snaps, desc="teacher", unit="call"):
         adv = teacher.advise(TeacherRequest(
             snapshot_id=s["snapshot_id"], mission=s["mission"], obs_text=s["obs_text"],
             valid_actions=list(s["valid_actions"]), student_action=s["student_greedy_action"],

@@ -14,9 +14,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..io import InputError, atomic_dir, derive_seed, write_jsonl
+from ..logs import progress
 from ..policy import Policy, load_model_and_tokenizer, pick_dtype
 from ..rollout import EpisodeSpec, run_episodes
 from .formats import SFTExample
@@ -199,7 +199,7 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
         f"device {dev}, dtype {pick_dtype(dev)}")
     run_probe(0)
     # a bar in a terminal only (disable=None): Snakemake logs stay free of bar redraws
-    bar = tqdm(total=total, desc="train", unit="step", disable=None, leave=False)
+    bar = progress(total=total, desc="train", unit="step", leave=False)
     for step in range(1, total + 1):
         batch = [data[j] for j in main_c.take(plan["run_examples_per_step"])]
         if rep_c is not None:

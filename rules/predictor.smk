@@ -3,7 +3,7 @@
 
 rule train_predictor:
     input:
-        f"{R}/phase1/labeled_snapshots.jsonl",
+        rules.label_gather.output.jsonl,
     output:
         model=f"{R}/phase4/predictor/model.pt",
         config=f"{R}/phase4/predictor/config.json",

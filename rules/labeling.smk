@@ -5,8 +5,8 @@ SHARDS = list(range(STAGE_SHARDS["labeling"]))
 rule label_shard:
     input:
         student=student_dir(),
-        failure=f"{R}/phase0/failure_snapshots.json",
-        expert=f"{R}/phase0/snapshots_expert.json",
+        failure=rules.phase0_mine.output[0],
+        expert=rules.phase0_expert.output.snapshots,
     output:
         labels=f"{R}/phase1/shards/shard{{shard}}.jsonl",
         usage=f"{R}/phase1/shards/usage{{shard}}.json",
@@ -37,9 +37,9 @@ rule label_shard:
 
 rule label_gather:
     input:
-        labels=expand(f"{R}/phase1/shards/shard{{shard}}.jsonl", shard=SHARDS),
-        usage=expand(f"{R}/phase1/shards/usage{{shard}}.json", shard=SHARDS),
-        flagged=expand(f"{R}/phase1/shards/flagged{{shard}}.jsonl", shard=SHARDS),
+        labels=expand(rules.label_shard.output.labels, shard=SHARDS),
+        usage=expand(rules.label_shard.output.usage, shard=SHARDS),
+        flagged=expand(rules.label_shard.output.flagged, shard=SHARDS),
     output:
         jsonl=f"{R}/phase1/labeled_snapshots.jsonl",
         json=f"{R}/phase1/labeled_snapshots.json",
@@ -54,6 +54,7 @@ rule label_gather:
         ),
     log:
         f"{R}/logs/label_gather.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:
@@ -79,8 +80,8 @@ rule label_gather:
 rule label_reliability:
     input:
         student=student_dir(),
-        labels=f"{R}/phase1/labeled_snapshots.jsonl",
-        thresholds=f"{R}/phase1/quadrant_thresholds_auto.json",
+        labels=rules.label_gather.output.jsonl,
+        thresholds=rules.label_gather.output.thresholds,
     output:
         f"{R}/phase1/label_reliability.json",
     log:
@@ -104,9 +105,9 @@ rule label_reliability:
 
 ALL_TARGETS.extend(
     [
-        f"{R}/phase1/label_reliability.json",
-        f"{R}/phase1/labeled_snapshots.jsonl",
-        f"{R}/phase1/labeled_snapshots.json",
-        f"{R}/phase1/quadrant_thresholds_auto.json",
+        rules.label_reliability.output[0],
+        rules.label_gather.output.jsonl,
+        rules.label_gather.output.json,
+        rules.label_gather.output.thresholds,
     ]
 )

@@ -4,18 +4,25 @@
 SEL = f"{R}/phase5/selection"
 SEL_METHODS = config["selection"]["methods"]
 SEL_SEEDS = config["training"]["seeds"]
+PER_SEED_PICKS = dag.PER_SEED_METHODS  # random: redrawn per training seed
+# Only the predictor arm needs the phase-4 model (and its out-of-fold scores).
+PREDICTOR = {
+    "model": rules.train_predictor.output.model,
+    "oof": rules.train_predictor.output.oof,
+}
 
 
 rule selection_pick:
     input:
-        unpack(selection_predictor_inputs),
-        snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
+        unpack(lambda wc: PREDICTOR if wc.method == "predictor" else {}),
+        snapshots=rules.label_gather.output.jsonl,
     output:
         f"{SEL}/{{method}}/picks.json",
     log:
         f"{R}/logs/selection_pick_{{method}}.log",
     wildcard_constraints:
-        method="entropy|predictor|oracle",
+        method="|".join(m for m in dag.SELECTION_METHODS if m not in PER_SEED_PICKS),
+    localrule: True
     conda:
         CONDA_ENV
     resources:
@@ -23,42 +30,33 @@ rule selection_pick:
         runtime=10,
     params:
         cfg=cfg_json("selection"),
-        predictor=selection_predictor_args,
+        predictor=lambda wc, input: (
+            f"--predictor {input.model} --oof {input.oof}"
+            if wc.method == "predictor"
+            else ""
+        ),
+        train_seed=lambda wc: f"--train-seed {wc.seed}" if "seed" in wc.keys() else "",
     shell:
         "python scripts/selection_pick.py --cfg {params.cfg:q} --method {wildcards.method}"
-        " --snapshots {input.snapshots} {params.predictor} --out {output} > {log} 2>&1"
+        " --snapshots {input.snapshots} {params.predictor} {params.train_seed} --out {output} > {log} 2>&1"
 
 
 # random is redrawn per training seed: one picks.json per (method, seed)
-rule selection_pick_per_seed:
-    input:
-        unpack(selection_predictor_inputs),
-        snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
+use rule selection_pick as selection_pick_per_seed with:
     output:
         f"{SEL}/{{method}}/seed{{seed}}/picks.json",
     log:
         f"{R}/logs/selection_pick_{{method}}_seed{{seed}}.log",
     wildcard_constraints:
-        method="random",
-        seed=r"\d+",
-    conda:
-        CONDA_ENV
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        cfg=cfg_json("selection"),
-        predictor=selection_predictor_args,
-    shell:
-        "python scripts/selection_pick.py --cfg {params.cfg:q} --method {wildcards.method}"
-        " --snapshots {input.snapshots} {params.predictor} --train-seed {wildcards.seed} --out {output} > {log} 2>&1"
+        method="|".join(PER_SEED_PICKS),
+    localrule: True
 
 
 rule selection_train:
     input:
         student=student_dir(),
-        snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
-        picks=lambda wildcards: picks_path(wildcards.method, wildcards.seed),
+        snapshots=rules.label_gather.output.jsonl,
+        picks=lambda wc: dag.picks_path(SEL, wc.method, wc.seed),
     output:
         adapter=directory(f"{SEL}/{{method}}/seed{{seed}}/adapter"),
         run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
@@ -67,9 +65,6 @@ rule selection_train:
         f"{R}/logs/selection_train_{{method}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/selection_train_{{method}}_seed{{seed}}.tsv"
-    wildcard_constraints:
-        method="random|entropy|predictor|oracle",
-        seed=r"\d+",
     conda:
         CONDA_ENV
     threads: 1
@@ -90,10 +85,10 @@ rule selection_train:
 rule selection_evaluate:
     input:
         student=student_dir(),
-        snapshots=f"{R}/phase1/labeled_snapshots.jsonl",
-        adapter=f"{SEL}/{{method}}/seed{{seed}}/adapter",
-        run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
-        base=f"{R}/phase3/runs/BASE/seed0.json",
+        snapshots=rules.label_gather.output.jsonl,
+        adapter=rules.selection_train.output.adapter,
+        run=rules.selection_train.output.run,
+        base=BASE_RECORD,
     output:
         record=f"{SEL}/{{method}}/seed{{seed}}/eval.json",
         episodes=f"{SEL}/{{method}}/seed{{seed}}/eval.episodes.csv",
@@ -101,9 +96,6 @@ rule selection_evaluate:
         f"{R}/logs/selection_evaluate_{{method}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/selection_evaluate_{{method}}_seed{{seed}}.tsv"
-    wildcard_constraints:
-        method="random|entropy|predictor|oracle",
-        seed=r"\d+",
     conda:
         CONDA_ENV
     threads: 1
@@ -123,13 +115,13 @@ rule selection_evaluate:
 rule selection_summary:
     input:
         evals=expand(
-            f"{SEL}/{{method}}/seed{{seed}}/eval.json",
-            method=SEL_METHODS,
-            seed=SEL_SEEDS,
+            rules.selection_evaluate.output.record, method=SEL_METHODS, seed=SEL_SEEDS
         ),
-        picks=sorted({picks_path(m, s) for m in SEL_METHODS for s in SEL_SEEDS}),
+        picks=sorted(
+            {dag.picks_path(SEL, m, s) for m in SEL_METHODS for s in SEL_SEEDS}
+        ),
         episodes=expand(
-            f"{SEL}/{{method}}/seed{{seed}}/eval.episodes.csv",
+            rules.selection_evaluate.output.episodes,
             method=SEL_METHODS,
             seed=SEL_SEEDS,
         ),
@@ -138,6 +130,7 @@ rule selection_summary:
         table=f"{SEL}/selection_comparison.csv",
     log:
         f"{R}/logs/selection_summary.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:

@@ -1,4 +1,5 @@
 # Phase 2: the training matrix, one job per (run_id, seed), and the summary (localrule).
+# validation_train (rules/validation.smk) re-runs train_run's recipe via `use rule`.
 
 TRAIN_SEEDS = config["training"]["seeds"]
 
@@ -6,7 +7,7 @@ TRAIN_SEEDS = config["training"]["seeds"]
 rule train_run:
     input:
         student=student_dir(),
-        labeled=f"{R}/phase1/labeled_snapshots.jsonl",
+        labeled=rules.label_gather.output.jsonl,
     output:
         adapter=directory(f"{R}/phase2/{{run_id}}/seed{{seed}}/adapter"),
         run=f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json",
@@ -15,9 +16,6 @@ rule train_run:
         f"{R}/logs/phase2/{{run_id}}_seed{{seed}}.log",
     benchmark:
         f"{R}/benchmarks/phase2/{{run_id}}_seed{{seed}}.tsv"
-    wildcard_constraints:
-        run_id="|".join(RUN_IDS),
-        seed=r"\d+",
     conda:
         CONDA_ENV
     threads: 1
@@ -26,26 +24,24 @@ rule train_run:
         runtime=60,
         gpu=MODEL_GPU,
     params:
-        cfg=train_cfg_json(),
+        cfg=dag.train_config_json(config),
         student=student_arg,
         out=lambda wildcards, output: os.path.dirname(output.run),
+        stage="phase2",
     shell:
         "python scripts/train_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --run-id {wildcards.run_id} --seed {wildcards.seed} --out-dir {params.out} --threads {threads}"
-        " > {log} 2>&1"
+        " --run-id {wildcards.run_id} --seed {wildcards.seed} --out-dir {params.out} --stage {params.stage}"
+        " --threads {threads} > {log} 2>&1"
 
 
 rule training_summary:
     input:
-        expand(
-            f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json",
-            run_id=RUN_IDS,
-            seed=TRAIN_SEEDS,
-        ),
+        expand(rules.train_run.output.run, run_id=RUN_IDS, seed=TRAIN_SEEDS),
     output:
         f"{R}/phase2/training_summary.json",
     log:
         f"{R}/logs/training_summary.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:

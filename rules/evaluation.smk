@@ -2,49 +2,22 @@
 # job per model x block (BASE once: greedy and deterministic); a per-model gather writes the
 # record and episodes files; then the tables.
 EVAL_SEEDS = config["training"]["seeds"]
-
-
-rule evaluate_base:
-    input:
-        student=student_dir(),
-        labeled=f"{R}/phase1/labeled_snapshots.jsonl",
-    output:
-        f"{P3B}/BASE/seed0/block{{shard}}.json",
-    log:
-        f"{R}/logs/phase3/BASE_block{{shard}}.log",
-    benchmark:
-        f"{R}/benchmarks/phase3/BASE_block{{shard}}.tsv"
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=MODEL_GPU,
-    params:
-        cfg=cfg_json("env", "student", "eval"),
-        student=student_arg,
-        shard_size=config["eval"]["shard_size"],
-    shell:
-        "python scripts/evaluate_block.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --run-id BASE --seed 0 --shard {wildcards.shard} --shard-size {params.shard_size}"
-        " --out {output} --threads {threads} > {log} 2>&1"
+EVAL_BLOCKS = list(range(STAGE_SHARDS["eval"]))
+P3B = f"{R}/phase3/blocks"
+BASE_RECORD = f"{R}/phase3/runs/BASE/seed0.json"  # evaluate_gather's BASE output
 
 
 rule evaluate_run:
     input:
         student=student_dir(),
-        labeled=f"{R}/phase1/labeled_snapshots.jsonl",
-        adapter=f"{R}/phase2/{{run_id}}/seed{{seed}}/adapter",
+        labeled=rules.label_gather.output.jsonl,
+        adapter=rules.train_run.output.adapter,
     output:
         f"{P3B}/{{run_id}}/seed{{seed}}/block{{shard}}.json",
     log:
         f"{R}/logs/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.tsv"
-    wildcard_constraints:
-        run_id="|".join(RUN_IDS),
-        seed=r"\d+",
     conda:
         CONDA_ENV
     threads: 1
@@ -55,16 +28,34 @@ rule evaluate_run:
     params:
         cfg=cfg_json("env", "student", "eval"),
         student=student_arg,
+        model=dag.model_args,
         shard_size=config["eval"]["shard_size"],
     shell:
         "python scripts/evaluate_block.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --run-id {wildcards.run_id} --seed {wildcards.seed} --adapter {input.adapter}"
-        " --shard {wildcards.shard} --shard-size {params.shard_size} --out {output} --threads {threads} > {log} 2>&1"
+        " {params.model} --shard {wildcards.shard} --shard-size {params.shard_size} --out {output}"
+        " --threads {threads} > {log} 2>&1"
+
+
+# BASE once (greedy and deterministic): evaluate_run's recipe without an adapter.
+use rule evaluate_run as evaluate_base with:
+    input:
+        student=student_dir(),
+        labeled=rules.label_gather.output.jsonl,
+    output:
+        f"{P3B}/BASE/seed0/block{{shard}}.json",
+    log:
+        f"{R}/logs/phase3/BASE_block{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/phase3/BASE_block{{shard}}.tsv"
 
 
 rule evaluate_gather:
     input:
-        unpack(eval_gather_inputs),
+        unpack(
+            lambda wc: dag.eval_gather_inputs(
+                wc, rules.evaluate_run.output[0], len(EVAL_BLOCKS), BASE_RECORD
+            )
+        ),
     output:
         record=f"{R}/phase3/runs/{{run_id}}/seed{{seed}}.json",
         episodes=f"{R}/phase3/runs/{{run_id}}/seed{{seed}}.episodes.csv",
@@ -72,24 +63,24 @@ rule evaluate_gather:
         f"{R}/logs/phase3/{{run_id}}_seed{{seed}}_gather.log",
     wildcard_constraints:
         run_id="|".join(["BASE", *RUN_IDS]),
-        seed=r"\d+",
+    localrule: True
     conda:
         CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        base=eval_gather_base_arg,
+        base=lambda wc, input: f"--base {input.base}" if "base" in input.keys() else "",
     shell:
         "python scripts/evaluate_gather.py --blocks {input.blocks} {params.base}"
         " --out {output.record} --episodes {output.episodes} > {log} 2>&1"
 
 
-PHASE3_RUNS = [f"{R}/phase3/runs/BASE/seed0"] + expand(
-    f"{R}/phase3/runs/{{run_id}}/seed{{seed}}", run_id=RUN_IDS, seed=EVAL_SEEDS
-)
+# every evaluated model, BASE first: (run_id, seed) pairs
+MODELS = [("BASE", 0)] + [(r, s) for r in RUN_IDS for s in EVAL_SEEDS]
+MODEL_WILDCARDS = dict(run_id=[m for m, _ in MODELS], seed=[s for _, s in MODELS])
+# the per-model tables (rules/analysis.smk renders them); episodes.csv is every episode
 PHASE3_TABLES = [
-    "episodes",
     "overall_task_results",
     "per_quadrant_results",
     "transfer_matrix",
@@ -100,12 +91,14 @@ PHASE3_TABLES = [
 
 rule phase3_tables:
     input:
-        records=[f"{p}.json" for p in PHASE3_RUNS],
-        episodes=[f"{p}.episodes.csv" for p in PHASE3_RUNS],
+        records=expand(rules.evaluate_gather.output.record, zip, **MODEL_WILDCARDS),
+        episodes=expand(rules.evaluate_gather.output.episodes, zip, **MODEL_WILDCARDS),
     output:
-        expand(f"{R}/phase3/{{name}}.csv", name=PHASE3_TABLES),
+        **{t: f"{R}/phase3/{t}.csv" for t in PHASE3_TABLES},
+        episodes=f"{R}/phase3/episodes.csv",
     log:
         f"{R}/logs/phase3/tables.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:
@@ -119,4 +112,4 @@ rule phase3_tables:
         " --episodes {input.episodes} --out-dir {params.out} > {log} 2>&1"
 
 
-ALL_TARGETS.extend(expand(f"{R}/phase3/{{name}}.csv", name=PHASE3_TABLES))
+ALL_TARGETS.extend(rules.phase3_tables.output)

@@ -7,7 +7,7 @@ MICRO_SHARDS = list(range(STAGE_SHARDS["micro"]))
 rule micro_training:
     input:
         student=student_dir(),
-        labeled=f"{R}/phase1/labeled_snapshots.jsonl",
+        labeled=rules.label_gather.output.jsonl,
     output:
         f"{R}/phase1b/micro/shard{{shard}}.json",
     log:
@@ -32,11 +32,12 @@ rule micro_training:
 
 rule micro_gather:
     input:
-        expand(f"{R}/phase1b/micro/shard{{shard}}.json", shard=MICRO_SHARDS),
+        expand(rules.micro_training.output[0], shard=MICRO_SHARDS),
     output:
         f"{R}/phase1b/micro_training_results.json",
     log:
         f"{R}/logs/micro_gather.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:
@@ -48,11 +49,12 @@ rule micro_gather:
 
 rule cpt_correlation:
     input:
-        f"{R}/phase1b/micro_training_results.json",
+        rules.micro_gather.output[0],
     output:
         f"{R}/phase1b/cpt_correlation.json",
     log:
         f"{R}/logs/cpt_correlation.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:

@@ -29,11 +29,12 @@ rule phase0_rollouts:
 
 rule phase0_gather:
     input:
-        expand(f"{R}/phase0/rollouts/shard{{shard}}.json", shard=P0_SHARDS),
+        expand(rules.phase0_rollouts.output[0], shard=P0_SHARDS),
     output:
         f"{R}/phase0/rollouts.json",
     log:
         f"{R}/logs/phase0_gather.log",
+    localrule: True
     conda:
         CONDA_ENV
     resources:
@@ -45,7 +46,7 @@ rule phase0_gather:
 
 rule phase0_mine:
     input:
-        f"{R}/phase0/rollouts.json",
+        rules.phase0_gather.output[0],
     output:
         f"{R}/phase0/failure_snapshots.json",
     log:
@@ -90,8 +91,8 @@ rule phase0_expert:
 
 rule phase0_restore_check:
     input:
-        failure=f"{R}/phase0/failure_snapshots.json",
-        expert=f"{R}/phase0/snapshots_expert.json",
+        failure=rules.phase0_mine.output[0],
+        expert=rules.phase0_expert.output.snapshots,
     output:
         f"{R}/phase0/state_restore_check.json",
     log:

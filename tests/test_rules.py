@@ -1,0 +1,130 @@
+"""The rule files as a newcomer reads them (docs/design.md §1): named by topic, re-runs
+that replicate a recipe via `use rule`, inputs taken from the producing rule, cheap rules
+local, stage helpers in teachable.dag (unit-tested here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Loads the workflow with Snakemake's API (no DAG, no jobs) and prints each rule's recipe.
+_DUMP = r"""
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
+with SnakemakeApi(OutputSettings()) as api:
+    wf = api.workflow(resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
+                      config_settings=ConfigSettings(configfiles=[Path(sys.argv[1])]),
+                      snakefile=Path("Snakefile"), workdir=Path("."))
+    w = wf._workflow
+    print(json.dumps({r.name: {"shell": r.shellcmd, "local": r.name in w._localrules,
+                               "params": {k: v for k, v in r.params.items() if isinstance(v, str)},
+                               "input": [str(f) for f in r.input], "gpu": str(r.resources.get("gpu"))}
+                      for r in w.rules}))
+"""
+
+
+@pytest.fixture(scope="module")
+def rules():
+    r = subprocess.run([sys.executable, "-c", _DUMP, "tests/data/config_mock.yaml"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("copy, recipe", [("validation_train", "train_run"), ("evaluate_base", "evaluate_run"),
+                                          ("validation_base", "validation_evaluate"),
+                                          ("selection_pick_per_seed", "selection_pick")])
+def test_reruns_use_the_recipe_they_replicate(rules, copy, recipe):
+    """`use rule`: the same command line and the same config params, only paths differ."""
+    assert rules[copy]["shell"] == rules[recipe]["shell"]
+    assert rules[copy]["gpu"] == rules[recipe]["gpu"]
+    for key in ("cfg",):
+        assert rules[copy]["params"][key] == rules[recipe]["params"][key]
+
+
+def test_validation_evaluates_with_phase3_config(rules):
+    assert rules["validation_evaluate"]["params"]["cfg"] == rules["evaluate_run"]["params"]["cfg"]
+    assert rules["validation_train"]["params"]["stage"] == "validation"
+    assert rules["train_run"]["params"]["stage"] == "phase2"
+
+
+def test_labeled_snapshots_path_is_typed_once():
+    """Consumers take rules.label_gather.output.jsonl; only the producer spells the path."""
+    text = "".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
+    assert text.count("labeled_snapshots.jsonl") == 1, "retyped instead of rules.label_gather.output.jsonl"
+    assert "rules.label_gather.output.jsonl" in text
+
+
+def test_cheap_rules_are_local_and_declared_next_to_the_rule(rules):
+    snakefile = (ROOT / "Snakefile").read_text()
+    assert "localrules:" not in snakefile
+    for name in ("label_gather", "phase0_gather", "micro_gather", "evaluate_gather", "cpt_correlation",
+                 "training_summary", "phase3_tables", "selection_pick", "selection_summary", "validation_select",
+                 "validate", "tables", "gates", "registry", "figure", "all"):
+        assert rules[name]["local"], name
+    for name in ("train_run", "evaluate_run", "label_shard", "validation_train", "validation_evaluate"):
+        assert not rules[name]["local"], name
+
+
+def test_rule_files_named_by_topic_hold_no_functions():
+    files = {p.name for p in (ROOT / "rules").glob("*.smk")}
+    assert not any(re.match(r"phase\d", f) for f in files), files
+    assert {"rollouts.smk", "labeling.smk", "training.smk", "evaluation.smk", "selection.smk"} <= files
+    readme = (ROOT / "README.md").read_text()
+    for f in files:
+        assert f"rules/{f}" in readme, f"README's rule table lacks rules/{f}"
+        if f != "common.smk":  # snakemake --lint: functions live in common.smk or the library
+            assert not re.search(r"^def ", (ROOT / "rules" / f).read_text(), re.M), f
+    assert (ROOT / "report" / "workflow.rst").is_file()
+    assert 'report: "report/workflow.rst"' in (ROOT / "Snakefile").read_text()
+
+
+# --- teachable.dag stage helpers ------------------------------------------------------------
+
+
+class _Named(dict):
+    """Stands in for Snakemake's wildcards / input objects (attribute access, get, keys)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def test_model_args_base_and_runs():
+    from teachable import dag
+
+    assert dag.model_args(_Named(shard="3"), _Named(student="s", labeled="l")) == "--run-id BASE --seed 0"
+    assert dag.model_args(_Named(run_id="Q1_demo", seed="2"), _Named(adapter="a", base="b.json")) == \
+        "--run-id Q1_demo --seed 2 --adapter a --base b.json"
+
+
+def test_eval_gather_inputs_and_picks_path():
+    from teachable import dag
+
+    block = "r/phase3/blocks/{run_id}/seed{seed}/block{shard}.json"
+    base = dag.eval_gather_inputs(_Named(run_id="BASE", seed="0"), block, 2, "BASE.json")
+    assert base == {"blocks": ["r/phase3/blocks/BASE/seed0/block0.json", "r/phase3/blocks/BASE/seed0/block1.json"]}
+    assert dag.eval_gather_inputs(_Named(run_id="B2_all", seed="1"), block, 1, "BASE.json")["base"] == "BASE.json"
+    assert dag.picks_path("sel", "random", 3) == "sel/random/seed3/picks.json"
+    assert dag.picks_path("sel", "entropy", 3) == "sel/entropy/picks.json"
+
+
+def test_dag_lists_agree_with_selection_module(tmp_path):
+    from teachable import dag
+    import importlib
+
+    pick = importlib.import_module("teachable.selection.pick")  # the package re-exports a pick()
+
+    assert dag.SELECTION_METHODS == pick.METHODS and dag.PER_SEED_METHODS == pick.PER_SEED_METHODS
+    sel = tmp_path / "selected.json"
+    sel.write_text(json.dumps({"selected": [{"run_id": "Q1_demo"}, {"run_id": "B1_uniform"}]}))
+    assert dag.selected_records(str(sel), "v", [7, 8]) == [
+        "v/Q1_demo/seed7/eval.json", "v/Q1_demo/seed8/eval.json",
+        "v/B1_uniform/seed7/eval.json", "v/B1_uniform/seed8/eval.json"]
