@@ -1,7 +1,6 @@
 """Phase 5: summary over methods x seeds -> selection_summary.json (means, CIs, paired
 differences vs the baseline, Holm, selection-order gates) and selection_comparison.csv."""
 
-import sys
 from pathlib import Path
 
 import pandas as pd
