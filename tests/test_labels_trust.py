@@ -1,5 +1,7 @@
 """Issue 10: common random numbers, the cross-fitted ELP on a null, faithful patches."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -157,6 +159,35 @@ def test_warm_start_patches_do_not_bake_in_the_answer():
     assert all("advice from a similar situation" in e.prompt for k in kinds for e in kinds[k])
     share_wrong = sum(bool(e.patch_action) and e.patch_action != e.action for e in ex) / sum(bool(e.patch_action) for e in ex)
     assert 0.2 < share_wrong < 0.8
+
+
+def test_bootstrap_report_carries_follow_rates_and_patch_kinds(tmp_path):
+    """Mock env, tiny model: the report holds the follow rates (measured on fresh tasks),
+    the warm-start patch-kind counts, the kept checkpoint and its selection rule."""
+    from functools import partial
+
+    from teachable.config import load_config
+    from teachable.envs import env_from_config
+    from teachable.io import read_json
+    from teachable.student import PATCH_KINDS, bootstrap_student
+
+    cfg = load_config("tests/data/config_mock.yaml", {"bootstrap": {
+        "patch_share": 0.5, "patch_mix": {"here": 0.5, "other_state": 0.2, "sham": 0.2, "placebo": 0.1},
+        "select": "best", "success_window": [0.2, 0.8], "final_eval_tasks": 6}})
+    rep = bootstrap_student(partial(env_from_config, cfg["env"]), cfg["bootstrap"], 0, str(tmp_path / "s"),
+                            cfg["student"]["history"], cfg["env"]["max_steps"])
+    assert read_json(tmp_path / "s" / "bootstrap_report.json") == json.loads(json.dumps(rep))
+    f = rep["follow"]
+    assert f["n_states"] > 0
+    for k in ("follow_right_now", "follow_wrong_now", "no_patch_picks_right", "no_patch_picks_wrong"):
+        assert 0.0 <= f[k] <= 1.0
+    assert f["follow_gain"] == pytest.approx(f["follow_right_now"] - f["no_patch_picks_right"])
+    kinds = rep["warm_start_patches"]
+    assert set(PATCH_KINDS) <= set(kinds) and all(kinds[k] > 0 for k in PATCH_KINDS)
+    assert kinds["right_now"] >= kinds["here"] and kinds["wrong_now"] > 0
+    assert rep["n_episodes"] == 6 and rep["select"] == "best"
+    assert rep["selected_step"] in [c["step"] for c in rep["curve"]]
+    assert all("follow_gain" in c for c in rep["curve"])
 
 
 # ---------------------------------------------------------------- label reliability
