@@ -110,6 +110,34 @@ def test_identical_patches_give_identical_rollouts_and_force_aligns(policy):
     assert aligned >= 1
 
 
+def test_force_rollouts_copied_where_they_cannot_differ_labels_unchanged(policy, monkeypatch):
+    """label_rollouts skips force rollout j when policy rollout j already took the expert's
+    first action (then the two are the same episode); the labels equal running every spec."""
+    import teachable.labeling.rollouts as R
+    from teachable.envs import make_env
+    from teachable.phase0 import encode_state
+    from teachable.rollout import run_episodes
+
+    mk = lambda: make_env("mock")
+    env, snaps = mk(), []
+    for i in range(8):
+        obs = env.reset(i)
+        snaps.append({"snapshot_id": f"t{i}_step0000_k0", "state": encode_state(env.get_state()), "history": [],
+                      "teacher": {"suggested_action": env.expert_action(), "diagnosis": "the goal is ahead ."},
+                      "student_greedy_action": obs.valid_actions[0], "obs_text": obs.text, "mission": obs.mission})
+    full = R.success_rates(run_episodes(policy, mk, R.rollout_specs(snaps, 6, 12, 0), 1.0, 2))
+    ran = []
+    monkeypatch.setattr(R, "run_episodes", lambda p, m, specs, *a, **k: ran.extend(specs) or run_episodes(p, m, specs, *a, **k))
+    out = R.label_rollouts(policy, mk, [dict(s) for s in snaps], 6, 12, 0, 1.0, 2)
+    for s in out:
+        f = full[s["snapshot_id"]]
+        assert s["p_force"] == np.mean(f["force"]) and s["p_policy"] == np.mean(f["policy"])
+        assert s["p_demo"] == np.mean(f["demo"]) and s["n_force"] == 6
+    n_force_run = sum(sp.mode == "force" for sp in ran)
+    assert 0 < n_force_run < 8 * 6  # some copied, and the run specs exist only once
+    assert len({sp.episode_id for sp in ran}) == len(ran)
+
+
 # ---------------------------------------------------------------- faithful patches
 
 

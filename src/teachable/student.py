@@ -312,15 +312,22 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     """Build, warm-start and save the bootstrap student; returns its report."""
     t0 = time.time()
     mix = cfg.get("patch_mix") or dict(zip(PATCH_KINDS, PATCH_KIND_WEIGHTS))
-    examples = collect_demos(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"],
-                             cfg["patch_share"], max_steps, diagnose, tuple(mix[k] for k in PATCH_KINDS))
-    corpus = [ex.prompt + " " + ex.action for ex in examples]
+    episodes = demo_states(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"], max_steps)
+    examples = add_patches(episodes, seed, cfg["patch_share"], diagnose, tuple(mix[k] for k in PATCH_KINDS))
+    # curriculum: the first advice_warmup_steps train on states whose patches are all about
+    # this very state (the copy signal a small model needs to learn to read a patch at all);
+    # the mix above then teaches it which advice applies (docs/labeling.md)
+    warm_steps = int(cfg.get("advice_warmup_steps", 0))
+    warm = add_patches(episodes, derive_seed(seed, "bootstrap_warmup"), cfg.get("advice_warmup_share", 1.0),
+                       diagnose, (1.0, 0.0, 0.0, 0.0)) if warm_steps else []
+    corpus = [ex.prompt + " " + ex.action for ex in examples + warm]
     actions = tuple(make_env().actions)
     corpus += [patch_text("contrast", a, wrong_action=b) for a in actions for b in actions]
     corpus += [patch_text(c, "x", "x", "x", situation="x") for c in ("placebo", "demo", "contrast", "hint")]
     tok = make_bootstrap_tokenizer(cfg, corpus, actions)
     model = build_model(tok, cfg, seed).to(device)
     data = encode_examples(tok, examples)
+    data_warm = encode_examples(tok, warm)
     log(f"bootstrap: {len(examples)} demo states, vocab {len(tok)}, "
         f"{sum(p.numel() for p in model.parameters())} parameters")
 
@@ -348,7 +355,8 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
         for _ in range(min(cfg["eval_every"], cfg["max_steps"] - step)):
             if pos + cfg["batch_size"] > len(order):
                 order, pos = torch.randperm(len(data), generator=gen).tolist(), 0
-            batch = [data[j] for j in order[pos : pos + cfg["batch_size"]]]
+            src = data_warm if step < warm_steps else data  # same states, same order
+            batch = [src[j] for j in order[pos : pos + cfg["batch_size"]]]
             pos += cfg["batch_size"]
             ids, lab, mask = collate(batch, tok.pad_token_id)
             with amp():
@@ -386,7 +394,7 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     kinds["right_now"] = sum(bool(ex.patch_action) and ex.patch_action == ex.action for ex in examples)
     kinds["wrong_now"] = sum(bool(ex.patch_action) and ex.patch_action != ex.action for ex in examples)
     report = {
-        **report, "follow": follow, "warm_start_patches": kinds, "steps": step, "selected_step": best["step"],
+        **report, "follow": follow, "warm_start_patches": kinds, "advice_warmup_steps": warm_steps, "steps": step, "selected_step": best["step"],
         "select": cfg.get("select", "last"), "eval_tasks": "bootstrap_final (fresh; checkpoints were checked on bootstrap_eval)", "n_demo_states": len(examples), "vocab_size": len(tok),
         "n_parameters": sum(p.numel() for p in model.parameters()), "curve": curve,
         "ratio_in_range": bool(0.1 < report["entropy_ratio"] < 0.9),
