@@ -262,3 +262,31 @@ def test_reliability_report_and_gate(tmp_path):
     write_json(tmp_path / "r.json", rep)
     g = label_reliability(tmp_path / "r.json")[0]
     assert g["name"] == "label_reliability" and g["passed"] is True and g["value"] == rep["spearman"]["L_local"]
+
+
+def test_reliability_by_n_from_rollout_prefixes():
+    """Labels from the first k rollouts are what n_rollouts = k gives (stream j does not
+    depend on n); at k = n they are the labels themselves."""
+    from teachable.labeling.reliability import by_n
+    from teachable.labeling.rollouts import apply_rates, prefix_labels
+
+    rng = np.random.default_rng(3)
+    pairs = []
+    for i in range(30):
+        p = rng.random(6)  # per condition success prob, shared by both labelings (signal)
+        conds = ("policy", "force", "placebo", "demo", "contrast", "hint")
+        mk = lambda: {**{c: list(rng.random(6) < p[k]) for k, c in enumerate(conds)}, "expert": [True]}
+        a, b = apply_rates({"snapshot_id": f"s{i}"}, mk()), apply_rates({"snapshot_id": f"s{i}"}, mk())
+        pairs.append((a, b))
+    a0 = pairs[0][0]
+    assert prefix_labels(a0["rollout_outcomes"], 6)["L_local"] == a0["L_local"]
+    assert prefix_labels(a0["rollout_outcomes"], 6)["ELP_net"] == a0["ELP_net"]
+    assert prefix_labels(a0["rollout_outcomes"], 2)["L_local"] == (
+        np.mean(a0["rollout_outcomes"]["force"][:2]) - np.mean(a0["rollout_outcomes"]["policy"][:2]))
+    res = by_n(pairs, 6, n_resamples=200)
+    assert set(res) == {"2", "4", "6"}
+    from teachable.labeling.reliability import _spearman
+
+    assert res["6"]["L_local"]["spearman"] == pytest.approx(
+        _spearman([a["L_local"] for a, _ in pairs], [b["L_local"] for _, b in pairs]))
+    assert res["6"]["L_local"]["low"] <= res["6"]["L_local"]["spearman"]

@@ -16,7 +16,8 @@ from .quadrants import QUADRANTS, quadrant
 
 LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit", "p_policy", "p_force", "p_expert", "p_placebo", "p_demo",
           "p_contrast", "p_hint")
-ROLLOUT_KEYS = ("p_", "n_", "L_", "gain_", "ELP", "route", "d_", "quadrant")
+ROLLOUT_KEYS = ("p_", "n_", "L_", "gain_", "ELP", "route", "d_", "quadrant", "rollout_")
+BY_N_LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit")
 
 
 def retest_seed(seed: int) -> int:
@@ -75,6 +76,29 @@ def spearman_ci(x, y, confidence: float = 0.95, n_resamples: int = 1999, seed: i
     return ci.to_dict()
 
 
+def by_n(pairs: list[tuple[dict, dict]], n_rollouts: int, confidence: float = 0.95, n_resamples: int = 1999,
+         seed: int = 0) -> dict | None:
+    """Test-retest Spearman (and its one-sided lower bound) of the labels computed from the
+    first k rollouts of both labelings, k = 2, 4, ... n: what a smaller n_rollouts would
+    have given, at no extra cost (stream j does not depend on n). None without outcomes."""
+    from .rollouts import prefix_labels
+
+    if not pairs or not all("rollout_outcomes" in a and "rollout_outcomes" in b for a, b in pairs):
+        return None
+    out = {}
+    for k in range(2, n_rollouts + 1, 2):
+        la = [prefix_labels(a["rollout_outcomes"], k) for a, _ in pairs]
+        lb = [prefix_labels(b["rollout_outcomes"], k) for _, b in pairs]
+        row = {}
+        for lab in BY_N_LABELS:
+            if all(x.get(lab) is not None for x in la + lb):
+                x, y = [d[lab] for d in la], [d[lab] for d in lb]
+                ci = spearman_ci(x, y, confidence, n_resamples, seed)
+                row[lab] = {"spearman": _spearman(x, y), "low": ci["low"] if ci else None}
+        out[str(k)] = row
+    return out
+
+
 def report(first: list[dict], second: list[dict], th: dict, mins: dict, n_rollouts: int, horizon: int,
            confidence: float = 0.95, n_resamples: int = 1999, seed: int = 0) -> dict:
     """Test-retest statistics; quadrants of the retest use the main run's thresholds.
@@ -98,6 +122,7 @@ def report(first: list[dict], second: list[dict], th: dict, mins: dict, n_rollou
             "rule": f"one-sided {confidence:.0%} bootstrap lower bound of the test-retest Spearman >= threshold "
                     "for every listed label"}
     return {"n_snapshots": len(pairs), "n_rollouts": n_rollouts, "horizon": horizon, "spearman": rho,
+            "spearman_by_n": by_n(pairs, n_rollouts, confidence, n_resamples, seed),
             "quadrant_agreement": float(np.mean(np.array(qa) == np.array(qb))) if pairs else None,
             "quadrant_kappa": kappa,
             "mean_abs_diff": {k: float(np.mean([abs(a[k] - b[k]) for a, b in pairs])) for k in rho},

@@ -88,6 +88,18 @@ def elp_estimates(outcomes: dict[str, list[bool]]) -> dict:
     return out
 
 
+def prefix_labels(outcomes: dict[str, list], k: int) -> dict:
+    """L_local, L_upper, ELP_net and ELP_net_xfit from the first k rollouts of each sampled
+    condition (the expert's single rollout is kept)."""
+    o = {c: list(v) if c == "expert" else list(v)[:k] for c, v in outcomes.items()}
+    p = {c: float(np.mean(v)) for c, v in o.items()}
+    out = {"L_local": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"]}
+    if "placebo" in o:
+        elp = elp_estimates({c: o[c] for c in ("placebo", *ROUTES)})
+        out.update(ELP_net=elp["ELP_net"], ELP_net_xfit=elp["ELP_net_xfit"])
+    return out
+
+
 def apply_rates(snap: dict, outcomes: dict[str, list[bool]], cpt: bool = True) -> dict:
     p = {c: float(np.mean(v)) for c, v in outcomes.items()}
     snap.update({
@@ -95,6 +107,9 @@ def apply_rates(snap: dict, outcomes: dict[str, list[bool]], cpt: bool = True) -
         "n_policy": len(outcomes["policy"]), "n_force": len(outcomes["force"]), "n_expert": len(outcomes["expert"]),
         "L_local": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"],
     })
+    # per-rollout outcomes (index j): the labels at any smaller n are their prefixes (common
+    # random numbers: stream j is the same whatever n is), used by the reliability report
+    snap["rollout_outcomes"] = {c: [int(x) for x in v] for c, v in outcomes.items()}
     if cpt:
         p["base"] = p["policy"]  # the CPT base condition is the unpatched policy rollout
         for c in CONDITIONS:
