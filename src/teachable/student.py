@@ -175,20 +175,23 @@ def follow_rates_on(policy: Policy, rows: list[tuple]) -> dict:
             cands.append(valid)
     if not rows:
         return {"n_states": 0, "follow_right_now": None, "follow_wrong_now": None, "no_patch_picks_right": None,
-                "no_patch_picks_wrong": None, "follow_gain": None}
+                "no_patch_picks_wrong": None, "follow_gain": None, "discrimination": None}
     scores = policy.score(prompts, cands)
     pick = [c[int(np.argmax(sc))] for sc, c in zip(scores, cands)]
     k = 5
     right = float(np.mean([pick[i * k + j] == r[4] for i, r in enumerate(rows) for j in (1, 2)]))
     wrong = float(np.mean([pick[i * k + j] == r[5] for i, r in enumerate(rows) for j in (3, 4)]))
     base_right = float(np.mean([pick[i * k] == r[4] for i, r in enumerate(rows)]))
+    base_wrong = float(np.mean([pick[i * k] == r[5] for i, r in enumerate(rows)]))
     return {
         "n_states": len(rows),
         "follow_right_now": right,
         "follow_wrong_now": wrong,
         "no_patch_picks_right": base_right,
-        "no_patch_picks_wrong": float(np.mean([pick[i * k] == r[5] for i, r in enumerate(rows)])),
+        "no_patch_picks_wrong": base_wrong,
         "follow_gain": right - base_right,
+        # gain on right-now patches minus the gain on wrong-now ones (copying scores ~0)
+        "discrimination": (right - base_right) - (wrong - base_wrong),
         "patches": "demo and contrast, framed as advice from this situation",
     }
 
@@ -370,14 +373,16 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
         ev = evaluate_student(pol, eval_env, eval_seeds, max_steps, history_len)
         fr = follow_rates_on(pol, rows)
         curve.append({"step": step, "loss": float(loss.detach()), **ev,
-                      **{k: fr[k] for k in ("follow_right_now", "follow_wrong_now", "no_patch_picks_right", "follow_gain")}})
+                      **{k: fr[k] for k in ("follow_right_now", "follow_wrong_now", "no_patch_picks_right", "no_patch_picks_wrong",
+                                             "follow_gain", "discrimination")}})
         log(f"bootstrap step {step}: loss {float(loss.detach()):.3f} success {ev['success_rate']:.2f} "
             f"H/lnA {ev['entropy_ratio']:.2f} follow right {fr['follow_right_now']:.2f} "
             f"wrong {fr['follow_wrong_now']:.2f} no-patch right {fr['no_patch_picks_right']:.2f}")
         # select 'best': prefer checkpoints inside the success window, then the largest
-        # follow gain (uses advice) ; 'last' keeps the final checkpoint
+        # advice discrimination (follows right-now patches more than it would anyway, and
+        # wrong-now ones no more: a copier scores ~0); 'last' keeps the final checkpoint
         inside = lo <= ev["success_rate"] <= hi
-        key = (inside, fr["follow_gain"] if inside else -abs(ev["success_rate"] - (lo + hi) / 2))
+        key = (inside, fr["discrimination"] if inside else -abs(ev["success_rate"] - (lo + hi) / 2))
         if cfg.get("select", "last") == "last" or best_key is None or key > best_key:
             best_key, best = key, {"step": step, "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         if ev["success_rate"] >= cfg["target_success"]:
