@@ -290,3 +290,26 @@ def test_reliability_by_n_from_rollout_prefixes():
     assert res["6"]["L_local"]["spearman"] == pytest.approx(
         _spearman([a["L_local"] for a, _ in pairs], [b["L_local"] for _, b in pairs]))
     assert res["6"]["L_local"]["low"] <= res["6"]["L_local"]["spearman"]
+
+
+def test_drop_expert_stops_the_bot_for_this_episode_only():
+    """BabyAI: after drop_expert() the episode steps the same (observations, success) but
+    the bot no longer replans; expert_action() then refuses; reset brings it back."""
+    from teachable.envs import make_env
+
+    a, b = make_env("babyai", max_steps=20), make_env("babyai", max_steps=20)
+    a.reset(3), b.reset(3)
+    b.drop_expert()
+    with pytest.raises(RuntimeError, match="drop_expert"):
+        b.expert_action()
+    for _ in range(8):
+        act = a.expert_action()
+        oa, _, da, ia = a.step(act)
+        ob, _, db, ib = b.step(act)
+        assert (oa.text, oa.valid_actions, da, ia["success"]) == (ob.text, ob.valid_actions, db, ib["success"])
+        if da:
+            break
+    b.reset(3)
+    c = make_env("babyai", max_steps=20)
+    c.reset(3)
+    assert b.expert_action() == c.expert_action()
