@@ -28,7 +28,8 @@ def main():
                    rel.retest_seed(cfg["seed"]), st["temperature"], st["history"], progress="label retest")
     wall = time.time() - t0
     out = rel.report(first, again, th, {"L_local": rcfg["min_spearman_L_local"],
-                                        "ELP_net": rcfg["min_spearman_ELP_net"]}, lab["n_rollouts"], lab["horizon"])
+                                        "ELP_net": rcfg["min_spearman_ELP_net"]}, lab["n_rollouts"], lab["horizon"],
+                     seed=cfg["seed"])
     out.update(retest_seed=rel.retest_seed(cfg["seed"]), seed=cfg["seed"], rollout_wall_s=wall,
                labels_per_min=60 * len(again) / wall if wall > 0 else None)
     write_json(args.out, out)

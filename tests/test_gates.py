@@ -268,3 +268,35 @@ def test_selection_summary_two_level_from_episodes():
     two = [e for e in ev if e["seed"] < 2]
     summ2, _ = summarize(two, {}, scfg, 0, episodes=pd.DataFrame([r for r in rows if r["seed"] < 2]))
     assert all(x["passed"] is None and "too few seeds" in x["ci_note"] for x in summ2["gates"])
+
+
+def relabel_pairs(n, noise, seed=0):
+    """(first, retest) label dicts: a shared truth plus independent noise per labeling."""
+    rng = np.random.default_rng(seed)
+    first, second = [], []
+    for i in range(n):
+        truth = float(rng.random())
+        base = {"snapshot_id": f"t{i}_step0001_k0", "U": float(rng.random()), "quadrant": QUADRANTS[i % 4]}
+        first.append({**base, **{k: truth + noise * float(rng.standard_normal()) for k in ("L_local", "ELP_net")}})
+        second.append({**base, **{k: truth + noise * float(rng.standard_normal()) for k in ("L_local", "ELP_net")}})
+    return first, second
+
+
+def test_label_reliability_gate_is_about_the_ci_lower_bound(tmp_path):
+    """Null (independent labels) fails, positive passes, and a point estimate above the
+    threshold with a lower bound below it (few snapshots) fails too."""
+    from teachable.io import write_json
+    from teachable.labeling.reliability import report
+
+    mins = {"L_local": 0.6, "ELP_net": 0.5}
+    th = {"U_threshold": 0.5, "L_threshold": 0.5}
+    null = report(*relabel_pairs(40, 0.0, 1)[:1], relabel_pairs(40, 0.0, 2)[1], th, mins, 6, 40)
+    assert null["gate"]["passed"] is False
+    pos = report(*relabel_pairs(40, 0.05), th, mins, 6, 40)
+    g = pos["gate"]
+    assert g["passed"] is True and g["spearman_ci"]["L_local"]["low"] >= 0.6
+    few = report(*relabel_pairs(10, 0.12, 3), th, mins, 6, 40)["gate"]
+    assert few["spearman"]["L_local"] >= 0.6 and few["spearman_ci"]["L_local"]["low"] < 0.6
+    assert few["passed"] is False
+    write_json(tmp_path / "r.json", pos)
+    assert verdict(G.label_reliability(tmp_path / "r.json")) is True

@@ -1,5 +1,7 @@
 """Issue 10: common random numbers, the cross-fitted ELP on a null, faithful patches."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -108,6 +110,34 @@ def test_identical_patches_give_identical_rollouts_and_force_aligns(policy):
     assert aligned >= 1
 
 
+def test_force_rollouts_copied_where_they_cannot_differ_labels_unchanged(policy, monkeypatch):
+    """label_rollouts skips force rollout j when policy rollout j already took the expert's
+    first action (then the two are the same episode); the labels equal running every spec."""
+    import teachable.labeling.rollouts as R
+    from teachable.envs import make_env
+    from teachable.phase0 import encode_state
+    from teachable.rollout import run_episodes
+
+    mk = lambda: make_env("mock")
+    env, snaps = mk(), []
+    for i in range(8):
+        obs = env.reset(i)
+        snaps.append({"snapshot_id": f"t{i}_step0000_k0", "state": encode_state(env.get_state()), "history": [],
+                      "teacher": {"suggested_action": env.expert_action(), "diagnosis": "the goal is ahead ."},
+                      "student_greedy_action": obs.valid_actions[0], "obs_text": obs.text, "mission": obs.mission})
+    full = R.success_rates(run_episodes(policy, mk, R.rollout_specs(snaps, 6, 12, 0), 1.0, 2))
+    ran = []
+    monkeypatch.setattr(R, "run_episodes", lambda p, m, specs, *a, **k: ran.extend(specs) or run_episodes(p, m, specs, *a, **k))
+    out = R.label_rollouts(policy, mk, [dict(s) for s in snaps], 6, 12, 0, 1.0, 2)
+    for s in out:
+        f = full[s["snapshot_id"]]
+        assert s["p_force"] == np.mean(f["force"]) and s["p_policy"] == np.mean(f["policy"])
+        assert s["p_demo"] == np.mean(f["demo"]) and s["n_force"] == 6
+    n_force_run = sum(sp.mode == "force" for sp in ran)
+    assert 0 < n_force_run < 8 * 6  # some copied, and the run specs exist only once
+    assert len({sp.episode_id for sp in ran}) == len(ran)
+
+
 # ---------------------------------------------------------------- faithful patches
 
 
@@ -159,6 +189,35 @@ def test_warm_start_patches_do_not_bake_in_the_answer():
     assert 0.2 < share_wrong < 0.8
 
 
+def test_bootstrap_report_carries_follow_rates_and_patch_kinds(tmp_path):
+    """Mock env, tiny model: the report holds the follow rates (measured on fresh tasks),
+    the warm-start patch-kind counts, the kept checkpoint and its selection rule."""
+    from functools import partial
+
+    from teachable.config import load_config
+    from teachable.envs import env_from_config
+    from teachable.io import read_json
+    from teachable.student import PATCH_KINDS, bootstrap_student
+
+    cfg = load_config("tests/data/config_mock.yaml", {"bootstrap": {
+        "patch_share": 0.5, "patch_mix": {"here": 0.5, "other_state": 0.2, "sham": 0.2, "placebo": 0.1},
+        "select": "best", "success_window": [0.2, 0.8], "final_eval_tasks": 6}})
+    rep = bootstrap_student(partial(env_from_config, cfg["env"]), cfg["bootstrap"], 0, str(tmp_path / "s"),
+                            cfg["student"]["history"], cfg["env"]["max_steps"])
+    assert read_json(tmp_path / "s" / "bootstrap_report.json") == json.loads(json.dumps(rep))
+    f = rep["follow"]
+    assert f["n_states"] > 0
+    for k in ("follow_right_now", "follow_wrong_now", "no_patch_picks_right", "no_patch_picks_wrong"):
+        assert 0.0 <= f[k] <= 1.0
+    assert f["follow_gain"] == pytest.approx(f["follow_right_now"] - f["no_patch_picks_right"])
+    kinds = rep["warm_start_patches"]
+    assert set(PATCH_KINDS) <= set(kinds) and all(kinds[k] > 0 for k in PATCH_KINDS)
+    assert kinds["right_now"] >= kinds["here"] and kinds["wrong_now"] > 0
+    assert rep["n_episodes"] == 6 and rep["select"] == "best"
+    assert rep["selected_step"] in [c["step"] for c in rep["curve"]]
+    assert all("follow_gain" in c for c in rep["curve"])
+
+
 # ---------------------------------------------------------------- label reliability
 
 
@@ -203,3 +262,54 @@ def test_reliability_report_and_gate(tmp_path):
     write_json(tmp_path / "r.json", rep)
     g = label_reliability(tmp_path / "r.json")[0]
     assert g["name"] == "label_reliability" and g["passed"] is True and g["value"] == rep["spearman"]["L_local"]
+
+
+def test_reliability_by_n_from_rollout_prefixes():
+    """Labels from the first k rollouts are what n_rollouts = k gives (stream j does not
+    depend on n); at k = n they are the labels themselves."""
+    from teachable.labeling.reliability import by_n
+    from teachable.labeling.rollouts import apply_rates, prefix_labels
+
+    rng = np.random.default_rng(3)
+    pairs = []
+    for i in range(30):
+        p = rng.random(6)  # per condition success prob, shared by both labelings (signal)
+        conds = ("policy", "force", "placebo", "demo", "contrast", "hint")
+        mk = lambda: {**{c: list(rng.random(6) < p[k]) for k, c in enumerate(conds)}, "expert": [True]}
+        a, b = apply_rates({"snapshot_id": f"s{i}"}, mk()), apply_rates({"snapshot_id": f"s{i}"}, mk())
+        pairs.append((a, b))
+    a0 = pairs[0][0]
+    assert prefix_labels(a0["rollout_outcomes"], 6)["L_local"] == a0["L_local"]
+    assert prefix_labels(a0["rollout_outcomes"], 6)["ELP_net"] == a0["ELP_net"]
+    assert prefix_labels(a0["rollout_outcomes"], 2)["L_local"] == (
+        np.mean(a0["rollout_outcomes"]["force"][:2]) - np.mean(a0["rollout_outcomes"]["policy"][:2]))
+    res = by_n(pairs, 6, n_resamples=200)
+    assert set(res) == {"2", "4", "6"}
+    from teachable.labeling.reliability import _spearman
+
+    assert res["6"]["L_local"]["spearman"] == pytest.approx(
+        _spearman([a["L_local"] for a, _ in pairs], [b["L_local"] for _, b in pairs]))
+    assert res["6"]["L_local"]["low"] <= res["6"]["L_local"]["spearman"]
+
+
+def test_drop_expert_stops_the_bot_for_this_episode_only():
+    """BabyAI: after drop_expert() the episode steps the same (observations, success) but
+    the bot no longer replans; expert_action() then refuses; reset brings it back."""
+    from teachable.envs import make_env
+
+    a, b = make_env("babyai", max_steps=20), make_env("babyai", max_steps=20)
+    a.reset(3), b.reset(3)
+    b.drop_expert()
+    with pytest.raises(RuntimeError, match="drop_expert"):
+        b.expert_action()
+    for _ in range(8):
+        act = a.expert_action()
+        oa, _, da, ia = a.step(act)
+        ob, _, db, ib = b.step(act)
+        assert (oa.text, oa.valid_actions, da, ia["success"]) == (ob.text, ob.valid_actions, db, ib["success"])
+        if da:
+            break
+    b.reset(3)
+    c = make_env("babyai", max_steps=20)
+    c.reset(3)
+    assert b.expert_action() == c.expert_action()

@@ -26,10 +26,13 @@ SITUATION_WORDS = 24  # cap on the brief copy of the snapshot's observation in a
 
 def situation_brief(obs_text: str, max_words: int = SITUATION_WORDS) -> str:
     """A brief copy of the observation a patch was written for: the sentences about the
-    agent ('you carry / face / see ...'; BabyAI's wall sentence is left out), at most
-    `max_words` words. Other observation languages keep their first words."""
+    agent ('you carry / face / see ...'; BabyAI's wall sentence is left out), each list
+    cut to its first item ('you see a red key 2 steps left, a blue ball ...' keeps the
+    nearest object named first), at most `max_words` words. Short enough that a small
+    student can compare it with its own observation (docs/labeling.md); other observation
+    languages keep their first words."""
     sents = [x.strip() for x in obs_text.replace("\n", " ").split(".") if x.strip()]
-    mine = [x for x in sents if x.startswith("you ")] or sents
+    mine = [x.split(", ")[0] for x in sents if x.startswith("you ")] or sents
     words = " , ".join(mine).split()
     return " ".join(words[:max_words])
 

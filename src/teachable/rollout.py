@@ -74,6 +74,8 @@ class _Live:
         self.repeats = 0
         self.done = False
         self.success = False
+        if spec.mode == "policy":  # never asks the expert: stop the env's bot from replanning
+            env.drop_expert()
 
     def needs_model(self) -> bool:
         if self.spec.mode == "expert":
@@ -113,8 +115,12 @@ def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, 
     model_eps = [e for e in live if e.needs_model()]
     dists = {}
     if model_eps:
-        scores = policy.score([e.prompt() for e in model_eps], [e.obs.valid_actions for e in model_eps])
-        dists = {id(e): s for e, s in zip(model_eps, scores)}
+        # episodes in the same situation (rollouts of one condition before they diverge,
+        # force and policy rollouts whose first actions agree) share one scoring
+        keys = [(e.prompt(), tuple(e.obs.valid_actions)) for e in model_eps]
+        uniq = list(dict.fromkeys(keys))
+        scores = dict(zip(uniq, policy.score([k[0] for k in uniq], [list(k[1]) for k in uniq])))
+        dists = {id(e): scores[k] for e, k in zip(model_eps, keys)}
     for e in live:
         valid = e.obs.valid_actions
         # one draw per step whoever acts (a forced or expert step uses up its draw), so
@@ -134,6 +140,8 @@ def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, 
             probs, ent = None, None
         if record_steps:
             e.records.append(StepRecord(len(e.actions), a, list(valid), probs, ent, e.env.state_key()))
+        if e.spec.mode == "force" and not e.actions:
+            e.env.drop_expert()  # forced step taken: the rest of the rollout is the student's
         e.obs, _, done, info = e.env.step(a)
         e.actions.append(a)
         e.history.append(a)

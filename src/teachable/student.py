@@ -77,19 +77,14 @@ def _patch(kind: str, rng, here: dict, other: dict | None, diagnose: Callable) -
     return patch_text(cond, action=a, wrong_action=wrong_a, diagnosis=diag, situation=src["obs"]), a
 
 
-def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int,
-                  noise: float, patch_share: float, max_steps: int,
-                  diagnose: Callable = default_diagnosis) -> list[Example]:
-    """Expert-labelled states from noisy expert rollouts (DAgger-style: a random valid
-    action is executed with prob `noise`, the label is always the expert's action).
-
-    A share `patch_share` of the states carries a patch whose source is drawn from
-    PATCH_KINDS (see `_patch`); Example.patch_kind / patch_action record it."""
+def demo_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int, noise: float,
+                max_steps: int) -> list[list[dict]]:
+    """Expert-labelled states, one list per task, from noisy expert rollouts (DAgger-style:
+    a random valid action is executed with prob `noise`, the label is always the expert's)."""
     env = make_env()
-    out: list[Example] = []
+    episodes = []
     for i in range(n_tasks):
         rng = np.random.default_rng(derive_seed(seed, "bootstrap_demo", i))
-        prng = np.random.default_rng(derive_seed(seed, "bootstrap_patch", i))
         obs = env.reset(derive_seed(seed, "bootstrap_task", i))
         hist: list[str] = []
         states = []
@@ -105,10 +100,27 @@ def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, hist
             hist.append(act)
             if done:
                 break
+        episodes.append(states)
+    return episodes
+
+
+def add_patches(episodes: list[list[dict]], seed: int, patch_share: float, diagnose: Callable = default_diagnosis,
+                weights: tuple[float, ...] = PATCH_KIND_WEIGHTS) -> list[Example]:
+    """Examples from demo_states: a share `patch_share` of the states carries a patch whose
+    source is drawn from PATCH_KINDS with probabilities `weights` (see `_patch`);
+    Example.patch_kind / patch_action record it."""
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (len(PATCH_KINDS),) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"patch mix weights {list(weights)} must be {len(PATCH_KINDS)} non-negative numbers "
+                         f"({', '.join(PATCH_KINDS)}) with a positive sum")
+    w = w / w.sum()
+    out: list[Example] = []
+    for i, states in enumerate(episodes):
+        prng = np.random.default_rng(derive_seed(seed, "bootstrap_patch", i))
         for t, st in enumerate(states):
             patch, named, kind = "", "", ""
             if prng.random() < patch_share:
-                kind = PATCH_KINDS[int(prng.choice(len(PATCH_KINDS), p=PATCH_KIND_WEIGHTS))]
+                kind = PATCH_KINDS[int(prng.choice(len(PATCH_KINDS), p=w))]
                 others = [o for u, o in enumerate(states) if u != t]
                 other = others[int(prng.integers(len(others)))] if others else None
                 patch, named = _patch(kind, prng, st, other, diagnose)
@@ -117,12 +129,19 @@ def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, hist
     return out
 
 
-def follow_rates(policy: Policy, make_env, seeds: list[int], max_steps: int, history_len: int,
-                 seed: int, max_states: int = 300) -> dict:
-    """How often the greedy student picks the action a patch names, for patches whose
-    action is right now (demo/contrast naming the expert action) and patches whose action
-    is wrong now (naming a random other valid action), beside how often it picks that same
-    action without a patch. States: expert rollouts of `seeds` (not the warm-start tasks)."""
+def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int,
+                  noise: float, patch_share: float, max_steps: int,
+                  diagnose: Callable = default_diagnosis,
+                  weights: tuple[float, ...] = PATCH_KIND_WEIGHTS) -> list[Example]:
+    """Warm-start examples: demo_states, then add_patches."""
+    return add_patches(demo_states(make_env, n_tasks, seed, history_len, noise, max_steps), seed, patch_share,
+                       diagnose, weights)
+
+
+def follow_states(make_env, seeds: list[int], max_steps: int, history_len: int, seed: int,
+                  max_states: int = 300) -> list[tuple]:
+    """States of expert rollouts of `seeds` (not the warm-start tasks) with at least two valid
+    actions: (mission, obs, history, valid, expert action, a random other valid action)."""
     env = make_env()
     rng = np.random.default_rng(derive_seed(seed, "bootstrap_follow"))
     rows = []
@@ -140,25 +159,47 @@ def follow_rates(policy: Policy, make_env, seeds: list[int], max_steps: int, his
                 break
         if len(rows) >= max_states:
             break
+    return rows
+
+
+def follow_rates_on(policy: Policy, rows: list[tuple]) -> dict:
+    """How often the greedy student picks the action a patch names, for patches whose
+    action is right now (demo/contrast naming the expert action) and patches whose action
+    is wrong now (naming a random other valid action), beside how often it picks that same
+    action without a patch. `follow_gain` = follow_right_now - no_patch_picks_right."""
     prompts, cands = [], []
     for m, o, h, valid, a, w in rows:
         for patch in ("", patch_text("demo", a, situation=o), patch_text("contrast", a, wrong_action=w, situation=o),
                       patch_text("demo", w, situation=o), patch_text("contrast", w, wrong_action=a, situation=o)):
             prompts.append(build_prompt(m, o, h, patch))
             cands.append(valid)
+    if not rows:
+        return {"n_states": 0, "follow_right_now": None, "follow_wrong_now": None, "no_patch_picks_right": None,
+                "no_patch_picks_wrong": None, "follow_gain": None, "discrimination": None}
     scores = policy.score(prompts, cands)
     pick = [c[int(np.argmax(sc))] for sc, c in zip(scores, cands)]
     k = 5
-    right = [pick[i * k + j] == r[4] for i, r in enumerate(rows) for j in (1, 2)]
-    wrong = [pick[i * k + j] == r[5] for i, r in enumerate(rows) for j in (3, 4)]
+    right = float(np.mean([pick[i * k + j] == r[4] for i, r in enumerate(rows) for j in (1, 2)]))
+    wrong = float(np.mean([pick[i * k + j] == r[5] for i, r in enumerate(rows) for j in (3, 4)]))
+    base_right = float(np.mean([pick[i * k] == r[4] for i, r in enumerate(rows)]))
+    base_wrong = float(np.mean([pick[i * k] == r[5] for i, r in enumerate(rows)]))
     return {
         "n_states": len(rows),
-        "follow_right_now": float(np.mean(right)) if rows else None,
-        "follow_wrong_now": float(np.mean(wrong)) if rows else None,
-        "no_patch_picks_right": float(np.mean([pick[i * k] == r[4] for i, r in enumerate(rows)])) if rows else None,
-        "no_patch_picks_wrong": float(np.mean([pick[i * k] == r[5] for i, r in enumerate(rows)])) if rows else None,
+        "follow_right_now": right,
+        "follow_wrong_now": wrong,
+        "no_patch_picks_right": base_right,
+        "no_patch_picks_wrong": base_wrong,
+        "follow_gain": right - base_right,
+        # gain on right-now patches minus the gain on wrong-now ones (copying scores ~0)
+        "discrimination": (right - base_right) - (wrong - base_wrong),
         "patches": "demo and contrast, framed as advice from this situation",
     }
+
+
+def follow_rates(policy: Policy, make_env, seeds: list[int], max_steps: int, history_len: int,
+                 seed: int, max_states: int = 300) -> dict:
+    """follow_rates_on the states of expert rollouts of `seeds` (see follow_states)."""
+    return follow_rates_on(policy, follow_states(make_env, seeds, max_steps, history_len, seed, max_states))
 
 
 def build_tokenizer(texts: list[str], actions: tuple[str, ...] = ()):
@@ -258,19 +299,38 @@ def evaluate_student(policy: Policy, make_env, seeds: list[int], max_steps: int,
     }
 
 
+def _lr_schedule(opt, kind: str, total: int):
+    """constant, or cosine decay to 10% with a 5% linear warm-up (transformers' schedule)."""
+    if kind == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    if kind == "cosine":
+        warm = max(1, total // 20)
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda t: min(1.0, (t + 1) / warm) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, t / total)))))
+    raise ValueError(f"bootstrap.lr_schedule: {kind!r} is not one of constant, cosine")
+
+
 def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len: int, max_steps: int,
                       device: str = "cpu", log=_log.info, diagnose: Callable = default_diagnosis) -> dict:
     """Build, warm-start and save the bootstrap student; returns its report."""
     t0 = time.time()
-    examples = collect_demos(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"],
-                             cfg["patch_share"], max_steps, diagnose)
-    corpus = [ex.prompt + " " + ex.action for ex in examples]
+    mix = cfg.get("patch_mix") or dict(zip(PATCH_KINDS, PATCH_KIND_WEIGHTS))
+    episodes = demo_states(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"], max_steps)
+    examples = add_patches(episodes, seed, cfg["patch_share"], diagnose, tuple(mix[k] for k in PATCH_KINDS))
+    # curriculum: the first advice_warmup_steps train on states whose patches are all about
+    # this very state (the copy signal a small model needs to learn to read a patch at all);
+    # the mix above then teaches it which advice applies (docs/labeling.md)
+    warm_steps = int(cfg.get("advice_warmup_steps", 0))
+    warm = add_patches(episodes, derive_seed(seed, "bootstrap_warmup"), cfg.get("advice_warmup_share", 1.0),
+                       diagnose, (1.0, 0.0, 0.0, 0.0)) if warm_steps else []
+    corpus = [ex.prompt + " " + ex.action for ex in examples + warm]
     actions = tuple(make_env().actions)
     corpus += [patch_text("contrast", a, wrong_action=b) for a in actions for b in actions]
     corpus += [patch_text(c, "x", "x", "x", situation="x") for c in ("placebo", "demo", "contrast", "hint")]
     tok = make_bootstrap_tokenizer(cfg, corpus, actions)
     model = build_model(tok, cfg, seed).to(device)
     data = encode_examples(tok, examples)
+    data_warm = encode_examples(tok, warm)
     log(f"bootstrap: {len(examples)} demo states, vocab {len(tok)}, "
         f"{sum(p.numel() for p in model.parameters())} parameters")
 
@@ -281,19 +341,25 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     log(f"bootstrap: device {device}, compute dtype {str(dtype).replace('torch.', '')}")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=0.0)
+    sched = _lr_schedule(opt, cfg.get("lr_schedule", "constant"), cfg["max_steps"])
     eval_seeds = [derive_seed(seed, "bootstrap_eval", i) for i in range(cfg["eval_tasks"])]
+    # the reported competence is measured on tasks no checkpoint was selected on
+    final_seeds = [derive_seed(seed, "bootstrap_final", i) for i in range(cfg.get("final_eval_tasks", 48))]
     # competence checks need no expert: skip it where the env factory takes the flag
     # (env_from_config partials; TextWorld's walkthrough costs ~4x a step)
     eval_env = partial(make_env, expert=False) if isinstance(make_env, partial) else make_env
-    curve, step, report = [], 0, None
+    rows = follow_states(make_env, eval_seeds, max_steps, history_len, seed)
+    lo, hi = cfg.get("success_window", [0.0, 1.0])
+    curve, step, best, best_key = [], 0, None, None
     order = torch.randperm(len(data), generator=gen).tolist()
     pos = 0
     while step < cfg["max_steps"]:
         model.train()
-        for _ in range(cfg["eval_every"]):
+        for _ in range(min(cfg["eval_every"], cfg["max_steps"] - step)):
             if pos + cfg["batch_size"] > len(order):
                 order, pos = torch.randperm(len(data), generator=gen).tolist(), 0
-            batch = [data[j] for j in order[pos : pos + cfg["batch_size"]]]
+            src = data_warm if step < warm_steps else data  # same states, same order
+            batch = [src[j] for j in order[pos : pos + cfg["batch_size"]]]
             pos += cfg["batch_size"]
             ids, lab, mask = collate(batch, tok.pad_token_id)
             with amp():
@@ -301,22 +367,40 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
             step += 1
-        ev = evaluate_student(Policy(model.eval(), tok), eval_env, eval_seeds, max_steps, history_len)
-        curve.append({"step": step, "loss": float(loss.detach()), **ev})
+        pol = Policy(model.eval(), tok)
+        ev = evaluate_student(pol, eval_env, eval_seeds, max_steps, history_len)
+        fr = follow_rates_on(pol, rows)
+        curve.append({"step": step, "loss": float(loss.detach()), **ev,
+                      **{k: fr[k] for k in ("follow_right_now", "follow_wrong_now", "no_patch_picks_right", "no_patch_picks_wrong",
+                                             "follow_gain", "discrimination")}})
         log(f"bootstrap step {step}: loss {float(loss.detach()):.3f} success {ev['success_rate']:.2f} "
-            f"H/lnA {ev['entropy_ratio']:.2f}")
-        report = ev
+            f"H/lnA {ev['entropy_ratio']:.2f} follow right {fr['follow_right_now']:.2f} "
+            f"wrong {fr['follow_wrong_now']:.2f} no-patch right {fr['no_patch_picks_right']:.2f}")
+        # select 'best': prefer checkpoints inside the success window, then the largest
+        # advice discrimination (follows right-now patches more than it would anyway, and
+        # wrong-now ones no more: a copier scores ~0); 'last' keeps the final checkpoint
+        inside = lo <= ev["success_rate"] <= hi
+        key = (inside, fr["discrimination"] if inside else -abs(ev["success_rate"] - (lo + hi) / 2))
+        if cfg.get("select", "last") == "last" or best_key is None or key > best_key:
+            best_key, best = key, {"step": step, "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         if ev["success_rate"] >= cfg["target_success"]:
             break
-    follow = follow_rates(Policy(model.eval(), tok), make_env, eval_seeds, max_steps, history_len, seed)
-    log(f"bootstrap follow rates: right-now patch {follow['follow_right_now']:.2f}, "
-        f"wrong-now patch {follow['follow_wrong_now']:.2f}")
+    model.load_state_dict(best["state"])
+    pol = Policy(model.eval(), tok)
+    report = evaluate_student(pol, eval_env, final_seeds, max_steps, history_len)
+    follow = follow_rates_on(pol, follow_states(make_env, final_seeds, max_steps, history_len, seed))
+    log(f"bootstrap: kept step {best['step']} of {step}; on {len(final_seeds)} fresh tasks success "
+        f"{report['success_rate']:.2f} H/lnA {report['entropy_ratio']:.2f}; follow rates: right-now patch "
+        f"{follow['follow_right_now']:.2f} (no patch {follow['no_patch_picks_right']:.2f}), "
+        f"wrong-now patch {follow['follow_wrong_now']:.2f} (no patch {follow['no_patch_picks_wrong']:.2f})")
     kinds = {k: sum(ex.patch_kind == k for ex in examples) for k in PATCH_KINDS}
     kinds["right_now"] = sum(bool(ex.patch_action) and ex.patch_action == ex.action for ex in examples)
     kinds["wrong_now"] = sum(bool(ex.patch_action) and ex.patch_action != ex.action for ex in examples)
     report = {
-        **report, "follow": follow, "warm_start_patches": kinds, "steps": step, "n_demo_states": len(examples), "vocab_size": len(tok),
+        **report, "follow": follow, "warm_start_patches": kinds, "advice_warmup_steps": warm_steps, "steps": step, "selected_step": best["step"],
+        "select": cfg.get("select", "last"), "eval_tasks": "bootstrap_final (fresh; checkpoints were checked on bootstrap_eval)", "n_demo_states": len(examples), "vocab_size": len(tok),
         "n_parameters": sum(p.numel() for p in model.parameters()), "curve": curve,
         "ratio_in_range": bool(0.1 < report["entropy_ratio"] < 0.9),
         "target_success": cfg["target_success"], "seed": seed, "wall_time_s": time.time() - t0,

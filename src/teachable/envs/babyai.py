@@ -240,7 +240,7 @@ class BabyAITextEnv(TextEnv):
         if reward > 0:
             s["success"] = True
         s["done"] = bool(s["success"] or terminated or truncated or s["t"] >= self.max_steps)
-        if not s["done"] and self.expert:
+        if not s["done"] and self.expert and not s.get("dropped"):
             self._replan(a)
         else:
             s["expert"] = None
@@ -306,7 +306,17 @@ class BabyAITextEnv(TextEnv):
     def _need_expert(self) -> dict:
         if not self.expert:
             raise RuntimeError("babyai env: built with expert=False; the expert is not available")
+        if self._need().get("dropped"):
+            raise RuntimeError("babyai env: drop_expert() was called in this episode; the expert is not available")
         return self._need()
+
+    def drop_expert(self) -> None:
+        """The bot replans after every step (most of a student rollout's env time); a
+        rollout that will not ask it again (policy mode, force mode after its first step)
+        stops that here, for this episode only. The replay cache is unaffected: its
+        entries are taken before any rollout steps."""
+        s = self._need()
+        s["dropped"], s["bot"], s["expert"] = True, None, None
 
     def expert_action(self) -> str | None:
         """The bot's action for the current state; None once the episode is over."""

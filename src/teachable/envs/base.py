@@ -50,6 +50,10 @@ class TextEnv:
     def expert_action(self) -> str | None:
         return None
 
+    def drop_expert(self) -> None:
+        """Stop keeping the expert up to date for the rest of this episode (a rollout that
+        will not ask it again); reset / set_state bring it back. Default: nothing to save."""
+
     def success(self) -> bool:
         raise NotImplementedError
 

@@ -8,14 +8,16 @@ import copy
 import math
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from ..io import derive_seed, hash_fraction
+from ..stats import bootstrap_samples
 from .quadrants import QUADRANTS, quadrant
 
 LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit", "p_policy", "p_force", "p_expert", "p_placebo", "p_demo",
           "p_contrast", "p_hint")
-ROLLOUT_KEYS = ("p_", "n_", "L_", "gain_", "ELP", "route", "d_", "quadrant")
+ROLLOUT_KEYS = ("p_", "n_", "L_", "gain_", "ELP", "route", "d_", "quadrant", "rollout_")
+BY_N_LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit")
 
 
 def retest_seed(seed: int) -> int:
@@ -51,8 +53,59 @@ def _spearman(x, y) -> float | None:
     return float(spearmanr(x, y).statistic)
 
 
-def report(first: list[dict], second: list[dict], th: dict, mins: dict, n_rollouts: int, horizon: int) -> dict:
-    """Test-retest statistics; quadrants of the retest use the main run's thresholds."""
+def _spearman_vec(x, y, axis=-1):
+    """Spearman along `axis` (vectorized for the bootstrap): Pearson of the ranks. A
+    resample where one side is constant has no rank correlation; it counts as 0."""
+    rx, ry = rankdata(x, axis=axis), rankdata(y, axis=axis)
+    rx = rx - rx.mean(axis=axis, keepdims=True)
+    ry = ry - ry.mean(axis=axis, keepdims=True)
+    den = np.sqrt((rx**2).sum(axis=axis) * (ry**2).sum(axis=axis))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (rx * ry).sum(axis=axis) / den
+    return np.where(den > 0, r, 0.0)
+
+
+def spearman_ci(x, y, confidence: float = 0.95, n_resamples: int = 1999, seed: int = 0) -> dict | None:
+    """One-sided lower confidence bound of the test-retest Spearman: percentile bootstrap
+    over snapshots (pairs resampled together); None when a side is constant."""
+    if _spearman(x, y) is None:
+        return None
+    ci = bootstrap_samples((np.asarray(x, float), np.asarray(y, float)), _spearman_vec, paired=True,
+                           confidence=confidence, method="percentile", alternative="greater",
+                           n_resamples=n_resamples, seed=seed)
+    return ci.to_dict()
+
+
+def by_n(pairs: list[tuple[dict, dict]], n_rollouts: int, confidence: float = 0.95, n_resamples: int = 1999,
+         seed: int = 0) -> dict | None:
+    """Test-retest Spearman (and its one-sided lower bound) of the labels computed from the
+    first k rollouts of both labelings, k = 2, 4, ... n: what a smaller n_rollouts would
+    have given, at no extra cost (stream j does not depend on n). None without outcomes."""
+    from .rollouts import prefix_labels
+
+    if not pairs or not all("rollout_outcomes" in a and "rollout_outcomes" in b for a, b in pairs):
+        return None
+    out = {}
+    for k in range(2, n_rollouts + 1, 2):
+        la = [prefix_labels(a["rollout_outcomes"], k) for a, _ in pairs]
+        lb = [prefix_labels(b["rollout_outcomes"], k) for _, b in pairs]
+        row = {}
+        for lab in BY_N_LABELS:
+            if all(x.get(lab) is not None for x in la + lb):
+                x, y = [d[lab] for d in la], [d[lab] for d in lb]
+                ci = spearman_ci(x, y, confidence, n_resamples, seed)
+                row[lab] = {"spearman": _spearman(x, y), "low": ci["low"] if ci else None}
+        out[str(k)] = row
+    return out
+
+
+def report(first: list[dict], second: list[dict], th: dict, mins: dict, n_rollouts: int, horizon: int,
+           confidence: float = 0.95, n_resamples: int = 1999, seed: int = 0) -> dict:
+    """Test-retest statistics; quadrants of the retest use the main run's thresholds.
+
+    The gate is a statement about the one-sided `confidence` lower bound of each listed
+    label's Spearman (bootstrap over snapshots): passed when every lower bound >= its
+    threshold, so a small relabel subset cannot pass on a lucky point estimate."""
     by = {s["snapshot_id"]: s for s in second}
     pairs = [(s, by[s["snapshot_id"]]) for s in first]
     rho = {k: _spearman([a[k] for a, _ in pairs], [b[k] for _, b in pairs]) for k in LABELS
@@ -60,11 +113,16 @@ def report(first: list[dict], second: list[dict], th: dict, mins: dict, n_rollou
     qa = [a["quadrant"] for a, _ in pairs]
     qb = [quadrant(b["U"], b["L_local"], th) for _, b in pairs]
     kappa = cohen_kappa(qa, qb)
-    ok = all(rho.get(k) is not None and rho[k] >= v for k, v in mins.items())
+    cis = {k: spearman_ci([a[k] for a, _ in pairs], [b[k] for _, b in pairs], confidence, n_resamples, seed)
+           if k in rho else None for k in mins}
+    ok = all(cis[k] is not None and cis[k]["low"] >= v for k, v in mins.items())
     gate = {"name": "label_reliability", "value": rho.get("L_local"), "threshold": mins, "passed": ok,
-            "spearman": {k: rho.get(k) for k in mins}, "n": len(pairs),
-            "rule": "test-retest Spearman >= threshold for every listed label"}
+            "spearman": {k: rho.get(k) for k in mins}, "ci": cis.get("L_local"), "spearman_ci": cis,
+            "n": len(pairs),
+            "rule": f"one-sided {confidence:.0%} bootstrap lower bound of the test-retest Spearman >= threshold "
+                    "for every listed label"}
     return {"n_snapshots": len(pairs), "n_rollouts": n_rollouts, "horizon": horizon, "spearman": rho,
+            "spearman_by_n": by_n(pairs, n_rollouts, confidence, n_resamples, seed),
             "quadrant_agreement": float(np.mean(np.array(qa) == np.array(qb))) if pairs else None,
             "quadrant_kappa": kappa,
             "mean_abs_diff": {k: float(np.mean([abs(a[k] - b[k]) for a, b in pairs])) for k in rho},

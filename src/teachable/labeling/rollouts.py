@@ -88,6 +88,18 @@ def elp_estimates(outcomes: dict[str, list[bool]]) -> dict:
     return out
 
 
+def prefix_labels(outcomes: dict[str, list], k: int) -> dict:
+    """L_local, L_upper, ELP_net and ELP_net_xfit from the first k rollouts of each sampled
+    condition (the expert's single rollout is kept)."""
+    o = {c: list(v) if c == "expert" else list(v)[:k] for c, v in outcomes.items()}
+    p = {c: float(np.mean(v)) for c, v in o.items()}
+    out = {"L_local": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"]}
+    if "placebo" in o:
+        elp = elp_estimates({c: o[c] for c in ("placebo", *ROUTES)})
+        out.update(ELP_net=elp["ELP_net"], ELP_net_xfit=elp["ELP_net_xfit"])
+    return out
+
+
 def apply_rates(snap: dict, outcomes: dict[str, list[bool]], cpt: bool = True) -> dict:
     p = {c: float(np.mean(v)) for c, v in outcomes.items()}
     snap.update({
@@ -95,6 +107,9 @@ def apply_rates(snap: dict, outcomes: dict[str, list[bool]], cpt: bool = True) -
         "n_policy": len(outcomes["policy"]), "n_force": len(outcomes["force"]), "n_expert": len(outcomes["expert"]),
         "L_local": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"],
     })
+    # per-rollout outcomes (index j): the labels at any smaller n are their prefixes (common
+    # random numbers: stream j is the same whatever n is), used by the reliability report
+    snap["rollout_outcomes"] = {c: [int(x) for x in v] for c, v in outcomes.items()}
     if cpt:
         p["base"] = p["policy"]  # the CPT base condition is the unpatched policy rollout
         for c in CONDITIONS:
@@ -113,7 +128,42 @@ def apply_rates(snap: dict, outcomes: dict[str, list[bool]], cpt: bool = True) -
 
 def label_rollouts(policy, make_env, snaps: list[dict], n: int, horizon: int, seed: int, temperature: float,
                    history_len: int, cpt: bool = True, progress=False) -> list[dict]:
+    """Every rollout of `snaps`; force rollout j runs only where it can differ from policy
+    rollout j (see _force_needed), in a second batch."""
     specs = rollout_specs(snaps, n, horizon, seed, cpt)
-    res = run_episodes(policy, make_env, specs, temperature, history_len, progress=progress)
-    rates = success_rates(res)
+    first = [s for s in specs if s.episode_id.split("|")[1] != "force"]
+    res = run_episodes(policy, make_env, first, temperature, history_len, progress=progress)
+    forced = _force_needed(specs, res)
+    res += run_episodes(policy, make_env, [s for s in specs if s.episode_id in forced], temperature,
+                        history_len, progress=f"{progress} (force)" if isinstance(progress, str) else progress)
+    rates = success_rates(res + _force_copies(specs, res, forced))
     return [apply_rates(s, rates[s["snapshot_id"]], cpt) for s in snaps]
+
+
+def _force_needed(specs: list[EpisodeSpec], res) -> set[str]:
+    """Force rollout j equals policy rollout j when the policy's first action was the
+    expert's: same state after step 1, same history, same patch, and (common random
+    numbers; the forced step consumes its draw) the same remaining sample stream. Only
+    the others need running."""
+    by = {r.episode_id: r for r in res}
+    need = set()
+    for s in specs:
+        sid, cond, j = s.episode_id.split("|")
+        if cond != "force":
+            continue
+        pol, exp = by.get(f"{sid}|policy|{j}"), by.get(f"{sid}|expert|0")
+        if pol is None or exp is None or not pol.actions or not exp.actions or pol.actions[0] != exp.actions[0]:
+            need.add(s.episode_id)
+    return need
+
+
+def _force_copies(specs: list[EpisodeSpec], res, forced: set[str]) -> list:
+    from dataclasses import replace
+
+    by = {r.episode_id: r for r in res}
+    out = []
+    for s in specs:
+        sid, cond, j = s.episode_id.split("|")
+        if cond == "force" and s.episode_id not in forced:
+            out.append(replace(by[f"{sid}|policy|{j}"], episode_id=s.episode_id))
+    return out
