@@ -7,6 +7,11 @@
 VAL = f"{R}/validation"
 
 
+def validation_episodes(wildcards):
+    """eval.episodes.csv next to each of validation_records (same order): two-level CIs."""
+    return [p[: -len(".json")] + ".episodes.csv" for p in validation_records(wildcards)]
+
+
 checkpoint validation_select:
     input:
         f"{R}/phase3/overall_task_results.csv",
@@ -122,8 +127,11 @@ rule validate:
     input:
         selected=f"{VAL}/selected.json",
         records=validation_records,
+        episodes=validation_episodes,
         base=f"{VAL}/BASE/eval.json",
+        base_episodes=f"{VAL}/BASE/eval.episodes.csv",
         original_base=f"{R}/phase3/runs/BASE/seed0.json",
+        original_episodes=f"{R}/phase3/episodes.csv",
     output:
         multiext(f"{VAL}/report", ".md", ".json", ".csv", ".png"),
     log:
@@ -139,5 +147,7 @@ rule validate:
         prefix=lambda wildcards, output: output[0][: -len(".md")],
     shell:
         "python scripts/validation_report.py --cfg {params.cfg:q} --selected {input.selected}"
-        " --seeds {params.seeds} --records {input.records} --base {input.base} --original-base {input.original_base}"
+        " --seeds {params.seeds} --records {input.records} --episodes {input.episodes} --base {input.base}"
+        " --base-episodes {input.base_episodes} --original-base {input.original_base}"
+        " --original-episodes {input.original_episodes}"
         " --out-prefix {params.prefix} > {log} 2>&1"
