@@ -148,6 +148,11 @@ def validation_records(wildcards):
     ]
 
 
+def validation_episodes(wildcards):
+    """eval.episodes.csv next to each of validation_records (same order): two-level CIs."""
+    return [p[: -len(".json")] + ".episodes.csv" for p in validation_records(wildcards)]
+
+
 # analysis: the `figure` rule's inputs, from the library's name -> inputs table
 import shlex
 

@@ -7,11 +7,6 @@
 VAL = f"{R}/validation"
 
 
-def validation_episodes(wildcards):
-    """eval.episodes.csv next to each of validation_records (same order): two-level CIs."""
-    return [p[: -len(".json")] + ".episodes.csv" for p in validation_records(wildcards)]
-
-
 checkpoint validation_select:
     input:
         f"{R}/phase3/overall_task_results.csv",
