@@ -97,8 +97,15 @@ rule validate:
         records=lambda wc: dag.selected_records(
             checkpoints.validation_select.get().output[0], VAL, VALIDATION_SEEDS
         ),
+        episodes=lambda wc: dag.episodes_of(
+            dag.selected_records(
+                checkpoints.validation_select.get().output[0], VAL, VALIDATION_SEEDS
+            )
+        ),
         base=rules.validation_base.output.record,
+        base_episodes=rules.validation_base.output.episodes,
         original_base=BASE_RECORD,
+        original_episodes=rules.phase3_tables.output.episodes,
     output:
         multiext(f"{VAL}/report", ".md", ".json", ".csv", ".png"),
     log:
@@ -115,5 +122,7 @@ rule validate:
         prefix=lambda wildcards, output: output[0][: -len(".md")],
     shell:
         "python scripts/validation_report.py --cfg {params.cfg:q} --selected {input.selected}"
-        " --seeds {params.seeds} --records {input.records} --base {input.base} --original-base {input.original_base}"
+        " --seeds {params.seeds} --records {input.records} --episodes {input.episodes} --base {input.base}"
+        " --base-episodes {input.base_episodes} --original-base {input.original_base}"
+        " --original-episodes {input.original_episodes}"
         " --out-prefix {params.prefix} > {log} 2>&1"

@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """A small recipe sweep on a finished pilot (docs/training.md): for each recipe variant
-(a JSON dict of training.* overrides) train the given phase-2 runs on one training seed
+(a JSON dict of training.* overrides) train the given phase-2 runs on each --seeds training seed
 and evaluate them exactly as phase 3 does (task success, retention, panel) -> one JSON
 line per (variant, run) appended to --out. Reads the pilot's student, labels and BASE
 record; writes only under --work and --out."""
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def main():
     p.add_argument("--results", required=True, help="a finished pilot's results/ (read only)")
     p.add_argument("--variants", required=True, help="JSON list of {name, training overrides}")
     p.add_argument("--runs", nargs="+", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (B1_uniform is redrawn per seed)")
     p.add_argument("--work", required=True)
     p.add_argument("--out", required=True)
     a = p.parse_args()
@@ -34,24 +35,25 @@ def main():
     for var in json.loads(a.variants):
         cfg = load_config(a.config, {"training": var["training"]})
         tr, st = cfg["training"], cfg["student"]
-        for rid in a.runs:
-            data = run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=a.seed)
+        for rid, seed in ((r, s) for r in a.runs for s in a.seeds):
+            data = run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=seed)
             rep = replay_examples(snaps, st["history"], tr["replay_min_p"]) if tr["replay_share"] > 0 else []
-            out = Path(a.work) / var["name"] / rid
+            out = Path(a.work) / var["name"] / rid / f"seed{seed}"
             t0 = time.perf_counter()
-            r = train_adapter(student, data.examples, tr, a.seed, out / "adapter", "cpu",
+            r = train_adapter(student, data.examples, tr, seed, out / "adapter", "cpu",
                               probe=env_probe(cfg, data.examples), log=lambda *_: None, replay=rep)
-            ev = evaluate_model(student, str(out / "adapter"), cfg, snaps, a.seed, "cpu", base)
+            ev = evaluate_model(student, str(out / "adapter"), cfg, snaps, seed, "cpu", base)
             m = ev["metrics"]
             losses = [x["loss"] for x in r["metrics_rows"] if "loss" in x]
             probes = [{k: v for k, v in x.items() if k.startswith("probe") or k == "step"}
                       for x in r["metrics_rows"] if "loss" not in x]
-            row = {"variant": var["name"], "training": var["training"], "run_id": rid, "seed": a.seed,
+            row = {"variant": var["name"], "training": var["training"], "run_id": rid, "seed": seed,
                    "n_examples": r["n_examples"], "steps": r["steps"], "checkpoint": r["checkpoint"],
-                   "loss_first": losses[0], "loss_last": losses[-1], "probes": probes,
+                   "loss_first": losses[0], "loss_last": losses[-1], "losses": [round(x, 4) for x in losses],
+                   "probes": probes,
                    "task_success": m["task_success"], "delta_base": m["task_success"] - base["metrics"]["task_success"],
                    "retention": m.get("retention"), "panel_success": m["panel_success"],
-                   "wall_s": round(time.perf_counter() - t0, 1)}
+                   "wall_s": round(time.perf_counter() - t0, 1), "load_avg_1m": round(os.getloadavg()[0], 2)}
             print(json.dumps(row), flush=True)
             with open(a.out, "a") as f:
                 f.write(json.dumps(row) + "\n")

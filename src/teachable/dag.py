@@ -110,6 +110,12 @@ def selected_records(selected_json: str, validation_dir: str, seeds: list[int]) 
     return [f"{validation_dir}/{s['run_id']}/seed{seed}/eval.json" for s in sel["selected"] for seed in seeds]
 
 
+def episodes_of(records: list[str]) -> list[str]:
+    """The eval.episodes.csv next to each eval.json (same order): the validation report's
+    two-level CIs resample those episodes."""
+    return [p[: -len(".json")] + ".episodes.csv" for p in records]
+
+
 def figure_inputs(name: str, results: str, table: dict[str, dict[str, str]]) -> dict[str, str]:
     """The artifacts of one figure (rules/analysis.smk), keyed by its function's arguments."""
     return {k: f"{results}/{v}" for k, v in table[name].items()}
