@@ -37,11 +37,11 @@ pilot: setup unlock-stale
 unlock-stale: setup
 	PYTHONPATH="$(CURDIR)/src" $(VENV)/bin/python -m teachable.locks --snakemake $(SNAKEMAKE)
 
-# Test files run in parallel worker processes (pytest-xdist; tests/conftest.py keeps a file,
-# and files sharing a costly fixture, in one worker). TEST_WORKERS=0 runs them in one process.
+# Test files run in parallel worker processes (pytest-xdist; the tests of one file stay in one
+# worker, so a module fixture such as the whole-DAG run is built once). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= auto
 test: setup
-	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
 	$(VENV)/bin/python -m pytest -q -m "not slow"

@@ -6,21 +6,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# `make test` spreads the files over processes (pytest-xdist, --dist loadgroup): the tests of
-# one file stay in one worker (module fixtures are built once), and files that share a costly
-# session fixture share a worker too, so that it is built once per run.
-SHARED_WORKER = {
-    "full_dag": ("test_pipeline_full.py", "test_pipeline_phase0.py", "test_resume.py"),
-    "tw_games": ("test_textworld_env.py", "test_textworld_teacher.py"),
-}
-
-
-def pytest_collection_modifyitems(items):
-    group_of = {name: group for group, names in SHARED_WORKER.items() for name in names}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of.get(item.path.name, item.path.name)))
-
 MOCK_CONFIG = ROOT / "tests" / "data" / "config_mock.yaml"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
@@ -44,18 +29,6 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     if check and p.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
     return p
-
-
-@pytest.fixture(scope="session")
-def full_dag(tmp_path_factory):
-    """The whole DAG (`rule all`) on the mock config, run once per session (~10 min on 2 cores).
-
-    Shared by the whole-DAG, phase-0 and kill-and-resume tests: each of them used to run its
-    own copy of the same jobs. Tests may add outputs (validation) or edit code in a dry run,
-    but must not change or delete what `rule all` wrote."""
-    wd = copy_workflow(tmp_path_factory.mktemp("full"))
-    snakemake(wd, "--configfile", str(MOCK_CONFIG.relative_to(ROOT)), "--cores", "2")
-    return wd
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import snakemake
+from conftest import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 CFG = "tests/data/config_mock.yaml"
@@ -73,8 +73,10 @@ def stale_rules(dry_run_output: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def wf(full_dag):
-    return full_dag  # conftest.full_dag: one whole-DAG run per session, shared with other tests
+def wf(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("full"))
+    snakemake(wd, "--configfile", CFG, "--cores", "2")
+    return wd
 
 
 def test_every_design_artifact_exists(wf):

@@ -17,8 +17,10 @@ def digest(path):
 
 
 @pytest.fixture(scope="module")
-def wf(full_dag):
-    return full_dag  # the session's whole-DAG run (conftest) holds every phase-0 artifact
+def wf(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
+    snakemake(wd, *TARGETS, "--configfile", CFG, "--cores", "2")
+    return wd
 
 
 def test_phase0_artifacts_and_nothing_to_do(wf):
@@ -37,7 +39,6 @@ def test_param_change_reruns_phase0_only(wf):
 
 
 def test_same_seed_identical_artifacts(wf, tmp_path):
-    """A phase-0-only run in a fresh directory equals the whole-DAG run's phase 0."""
     wd2 = copy_workflow(tmp_path)
     snakemake(wd2, "results/phase0/failure_snapshots.json", "--configfile", CFG, "--cores", "2")
     for name in ("rollouts.json", "failure_snapshots.json"):
