@@ -167,13 +167,16 @@ def test_full_dry_run_spreads_heavy_stages(wf_copy):
 def test_other_envs_options_do_not_reach_a_jobs_params(wf_copy):
     """A BabyAI job's --cfg carries no env.textworld section (a TextWorld-only key change
     would otherwise make every BabyAI job stale); a TextWorld job's carries it."""
-    def phase0_cmd(*args):
+    def commands(*args):
         text = (lambda p: p.stdout + p.stderr)(snakemake(wf_copy, "-n", "-p", "--forceall", *args))
-        return next(line for line in text.splitlines() if "scripts/phase0_rollouts.py" in line)
+        return [line for line in text.splitlines() if "--cfg" in line and "scripts/" in line]
 
-    babyai = phase0_cmd("--configfile", "config/full.yaml")
-    assert '"name": "babyai"' in babyai and '"textworld"' not in babyai
-    assert '"textworld": {' in phase0_cmd("--configfile", "config/textworld.yaml")
+    babyai = commands("--configfile", "config/full.yaml")
+    assert any("scripts/train_run.py" in c for c in babyai) and all('"env"' not in c or '"name": "babyai"' in c
+                                                                     for c in babyai)
+    assert not [c for c in babyai if '"textworld": {' in c]
+    tw = [c for c in commands("--configfile", "config/textworld.yaml") if "scripts/phase0_rollouts.py" in c]
+    assert tw and '"textworld": {' in tw[0]
 
 
 def test_study_dry_run(wf_copy):

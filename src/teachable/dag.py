@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 
+from .envs import job_section
 from .io import InputError
 from .labeling.quadrants import QUADRANTS
 from .prompts import ROUTES
@@ -69,7 +70,7 @@ def train_config_json(config: dict) -> str:
     """Config read by train_run (rules/training.smk), without training.seeds: adding a seed
     must not make the existing (run_id, seed) jobs stale (the seed is a wildcard)."""
     tr = {k: v for k, v in config["training"].items() if k != "seeds"}
-    sections = {s: config[s] for s in ("seed", "env", "student")}
+    sections = {"seed": config["seed"], "env": job_section(config["env"]), "student": config["student"]}
     # live W&B logging makes the job do more; off (default), jobs are unchanged
     if config["tracking"]["wandb_live"]:
         sections["tracking"] = config["tracking"]
