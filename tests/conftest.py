@@ -31,6 +31,13 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return p
 
 
+def ran_workflow(tmp_path_factory, name: str, config: str, *targets: str) -> Path:
+    """A fresh copy of the workflow in which `targets` (all when none) were built, for real."""
+    wd = copy_workflow(tmp_path_factory.mktemp(name))
+    snakemake(wd, *targets, "--configfile", config, "--cores", "2")
+    return wd
+
+
 @pytest.fixture(scope="session")
 def mock_student(tmp_path_factory):
     """A tiny bootstrap student trained on the mock env (seconds)."""

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import copy_workflow, snakemake
+from conftest import ran_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 CFG = "tests/data/config_mock.yaml"
@@ -74,9 +74,7 @@ def stale_rules(dry_run_output: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def wf(tmp_path_factory):
-    wd = copy_workflow(tmp_path_factory.mktemp("full"))
-    snakemake(wd, "--configfile", CFG, "--cores", "2")
-    return wd
+    return ran_workflow(tmp_path_factory, "full", CFG)
 
 
 def test_every_design_artifact_exists(wf):

@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from conftest import copy_workflow, snakemake
+from conftest import copy_workflow, ran_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 CFG = "tests/data/config_mock.yaml"
@@ -18,9 +18,7 @@ def digest(path):
 
 @pytest.fixture(scope="module")
 def wf(tmp_path_factory):
-    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
-    snakemake(wd, *TARGETS, "--configfile", CFG, "--cores", "2")
-    return wd
+    return ran_workflow(tmp_path_factory, "wf", CFG, *TARGETS)
 
 
 def test_phase0_artifacts_and_nothing_to_do(wf):

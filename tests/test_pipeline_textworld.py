@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import copy_workflow, snakemake
+from conftest import ran_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 CFG = "tests/data/config_textworld_tiny.yaml"
@@ -15,9 +15,7 @@ TARGETS = ["results/phase0/state_restore_check.json", "results/phase1/labeled_sn
 
 @pytest.fixture(scope="module")
 def wf(tmp_path_factory):
-    wd = copy_workflow(tmp_path_factory.mktemp("twwf"))
-    snakemake(wd, *TARGETS, "--configfile", CFG, "--cores", "2")
-    return wd
+    return ran_workflow(tmp_path_factory, "twwf", CFG, *TARGETS)
 
 
 def test_textworld_dag_artifacts(wf):
