@@ -21,14 +21,15 @@ def test_apply_rates_gains_route_ties():
     def o(k, n=4):  # k successes of n rollouts
         return [True] * k + [False] * (n - k)
 
-    rates = {"policy": o(1), "force": o(3), "expert": o(1, 1), "placebo": o(1),
+    rates = {"policy": o(1), "force": o(3), "deviate": o(0), "expert": o(1, 1), "placebo": o(1),
              "demo": o(3), "hint": o(3), "contrast": o(2)}
-    s = apply_rates({}, rates)
-    assert s["L_local"] == 0.5 and s["L_upper"] == 0.75 and s["p_base"] == 0.25
+    s = apply_rates({}, rates, 1 / 3)
+    assert s["L_local_plugin"] == 0.5 and s["L_upper"] == 0.75 and s["p_base"] == 0.25
+    assert s["L_local"] == pytest.approx(2 / 3 * 0.75) and s["p_deviate"] == 0.0  # (1 - pi*)(p_force - p_deviate)
     assert s["gain_net_demo"] == 0.5 and s["gain_raw_contrast"] == 0.25
     assert s["route_net"] == "demo" and s["ELP_net"] == 0.5  # demo and hint tie: demo first
     rates["placebo"] = o(2)
-    assert apply_rates({}, rates)["ELP_net"] == 0.25
+    assert apply_rates({}, rates, 1 / 3)["ELP_net"] == 0.25
 
 
 def _snaps():

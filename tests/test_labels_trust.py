@@ -110,180 +110,114 @@ def test_identical_patches_give_identical_rollouts_and_force_aligns(policy):
     assert aligned >= 1
 
 
-def test_force_rollouts_copied_where_they_cannot_differ_labels_unchanged(policy, monkeypatch):
-    """label_rollouts skips force rollout j when policy rollout j already took the expert's
-    first action (then the two are the same episode); the labels equal running every spec."""
-    import teachable.labeling.rollouts as R
+def _mock_snaps(n: int):
     from teachable.envs import make_env
     from teachable.phase0 import encode_state
-    from teachable.rollout import run_episodes
 
-    mk = lambda: make_env("mock")
-    env, snaps = mk(), []
-    for i in range(8):
+    env, snaps = make_env("mock"), []
+    for i in range(n):
         obs = env.reset(i)
         snaps.append({"snapshot_id": f"t{i}_step0000_k0", "state": encode_state(env.get_state()), "history": [],
                       "teacher": {"suggested_action": env.expert_action(), "diagnosis": "the goal is ahead ."},
-                      "student_greedy_action": obs.valid_actions[0], "obs_text": obs.text, "mission": obs.mission})
-    full = R.success_rates(run_episodes(policy, mk, R.rollout_specs(snaps, 6, 12, 0), 1.0, 2))
+                      "student_greedy_action": obs.valid_actions[0], "obs_text": obs.text, "mission": obs.mission,
+                      "valid_actions": list(obs.valid_actions)})
+    return snaps
+
+
+def test_force_and_deviate_rollouts_copied_where_they_cannot_differ_labels_unchanged(policy, monkeypatch):
+    """label_rollouts runs force rollout j only where policy rollout j did not take the
+    expert's first action, and deviate rollout j only where it did (the others are the
+    policy's own episode); the labels equal running every spec."""
+    import teachable.labeling.rollouts as R
+    from teachable.envs import make_env
+    from teachable.labeling.uncertainty import add_uncertainty
+    from teachable.rollout import run_episodes
+
+    mk = lambda: make_env("mock")
+    snaps = _mock_snaps(8)
+    add_uncertainty(policy, snaps)
+    full_res = run_episodes(policy, mk, R.rollout_specs(snaps, 6, 12, 0), 1.0, 2)
+    full = R.success_rates(full_res)
     ran = []
     monkeypatch.setattr(R, "run_episodes", lambda p, m, specs, *a, **k: ran.extend(specs) or run_episodes(p, m, specs, *a, **k))
     out = R.label_rollouts(policy, mk, [dict(s) for s in snaps], 6, 12, 0, 1.0, 2)
     for s in out:
         f = full[s["snapshot_id"]]
         assert s["p_force"] == np.mean(f["force"]) and s["p_policy"] == np.mean(f["policy"])
-        assert s["p_demo"] == np.mean(f["demo"]) and s["n_force"] == 6
+        assert s["p_deviate"] == np.mean(f["deviate"]) and s["p_demo"] == np.mean(f["demo"]) and s["n_force"] == 6
+        assert s["L_local"] == pytest.approx((1 - s["pi_expert"]) * (s["p_force"] - s["p_deviate"]))
+        assert s["L_local_plugin"] == s["p_force"] - s["p_policy"]
     n_force_run = sum(sp.mode == "force" for sp in ran)
-    assert 0 < n_force_run < 8 * 6  # some copied, and the run specs exist only once
+    n_dev_run = sum(sp.mode == "deviate" for sp in ran)
+    assert 0 < n_force_run < 8 * 6 and 0 < n_dev_run < 8 * 6 and n_force_run + n_dev_run <= 8 * 6
     assert len({sp.episode_id for sp in ran}) == len(ran)
+    # a deviate rollout never opens with the expert's action, and pi* is the engine's own
+    by = {r.episode_id: r for r in full_res}
+    env = mk()
+    for s in snaps:
+        env.reset(int(s["snapshot_id"][1:].split("_")[0]))
+        a_star = env.expert_action()
+        assert all(by[f"{s['snapshot_id']}|deviate|{j}"].actions[0] != a_star for j in range(6))
+        assert out[snaps.index(s)]["pi_expert"] == pytest.approx(s["pi"][a_star])
 
 
-# ---------------------------------------------------------------- faithful patches
+def test_coupled_deviation_is_exact_and_keeps_the_policys_draw():
+    from teachable.rollout import coupled_deviation
+
+    p = np.array([0.1, 0.45, 0.3, 0.15])
+    us = (np.arange(200_000) + 0.5) / 200_000  # a fine grid of uniforms: exact frequencies
+    for avoid in range(4):
+        dev = np.array([coupled_deviation(p, u, avoid) for u in us[::10]])
+        pol = np.array([inverse_cdf(p, u) for u in us[::10]])
+        assert not (dev == avoid).any()
+        assert (dev[pol != avoid] == pol[pol != avoid]).all()  # the policy's own draw where it can
+        freq = np.bincount(dev, minlength=4) / len(dev)
+        want = np.where(np.arange(4) == avoid, 0.0, p / (1 - p[avoid]))
+        assert np.abs(freq - want).max() < 1e-3
+    assert coupled_deviation(np.array([1.0]), 0.3, 0) == 0  # nothing to deviate to
 
 
-def test_patches_are_advice_from_a_similar_situation():
-    from teachable.labeling.rollouts import patches_for
-    from teachable.prompts import situation_brief
-
-    obs = ("you carry nothing. you face a wall. wall 1 step forward. you see a red key 2 steps left, "
-           "a blue ball 3 steps right and 2 steps forward.")
-    snap = {"obs_text": obs, "student_greedy_action": "go forward",
-            "teacher": {"suggested_action": "turn left", "diagnosis": "you must get the red key ; the red key is 2 steps left ."}}
-    p = patches_for(snap)
-    brief = situation_brief(obs)
-    assert "wall 1 step forward" not in brief and brief.startswith("you carry nothing , you face a wall")
-    for c in ("placebo", "demo", "contrast", "hint"):
-        assert p[c].startswith(f"advice from a similar situation ( {brief} ) :"), p[c]
-    assert "in this situation" not in p["demo"] and "turn left" in p["demo"]
-    assert "turn left was right there , go forward was wrong" in p["contrast"]  # the student's own action
-    assert p["hint"].endswith(snap["teacher"]["diagnosis"])
-    assert p["base"] == ""
-
-
-def test_sft_formats_use_the_cpt_texts():
-    """training/formats.py builds its patches with labeling.rollouts.patches_for."""
-    import inspect
-
-    from teachable.training import formats
-
-    assert "patches_for(snap)" in inspect.getsource(formats)
-
-
-# ---------------------------------------------------------------- warm-start
-
-
-def test_warm_start_patches_do_not_bake_in_the_answer():
+def test_rao_blackwell_leverage_same_mean_less_noise(policy):
+    """Over independent master seeds, the Rao-Blackwellised L_local has the plug-in's mean
+    (the same quantity, p_force - p_policy) and a smaller spread."""
     from teachable.envs import make_env
-    from teachable.student import collect_demos
+    from teachable.labeling.rollouts import label_rollouts
+    from teachable.labeling.uncertainty import add_uncertainty
 
-    ex = collect_demos(lambda: make_env("babyai", max_steps=20), 30, 0, 2, 0.2, 0.6, 20)
-    kinds = {k: [e for e in ex if e.patch_kind == k] for k in ("here", "other_state", "sham", "placebo")}
-    assert all(kinds.values()), {k: len(v) for k, v in kinds.items()}
-    assert all(e.patch_action == e.action for e in kinds["here"])
-    assert all(e.patch_action != e.action for e in kinds["sham"] if e.patch_action)
-    wrong_now = [e for e in kinds["other_state"] if e.patch_action != e.action]
-    assert len(wrong_now) >= 0.2 * len(kinds["other_state"])
-    # the label is always the expert's action; a patch from another state carries that state's view
-    assert all("advice from a similar situation" in e.prompt for k in kinds for e in kinds[k])
-    share_wrong = sum(bool(e.patch_action) and e.patch_action != e.action for e in ex) / sum(bool(e.patch_action) for e in ex)
-    assert 0.2 < share_wrong < 0.8
-
-
-def test_bootstrap_report_carries_follow_rates_and_patch_kinds(tmp_path):
-    """Mock env, tiny model: the report holds the follow rates (measured on fresh tasks),
-    the warm-start patch-kind counts, the kept checkpoint and its selection rule."""
-    from functools import partial
-
-    from teachable.config import load_config
-    from teachable.envs import env_from_config
-    from teachable.io import read_json
-    from teachable.student import PATCH_KINDS, bootstrap_student
-
-    cfg = load_config("tests/data/config_mock.yaml", {"bootstrap": {
-        "patch_share": 0.5, "patch_mix": {"here": 0.5, "other_state": 0.2, "sham": 0.2, "placebo": 0.1},
-        "select": "best", "success_window": [0.2, 0.8], "final_eval_tasks": 6}})
-    rep = bootstrap_student(partial(env_from_config, cfg["env"]), cfg["bootstrap"], 0, str(tmp_path / "s"),
-                            cfg["student"]["history"], cfg["env"]["max_steps"])
-    assert read_json(tmp_path / "s" / "bootstrap_report.json") == json.loads(json.dumps(rep))
-    f = rep["follow"]
-    assert f["n_states"] > 0
-    for k in ("follow_right_now", "follow_wrong_now", "no_patch_picks_right", "no_patch_picks_wrong"):
-        assert 0.0 <= f[k] <= 1.0
-    assert f["follow_gain"] == pytest.approx(f["follow_right_now"] - f["no_patch_picks_right"])
-    kinds = rep["warm_start_patches"]
-    assert set(PATCH_KINDS) <= set(kinds) and all(kinds[k] > 0 for k in PATCH_KINDS)
-    assert kinds["right_now"] >= kinds["here"] and kinds["wrong_now"] > 0
-    assert rep["n_episodes"] == 6 and rep["select"] == "best"
-    assert rep["selected_step"] in [c["step"] for c in rep["curve"]]
-    assert all("follow_gain" in c for c in rep["curve"])
-
-
-# ---------------------------------------------------------------- label reliability
-
-
-def test_cohen_kappa_hand_values():
-    from teachable.labeling.reliability import cohen_kappa
-
-    a = ["Q1_highU_highL"] * 5 + ["Q3_lowU_lowL"] * 5
-    assert cohen_kappa(a, a) == 1.0
-    b = ["Q1_highU_highL"] * 4 + ["Q3_lowU_lowL"] * 6
-    # p_o = 0.9, p_e = 0.5*0.4 + 0.5*0.6 = 0.5 -> 0.8
-    assert cohen_kappa(a, b) == pytest.approx(0.8)
-    assert cohen_kappa(["Q1_highU_highL"] * 3, ["Q1_highU_highL"] * 3) is None
-
-
-def test_reliability_report_and_gate(tmp_path):
-    from teachable.gates import label_reliability
-    from teachable.io import write_json
-    from teachable.labeling.reliability import LABELS, fresh_copy, report, subset
-
-    rng = np.random.default_rng(0)
-    first, second = [], []
-    for i in range(40):
-        s = {"snapshot_id": f"t{i}_step0001_k0", "U": float(rng.random()), "teacher": {"x": 1}}
-        truth = rng.random()
-        a = {**s, **{k: float(truth + 0.1 * rng.standard_normal()) for k in LABELS}}
-        b = {**fresh_copy(a), **{k: float(truth + 0.1 * rng.standard_normal()) for k in LABELS}}
-        a["quadrant"] = "Q1_highU_highL" if a["L_local"] > 0.5 and a["U"] > 0.5 else "Q3_lowU_lowL"
-        first.append(a)
-        second.append(b)
-    assert "L_local" not in fresh_copy(first[0]) and fresh_copy(first[0])["teacher"] == {"x": 1}
-    sub = subset(first, 30, 0.0, seed=1)
-    assert len(sub) == 30 and sub == subset(first, 30, 0.0, seed=1) and sub != subset(first, 30, 0.0, seed=2)
-    assert len(subset(first, 3, 0.5, seed=1)) == 20
-    th = {"U_threshold": 0.5, "L_threshold": 0.5}
-    rep = report(first, second, th, {"L_local": 0.6, "ELP_net": 0.5}, 6, 40)
-    assert rep["spearman"]["L_local"] > 0.8 and rep["gate"]["passed"] is True
-    assert rep["quadrant_kappa"] is not None and rep["quadrant_kappa"] > 0.2
-    # independent noise only: the gate fails
-    noise = [{**b, **{k: float(rng.random()) for k in LABELS}} for b in second]
-    bad = report(first, noise, th, {"L_local": 0.6, "ELP_net": 0.5}, 6, 40)
-    assert bad["gate"]["passed"] is False
-    write_json(tmp_path / "r.json", rep)
-    g = label_reliability(tmp_path / "r.json")[0]
-    assert g["name"] == "label_reliability" and g["passed"] is True and g["value"] == rep["spearman"]["L_local"]
+    snaps = _mock_snaps(6)
+    add_uncertainty(policy, snaps)
+    rb, plug = [], []
+    for seed in range(12):
+        out = label_rollouts(policy, lambda: make_env("mock"), [dict(s) for s in snaps], 4, 12, seed, 1.0, 2, cpt=False)
+        rb.append([s["L_local"] for s in out])
+        plug.append([s["L_local_plugin"] for s in out])
+    rb, plug = np.array(rb), np.array(plug)
+    assert np.abs(rb.mean(0) - plug.mean(0)).max() < 0.15  # same mean per snapshot (12 x 4 rollouts)
+    assert rb.std(0).mean() < plug.std(0).mean()
+    assert (rb == 0).mean() < (plug == 0).mean() or (plug == 0).mean() == 0
 
 
 def test_reliability_by_n_from_rollout_prefixes():
     """Labels from the first k rollouts are what n_rollouts = k gives (stream j does not
     depend on n); at k = n they are the labels themselves."""
     from teachable.labeling.reliability import by_n
-    from teachable.labeling.rollouts import apply_rates, prefix_labels
+    from teachable.labeling.rollouts import apply_rates, local_leverage, prefix_labels
 
     rng = np.random.default_rng(3)
     pairs = []
     for i in range(30):
-        p = rng.random(6)  # per condition success prob, shared by both labelings (signal)
-        conds = ("policy", "force", "placebo", "demo", "contrast", "hint")
+        p = rng.random(7)  # per condition success prob, shared by both labelings (signal)
+        conds = ("policy", "force", "deviate", "placebo", "demo", "contrast", "hint")
         mk = lambda: {**{c: list(rng.random(6) < p[k]) for k, c in enumerate(conds)}, "expert": [True]}
-        a, b = apply_rates({"snapshot_id": f"s{i}"}, mk()), apply_rates({"snapshot_id": f"s{i}"}, mk())
-        pairs.append((a, b))
+        a = apply_rates({"snapshot_id": f"s{i}"}, mk(), 0.4)
+        pairs.append((a, apply_rates({"snapshot_id": f"s{i}"}, mk(), 0.4)))
     a0 = pairs[0][0]
-    assert prefix_labels(a0["rollout_outcomes"], 6)["L_local"] == a0["L_local"]
-    assert prefix_labels(a0["rollout_outcomes"], 6)["ELP_net"] == a0["ELP_net"]
-    assert prefix_labels(a0["rollout_outcomes"], 2)["L_local"] == (
-        np.mean(a0["rollout_outcomes"]["force"][:2]) - np.mean(a0["rollout_outcomes"]["policy"][:2]))
-    res = by_n(pairs, 6, n_resamples=200)
+    assert prefix_labels(a0["rollout_outcomes"], 6, 0.4)["L_local"] == a0["L_local"]
+    assert prefix_labels(a0["rollout_outcomes"], 6, 0.4)["ELP_net"] == a0["ELP_net"]
+    o = a0["rollout_outcomes"]
+    assert prefix_labels(o, 2, 0.4)["L_local"] == local_leverage(o["force"][:2], o["deviate"][:2], 0.4)
+    assert prefix_labels(o, 2)["L_local"] == np.mean(o["force"][:2]) - np.mean(o["policy"][:2])  # no pi*: plug-in
+    res = by_n([(dict(a, pi_expert=0.4), dict(b, pi_expert=0.4)) for a, b in pairs], 6, n_resamples=200)
     assert set(res) == {"2", "4", "6"}
     from teachable.labeling.reliability import _spearman
 

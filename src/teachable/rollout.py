@@ -16,7 +16,7 @@ from .prompts import build_prompt
 if TYPE_CHECKING:  # the engine is torch-free at import; the policy it is given brings torch
     from .policy import Policy
 
-MODES = ("policy", "force", "expert")
+MODES = ("policy", "force", "deviate", "expert")
 
 
 @dataclass
@@ -24,7 +24,8 @@ class EpisodeSpec:
     """One episode: start from `seed` (reset) or from a serialized `state`.
 
     mode: policy = student acts; force = expert action at the first step, then student;
-    expert = expert acts every step. `sample_seed` None means greedy."""
+    deviate = the first action drawn from the student's distribution without the expert's
+    action (coupled_deviation), then student; expert = expert acts every step. `sample_seed` None means greedy."""
 
     episode_id: str
     seed: int | None = None
@@ -82,9 +83,38 @@ class _Live:
             return False
         return not (self.spec.mode == "force" and not self.actions)
 
+    def avoid_expert(self) -> bool:
+        """The first step of a deviate rollout: the expert's action is excluded."""
+        return self.spec.mode == "deviate" and not self.actions
+
+    def avoided_index(self) -> int | None:
+        """Index of the expert's action among the valid ones (None: it is not one of them,
+        or it is the only one, so there is nothing to deviate from or to)."""
+        valid = list(self.obs.valid_actions)
+        a = self.env.expert_action()
+        return valid.index(a) if a in valid and len(valid) > 1 else None
+
     def prompt(self) -> str:
         hist = self.history[-self.history_len :] if self.history_len else []
         return build_prompt(self.obs.mission, self.obs.text, hist, self.spec.patch)
+
+
+def coupled_deviation(p: np.ndarray, u: float, avoid: int) -> int:
+    """The index drawn with uniform `u` from `p` without index `avoid`, coupled to the
+    unrestricted draw inverse_cdf(p, u): the same index wherever that draw is not `avoid`;
+    where it is, `u`'s position inside avoid's interval, stretched to [0, 1), draws from
+    the rest. Exact: P(i) = p_i / (1 - p_avoid) for every i != avoid. So a deviate rollout
+    equals its policy twin whenever the policy did not pick the expert's action, and only
+    the other streams need running (labeling.rollouts)."""
+    k = inverse_cdf(p, u)
+    if k != avoid or len(p) < 2:
+        return k
+    c = np.cumsum(p)
+    lo = c[avoid] - p[avoid]
+    v = min(max((u * c[-1] - lo) / p[avoid], 0.0), np.nextafter(1.0, 0.0)) if p[avoid] > 0 else u
+    rest = np.array(p, dtype=float)
+    rest[avoid] = 0.0
+    return inverse_cdf(rest, v)
 
 
 def inverse_cdf(p: np.ndarray, u: float) -> int:
@@ -128,8 +158,11 @@ def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, 
         u = e.rng.random() if e.rng is not None else None
         if id(e) in dists:
             p = softmax(dists[id(e)], 1.0)
+            avoid = e.avoided_index() if e.avoid_expert() else None
             if u is None or temperature <= 0:
-                a = valid[int(np.argmax(p))]
+                a = valid[int(np.argmax(p if avoid is None else np.where(np.arange(len(p)) == avoid, -1.0, p)))]
+            elif avoid is not None:
+                a = valid[coupled_deviation(softmax(dists[id(e)], temperature), u, avoid)]
             else:
                 a = valid[inverse_cdf(softmax(dists[id(e)], temperature), u)]
             probs, ent = [float(x) for x in p], entropy(p)
@@ -140,7 +173,7 @@ def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, 
             probs, ent = None, None
         if record_steps:
             e.records.append(StepRecord(len(e.actions), a, list(valid), probs, ent, e.env.state_key()))
-        if e.spec.mode == "force" and not e.actions:
+        if e.spec.mode in ("force", "deviate") and not e.actions:
             e.env.drop_expert()  # forced step taken: the rest of the rollout is the student's
         e.obs, _, done, info = e.env.step(a)
         e.actions.append(a)

@@ -14,10 +14,10 @@ from ..io import derive_seed, hash_fraction
 from ..stats import bootstrap_samples
 from .quadrants import QUADRANTS, quadrant
 
-LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit", "p_policy", "p_force", "p_expert", "p_placebo", "p_demo",
-          "p_contrast", "p_hint")
+LABELS = ("L_local", "L_local_plugin", "L_upper", "ELP_net", "ELP_net_xfit", "p_policy", "p_force", "p_deviate",
+          "p_expert", "p_placebo", "p_demo", "p_contrast", "p_hint")
 ROLLOUT_KEYS = ("p_", "n_", "L_", "gain_", "ELP", "route", "d_", "quadrant", "rollout_")
-BY_N_LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit")
+BY_N_LABELS = ("L_local", "L_local_plugin", "L_upper", "ELP_net", "ELP_net_xfit")
 
 
 def retest_seed(seed: int) -> int:
@@ -87,8 +87,8 @@ def by_n(pairs: list[tuple[dict, dict]], n_rollouts: int, confidence: float = 0.
         return None
     out = {}
     for k in range(2, n_rollouts + 1, 2):
-        la = [prefix_labels(a["rollout_outcomes"], k) for a, _ in pairs]
-        lb = [prefix_labels(b["rollout_outcomes"], k) for _, b in pairs]
+        la = [prefix_labels(a["rollout_outcomes"], k, a.get("pi_expert")) for a, _ in pairs]
+        lb = [prefix_labels(b["rollout_outcomes"], k, b.get("pi_expert")) for _, b in pairs]
         row = {}
         for lab in BY_N_LABELS:
             if all(x.get(lab) is not None for x in la + lb):

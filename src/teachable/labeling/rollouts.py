@@ -4,15 +4,44 @@ snapshot and condition of a shard runs as one large batch of the rollout engine.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 
-from ..io import derive_seed
+from ..io import InputError, derive_seed
 from ..phase0 import decode_state
 from ..prompts import CONDITIONS, ROUTES, patch_text
 from ..rollout import EpisodeSpec, run_episodes
 
-LEVERAGE = ("policy", "force", "expert")
+LEVERAGE = ("policy", "force", "deviate", "expert")
+
+
+def local_leverage(force: list, deviate: list, pi_star: float) -> float:
+    """L_local = p_force - p_policy, Rao-Blackwellised over the policy's first action.
+
+    The policy's first action is the expert's with probability pi* (the student's sampling
+    probability of it), else a draw from the rest, so p_policy = pi* p_force + (1 - pi*)
+    p_deviate and L_local = (1 - pi*) (p_force - p_deviate): the same quantity as the
+    plug-in p_force - p_policy, with the first step's sampling noise replaced by its known
+    probability. Force and deviate rollout j share stream j (common random numbers), and
+    one of the two is policy rollout j itself (docs/labeling.md)."""
+    f, d = np.asarray(force, dtype=float), np.asarray(deviate, dtype=float)
+    return float((1.0 - pi_star) * (f.mean() - d.mean()))
+
+
+def expert_probability(snap: dict, expert_action: str | None, temperature: float) -> float:
+    """pi*: the sampling probability of the expert's first action under the base prompt
+    at the rollout temperature (snapshot's pi from the uncertainty step); 0 when the
+    expert's action is not a valid one."""
+    if "pi" not in snap:
+        raise InputError(f"snapshot {snap.get('snapshot_id')}: leverage needs pi (the uncertainty step) first")
+    pi = snap["pi"]
+    if expert_action not in pi:
+        return 0.0
+    if temperature <= 0:
+        return float(max(pi, key=pi.get) == expert_action)
+    w = {a: float(p) ** (1.0 / temperature) for a, p in pi.items()}
+    return w[expert_action] / sum(w.values())
 
 
 def patches_for(snap: dict) -> dict[str, str]:
@@ -38,7 +67,7 @@ def rollout_specs(snaps: list[dict], n: int, horizon: int, seed: int, cpt: bool 
     for s in snaps:
         state = decode_state(s["state"])
         patches = patches_for(s) if cpt else {}
-        conds = [("policy", "policy", ""), ("force", "force", ""), ("expert", "expert", "")]
+        conds = [("policy", "policy", ""), ("force", "force", ""), ("deviate", "deviate", ""), ("expert", "expert", "")]
         if cpt:
             conds += [(c, "policy", patches[c]) for c in CONDITIONS if c != "base"]
         for name, mode, patch in conds:
@@ -88,24 +117,28 @@ def elp_estimates(outcomes: dict[str, list[bool]]) -> dict:
     return out
 
 
-def prefix_labels(outcomes: dict[str, list], k: int) -> dict:
+def prefix_labels(outcomes: dict[str, list], k: int, pi_star: float | None = None) -> dict:
     """L_local, L_upper, ELP_net and ELP_net_xfit from the first k rollouts of each sampled
-    condition (the expert's single rollout is kept)."""
+    condition (the expert's single rollout is kept). L_local is the Rao-Blackwellised
+    estimate where deviate outcomes and pi* exist, else the plug-in."""
     o = {c: list(v) if c == "expert" else list(v)[:k] for c, v in outcomes.items()}
     p = {c: float(np.mean(v)) for c, v in o.items()}
-    out = {"L_local": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"]}
+    out = {"L_local_plugin": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"]}
+    out["L_local"] = local_leverage(o["force"], o["deviate"], pi_star) \
+        if "deviate" in o and pi_star is not None else out["L_local_plugin"]
     if "placebo" in o:
         elp = elp_estimates({c: o[c] for c in ("placebo", *ROUTES)})
         out.update(ELP_net=elp["ELP_net"], ELP_net_xfit=elp["ELP_net_xfit"])
     return out
 
 
-def apply_rates(snap: dict, outcomes: dict[str, list[bool]], cpt: bool = True) -> dict:
+def apply_rates(snap: dict, outcomes: dict[str, list[bool]], pi_star: float, cpt: bool = True) -> dict:
     p = {c: float(np.mean(v)) for c, v in outcomes.items()}
     snap.update({
-        "p_policy": p["policy"], "p_force": p["force"], "p_expert": p["expert"],
+        "p_policy": p["policy"], "p_force": p["force"], "p_deviate": p["deviate"], "p_expert": p["expert"],
         "n_policy": len(outcomes["policy"]), "n_force": len(outcomes["force"]), "n_expert": len(outcomes["expert"]),
-        "L_local": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"],
+        "pi_expert": pi_star, "L_local": local_leverage(outcomes["force"], outcomes["deviate"], pi_star),
+        "L_local_plugin": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"],
     })
     # per-rollout outcomes (index j): the labels at any smaller n are their prefixes (common
     # random numbers: stream j is the same whatever n is), used by the reliability report
@@ -128,42 +161,45 @@ def apply_rates(snap: dict, outcomes: dict[str, list[bool]], cpt: bool = True) -
 
 def label_rollouts(policy, make_env, snaps: list[dict], n: int, horizon: int, seed: int, temperature: float,
                    history_len: int, cpt: bool = True, progress=False) -> list[dict]:
-    """Every rollout of `snaps`; force rollout j runs only where it can differ from policy
-    rollout j (see _force_needed), in a second batch."""
+    """Every rollout of `snaps`. Stream j's force rollout is policy rollout j where the
+    policy's first action was the expert's, and its deviate rollout is policy rollout j
+    where it was not (see _twins); only the other half runs, in a second batch."""
     specs = rollout_specs(snaps, n, horizon, seed, cpt)
-    first = [s for s in specs if s.episode_id.split("|")[1] != "force"]
+    first = [s for s in specs if s.episode_id.split("|")[1] not in ("force", "deviate")]
     res = run_episodes(policy, make_env, first, temperature, history_len, progress=progress)
-    forced = _force_needed(specs, res)
-    res += run_episodes(policy, make_env, [s for s in specs if s.episode_id in forced], temperature,
-                        history_len, progress=f"{progress} (force)" if isinstance(progress, str) else progress)
-    rates = success_rates(res + _force_copies(specs, res, forced))
-    return [apply_rates(s, rates[s["snapshot_id"]], cpt) for s in snaps]
-
-
-def _force_needed(specs: list[EpisodeSpec], res) -> set[str]:
-    """Force rollout j equals policy rollout j when the policy's first action was the
-    expert's: same state after step 1, same history, same patch, and (common random
-    numbers; the forced step consumes its draw) the same remaining sample stream. Only
-    the others need running."""
+    twins = _twins(specs, res, {s["snapshot_id"]: list(s["valid_actions"]) for s in snaps})
+    res += run_episodes(policy, make_env, [s for s in specs if s.episode_id.split("|")[1] in ("force", "deviate")
+                                           and s.episode_id not in twins], temperature, history_len,
+                        progress=f"{progress} (force, deviate)" if isinstance(progress, str) else progress)
     by = {r.episode_id: r for r in res}
-    need = set()
+    rates = success_rates(res + [replace(by[t], episode_id=e) for e, t in twins.items()])
+    for s in snaps:
+        exp = by[f"{s['snapshot_id']}|expert|0"]
+        pi_star = expert_probability(s, exp.actions[0] if exp.actions else None, temperature)
+        apply_rates(s, rates[s["snapshot_id"]], pi_star, cpt)
+    return snaps
+
+
+def _twins(specs: list[EpisodeSpec], res, valid: dict[str, list[str]]) -> dict[str, str]:
+    """{force or deviate episode id: the policy episode it equals}. Policy rollout j took
+    the expert's first action: force rollout j is the same episode (same state after step
+    1, same history and patch, and, with common random numbers where the forced step
+    consumes its draw, the same remaining stream). It did not: deviate rollout j is the
+    same episode (rollout.coupled_deviation draws the policy's own action then). Where
+    the expert's action is not a deviation target (the only valid action, or not valid),
+    deviate is policy as well."""
+    by = {r.episode_id: r for r in res}
+    twins = {}
     for s in specs:
         sid, cond, j = s.episode_id.split("|")
-        if cond != "force":
+        if cond not in ("force", "deviate"):
             continue
         pol, exp = by.get(f"{sid}|policy|{j}"), by.get(f"{sid}|expert|0")
-        if pol is None or exp is None or not pol.actions or not exp.actions or pol.actions[0] != exp.actions[0]:
-            need.add(s.episode_id)
-    return need
-
-
-def _force_copies(specs: list[EpisodeSpec], res, forced: set[str]) -> list:
-    from dataclasses import replace
-
-    by = {r.episode_id: r for r in res}
-    out = []
-    for s in specs:
-        sid, cond, j = s.episode_id.split("|")
-        if cond == "force" and s.episode_id not in forced:
-            out.append(replace(by[f"{sid}|policy|{j}"], episode_id=s.episode_id))
-    return out
+        if pol is None or exp is None or not pol.actions or not exp.actions:
+            continue
+        took_expert = pol.actions[0] == exp.actions[0]
+        if cond == "force" and took_expert:
+            twins[s.episode_id] = pol.episode_id
+        elif cond == "deviate" and (not took_expert or len(valid[sid]) < 2 or exp.actions[0] not in valid[sid]):
+            twins[s.episode_id] = pol.episode_id
+    return twins
