@@ -57,6 +57,7 @@ rule selection_train:
         student=student_dir(),
         snapshots=rules.label_gather.output.jsonl,
         picks=lambda wc: dag.picks_path(SEL, wc.method, wc.seed),
+        replay=rules.replay_set.output.jsonl,
     output:
         adapter=directory(f"{SEL}/{{method}}/seed{{seed}}/adapter"),
         run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
@@ -78,7 +79,7 @@ rule selection_train:
         out=lambda wildcards, output: os.path.dirname(output.run),
     shell:
         "python scripts/selection_train.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
-        " --picks {input.picks} --method {wildcards.method} --seed {wildcards.seed} --out-dir {params.out}"
+        " --picks {input.picks} --replay {input.replay} --method {wildcards.method} --seed {wildcards.seed} --out-dir {params.out}"
         " --threads {threads} > {log} 2>&1"
 
 

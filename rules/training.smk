@@ -4,10 +4,46 @@
 TRAIN_SEEDS = config["training"]["seeds"]
 
 
+# The student's own solved behaviour, mixed into every run's batches (training.replay_*):
+# one set for every run, seed and selection arm.
+rule replay_set:
+    input:
+        student=student_dir(),
+        labeled=rules.label_gather.output.jsonl,
+    output:
+        jsonl=f"{R}/phase2/replay_set.jsonl",
+        info=f"{R}/phase2/replay_set.json",
+    log:
+        f"{R}/logs/replay_set.log",
+    benchmark:
+        f"{R}/benchmarks/replay_set.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=MODEL_GPU,
+    params:
+        cfg=cfg_json(
+            "env",
+            "student",
+            "training.replay_share",
+            "training.replay_source",
+            "training.replay_tasks",
+            "training.replay_min_p",
+        ),
+        student=student_arg,
+    shell:
+        "python scripts/replay_set.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        " --out {output.jsonl} --info {output.info} --threads {threads} > {log} 2>&1"
+
+
 rule train_run:
     input:
         student=student_dir(),
         labeled=rules.label_gather.output.jsonl,
+        replay=rules.replay_set.output.jsonl,
     output:
         adapter=directory(f"{R}/phase2/{{run_id}}/seed{{seed}}/adapter"),
         run=f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json",
@@ -30,7 +66,7 @@ rule train_run:
         stage="phase2",
     shell:
         "python scripts/train_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --run-id {wildcards.run_id} --seed {wildcards.seed} --out-dir {params.out} --stage {params.stage}"
+        " --replay {input.replay} --run-id {wildcards.run_id} --seed {wildcards.seed} --out-dir {params.out} --stage {params.stage}"
         " --threads {threads} > {log} 2>&1"
 
 

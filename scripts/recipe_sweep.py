@@ -15,7 +15,30 @@ from teachable.config import load_config
 from teachable.evaluation import evaluate_model
 from teachable.io import read_json, read_records
 from teachable.training.runs import run_data
-from teachable.training.sft import env_probe, replay_examples, train_adapter
+from teachable.training.replay import as_examples, base_greedy_records, snapshot_records
+from teachable.training.sft import env_probe, train_adapter
+
+
+def replay_set(cfg: dict, student: str, snaps: list[dict], cache: dict) -> list:
+    """The replay set the replay_set rule would write for this variant (built once per source)."""
+    tr, st = cfg["training"], cfg["student"]
+    if tr["replay_share"] <= 0:
+        return []
+    key = (tr["replay_source"], tr["replay_tasks"], tr["replay_min_p"])
+    if key not in cache:
+        if tr["replay_source"] == "base_greedy":
+            from functools import partial
+
+            from teachable.envs import env_from_config
+            from teachable.policy import Policy
+
+            rows, _ = base_greedy_records(Policy.load(student, None, "cpu", st["batch_size"]),
+                                          partial(env_from_config, cfg["env"], expert=False), tr["replay_tasks"],
+                                          cfg["seed"], cfg["env"]["max_steps"], st["history"])
+        else:
+            rows, _ = snapshot_records(snaps, st["history"], tr["replay_min_p"])
+        cache[key] = as_examples(rows)
+    return cache[key]
 
 
 def main():
@@ -32,12 +55,13 @@ def main():
     base = read_json(res / "phase3/runs/BASE/seed0.json")
     snaps = read_records(res / "phase1/labeled_snapshots.jsonl", ("snapshot_id", "heldout"))
     student = str(res / "student" / "base")
+    replays: dict = {}
     for var in json.loads(a.variants):
         cfg = load_config(a.config, {"training": var["training"]})
         tr, st = cfg["training"], cfg["student"]
         for rid, seed in ((r, s) for r in a.runs for s in a.seeds):
             data = run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=seed)
-            rep = replay_examples(snaps, st["history"], tr["replay_min_p"]) if tr["replay_share"] > 0 else []
+            rep = replay_set(cfg, student, snaps, replays)
             out = Path(a.work) / var["name"] / rid / f"seed{seed}"
             t0 = time.perf_counter()
             r = train_adapter(student, data.examples, tr, seed, out / "adapter", "cpu",
@@ -47,7 +71,7 @@ def main():
             losses = [x["loss"] for x in r["metrics_rows"] if "loss" in x]
             probes = [{k: v for k, v in x.items() if k.startswith("probe") or k == "step"}
                       for x in r["metrics_rows"] if "loss" not in x]
-            row = {"variant": var["name"], "training": var["training"], "run_id": rid, "seed": seed,
+            row = {"variant": var["name"], "training": var["training"], "run_id": rid, "seed": seed, "n_replay": len(rep),
                    "n_examples": r["n_examples"], "steps": r["steps"], "checkpoint": r["checkpoint"],
                    "loss_first": losses[0], "loss_last": losses[-1], "losses": [round(x, 4) for x in losses],
                    "probes": probes,

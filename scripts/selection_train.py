@@ -15,6 +15,7 @@ def main():
     p.add_argument("--student", default=None)
     p.add_argument("--snapshots", required=True, help="phase1/labeled_snapshots.jsonl")
     p.add_argument("--picks", required=True, help="phase5/selection/{method}/picks.json")
+    p.add_argument("--replay", default=None, help="phase2/replay_set.jsonl (needed when training.replay_share > 0)")
     p.add_argument("--method", required=True)
     p.add_argument("--seed", type=int, required=True, help="training seed")
     p.add_argument("--out-dir", required=True, help="phase5/selection/{method}/seed{seed}")
@@ -25,7 +26,7 @@ def main():
     picks = read_json(args.picks)
     dev = str(pick_device(cfg["student"]["device"]))
     res = train_arm(cfg, scfg, scripting.student_path(cfg, args.student), snaps, picks, args.method, args.seed,
-                    args.out_dir, dev, picks_path=args.picks)
+                    args.out_dir, dev, picks_path=args.picks, replay_path=args.replay)
     print(f"done: {res['steps']} steps, final loss {res['final_loss']}, {res['wall_time_s']:.1f}s")
 
 

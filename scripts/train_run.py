@@ -10,7 +10,8 @@ from teachable.policy import pick_device
 from teachable.provenance import record_run
 from teachable.registry.wandb_mirror import live_logger
 from teachable.training.runs import check_no_heldout, run_data
-from teachable.training.sft import check_train_cfg, env_probe, replay_examples, train_adapter
+from teachable.training.replay import replay_for_run
+from teachable.training.sft import check_train_cfg, env_probe, train_adapter
 
 LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "teacher", "quadrant", "heldout")
 
@@ -19,6 +20,7 @@ def main():
     p = scripting.parser(__doc__)
     p.add_argument("--student", default=None)
     p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl")
+    p.add_argument("--replay", default=None, help="phase2/replay_set.jsonl (needed when training.replay_share > 0)")
     p.add_argument("--run-id", required=True)
     p.add_argument("--seed", type=int, required=True, help="training seed")
     p.add_argument("--out-dir", required=True, help="phase2/{run_id}/seed{seed}")
@@ -31,8 +33,7 @@ def main():
     snaps = read_records(args.labeled, LABELED_KEYS)
     data = run_data(args.run_id, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=args.seed)
     check_no_heldout(data.snapshot_ids, snaps, args.run_id)
-    replay = replay_examples(snaps, st["history"], float(tr.get("replay_min_p", 1.0))) \
-        if float(tr.get("replay_share", 0.0)) > 0 else []
+    replay = replay_for_run(tr, args.replay)
     out = Path(args.out_dir)
     dev = str(pick_device(st["device"]))
     run_cfg = {**cfg, "run": {"run_id": args.run_id, "seed": args.seed, "format": data.fmt,

@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from teachable.evaluation import FRESH_TASK_STAGE, eval_tasks, panel
-from teachable.io import InputError
+from teachable.io import InputError, write_jsonl
 from teachable.labeling.quadrants import QUADRANTS
 from teachable.policy import load_model_and_tokenizer
 from teachable.student import collate
 from teachable.training import run_data, train_adapter
 from teachable.training.lora import attach_lora, encode, kl_to_base
-from teachable.training.sft import check_train_cfg, plan_steps, replay_examples
+from teachable.training.replay import base_greedy_records, read_replay, replay_for_run, snapshot_records
+from teachable.training.sft import check_train_cfg, plan_steps
 
 from conftest import MOCK_CONFIG
 from training_fixtures import labeled_snapshots
@@ -102,19 +103,57 @@ def test_best_probe_checkpoint_is_kept_and_never_step_zero(snaps, mock_student, 
 
 
 def test_replay_is_the_students_own_solved_behaviour_from_train_snapshots(snaps, mock_student, tmp_path):
-    rep = replay_examples(snaps, 2, 0.5)
+    rows, info = snapshot_records(snaps, 2, 0.5)
     by_id = {s["snapshot_id"]: s for s in snaps}
-    assert rep, "fixture needs snapshots the student solves"
-    for e in rep:
-        s = by_id[e.snapshot_id]
-        assert not s["heldout"] and s["p_policy"] >= 0.5 and e.action == s["student_greedy_action"]
-    assert len(replay_examples(snaps, 2, 1.01)) == 0
+    assert rows and info["n_examples"] == len(rows), "fixture needs snapshots the student solves"
+    for r in rows:
+        s = by_id[r["example_id"]]
+        assert not s["heldout"] and s["p_policy"] >= 0.5 and r["action"] == s["student_greedy_action"]
+    assert snapshot_records(snaps, 2, 1.01)[0] == []
+    write_jsonl(tmp_path / "replay.jsonl", rows)
+    rep = read_replay(tmp_path / "replay.jsonl")
     c = {**LORA, "batch_size": 4, "lr": 0.01, "budget": "examples", "budget_value": 9, "replay_share": 0.25}
     ex = run_data("B2_all", snaps, 0).examples
     r = train_adapter(mock_student, ex, c, 0, tmp_path / "rep", "cpu", replay=rep, **QUIET)
     assert r["budget"]["replay_per_step"] == 1 and r["steps"] == 3 and r["n_replay"] == len(rep)
-    with pytest.raises(InputError, match="replay set is empty"):
-        train_adapter(mock_student, ex, c, 0, tmp_path / "none", "cpu", replay=[], **QUIET)
+
+
+def test_base_greedy_replay_holds_bases_own_greedy_decisions_on_tasks_of_its_own(cfg, mock_student):
+    from functools import partial
+
+    from teachable.envs import env_from_config
+    from teachable.io import derive_seed
+    from teachable.policy import Policy
+
+    policy = Policy.load(mock_student, None, "cpu", 64)
+    make_env = partial(env_from_config, cfg["env"], expert=False)
+    rows, info = base_greedy_records(policy, make_env, 16, cfg["seed"], cfg["env"]["max_steps"], 2)
+    assert info["n_tasks"] == 16 and 0 < info["n_solved"] <= 16 and info["n_examples"] == len(rows)
+    # every target is BASE's argmax under the very prompt the engine showed it
+    scores = policy.score([r["prompt"] for r in rows], [r["valid_actions"] for r in rows])
+    assert [r["valid_actions"][int(s.argmax())] for r, s in zip(rows, scores)] == [r["action"] for r in rows]
+    # only solved episodes, replayed from the start: each episode's steps are 0..n-1
+    by_task = {}
+    for r in rows:
+        by_task.setdefault(r["task_seed"], []).append(int(r["example_id"].rsplit("_t", 1)[1]))
+    assert len(by_task) == info["n_solved"] and all(t == list(range(len(t))) for t in by_task.values())
+    # tasks of their own: not phase 0's, the probe's or phase 3's
+    others = {derive_seed(cfg["seed"], st, i) for st in ("phase0_tasks", "probe_tasks") for i in range(64)}
+    assert not set(by_task) & (others | set(eval_tasks({**cfg, "eval": {"n_tasks": 64}})))
+    assert base_greedy_records(policy, make_env, 16, cfg["seed"], cfg["env"]["max_steps"], 2)[0] == rows
+
+
+def test_replay_set_errors_name_the_file_and_line(tmp_path):
+    assert replay_for_run({"replay_share": 0.0}, None) == []
+    with pytest.raises(InputError, match="needs the replay set"):
+        replay_for_run({"replay_share": 0.5}, None)
+    bad = tmp_path / "replay.jsonl"
+    bad.write_text('{"example_id": "a", "source": "base_greedy", "prompt": "p", "action": "x"}\n')
+    with pytest.raises(InputError, match=r"replay.jsonl:1: missing key\(s\) valid_actions"):
+        read_replay(bad)
+    bad.write_text('{"example_id": "a", "source": "s", "prompt": "p", "action": "x", "valid_actions": ["y"]}\n')
+    with pytest.raises(InputError, match="'x' is not a valid action"):
+        read_replay(bad)
 
 
 def test_validation_tasks_and_panel_are_disjoint_from_phase3(cfg, snaps):

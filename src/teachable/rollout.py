@@ -45,6 +45,7 @@ class StepRecord:
     probs: list[float] | None  # None when the expert acted
     entropy: float | None
     state_key: str
+    prompt: str = ""  # what the policy was shown (the engine's own prompt: replay sets reuse it)
 
 
 @dataclass
@@ -172,7 +173,7 @@ def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, 
                 raise RuntimeError(f"env {e.env.name} has no expert; cannot run mode {e.spec.mode}")
             probs, ent = None, None
         if record_steps:
-            e.records.append(StepRecord(len(e.actions), a, list(valid), probs, ent, e.env.state_key()))
+            e.records.append(StepRecord(len(e.actions), a, list(valid), probs, ent, e.env.state_key(), e.prompt()))
         if e.spec.mode in ("force", "deviate") and not e.actions:
             e.env.drop_expert()  # forced step taken: the rest of the rollout is the student's
         e.obs, _, done, info = e.env.step(a)

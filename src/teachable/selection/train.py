@@ -17,9 +17,11 @@ _log = logging.getLogger(__name__)  # progress lines (timestamps/levels from tea
 
 
 def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks: dict, method: str, seed: int,
-              out_dir: str | Path, device: str, picks_path: str = "picks.json", log=_log.info) -> dict:
+              out_dir: str | Path, device: str, picks_path: str = "picks.json", log=_log.info,
+              replay_path: str | None = None) -> dict:
     from ..training import env_probe, examples_for, train_adapter
-    from ..training.sft import check_train_cfg, replay_examples
+    from ..training.replay import replay_for_run
+    from ..training.sft import check_train_cfg
 
     tr = cfg["training"]
     check_train_cfg(tr)
@@ -30,8 +32,7 @@ def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks
                              f"teacher answer (first: {skipped[0]}); {picks_path} is stale")
     if len(examples) != picks["budget"]:
         raise InputError(f"selection method '{method}': {len(examples)} examples for budget {picks['budget']}")
-    replay = replay_examples(snaps, cfg["student"]["history"], float(tr.get("replay_min_p", 1.0))) \
-        if float(tr.get("replay_share", 0.0)) > 0 else []
+    replay = replay_for_run(tr, replay_path)
     out = Path(out_dir)
     run_id = run_id_of(method)
     run_cfg = {**cfg, "run": {"run_id": run_id, "seed": seed, "method": method, "method_used": picks["method_used"],

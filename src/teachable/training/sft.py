@@ -150,8 +150,8 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
         raise InputError("train_adapter: no training examples")
     plan = plan_steps(train_cfg, len(examples))
     if plan["replay_per_step"] and not replay:
-        raise InputError("training.replay_share > 0 but the replay set is empty (no train snapshot the student "
-                         "solves; see training.replay_min_p)")
+        raise InputError("training.replay_share > 0 but the replay set is empty (results/phase2/replay_set.json "
+                         "says why: BASE solved no replay task, or no train snapshot reaches training.replay_min_p)")
     t0 = time.perf_counter()
     model, tok = load_model_and_tokenizer(student_path, None, device)
     dev = next(model.parameters()).device
@@ -253,26 +253,6 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
         "n_trainable_params": sum(p.numel() for p in trainable_parameters(model)),
         "adapter_path": str(out_dir), "wall_time_s": round(time.perf_counter() - t0, 3),
     }
-
-
-def replay_examples(snaps: list[dict], history_len: int | None, min_p: float) -> list[SFTExample]:
-    """The student's own solved behaviour, for replay: train-split snapshots from which
-    BASE's own policy succeeds with probability >= min_p (p_policy, phase 1), each with
-    the student's greedy action at labeling time as target (base prompt; no teacher
-    information). Sorted by id (deterministic)."""
-    from ..prompts import build_prompt
-
-    out = []
-    for s in sorted(snaps, key=lambda s: s["snapshot_id"]):
-        p, act = s.get("p_policy"), s.get("student_greedy_action")
-        if s.get("heldout") or not isinstance(p, (int, float)) or p < min_p or act not in s["valid_actions"]:
-            continue
-        hist = list(s.get("history") or [])
-        if history_len is not None:
-            hist = hist[-history_len:] if history_len else []
-        out.append(SFTExample(s["snapshot_id"], "replay", build_prompt(s["mission"], s["obs_text"], hist, ""),
-                              act, tuple(s["valid_actions"])))
-    return out
 
 
 def env_probe(cfg: dict, examples: list[SFTExample]) -> Callable[[Policy], dict] | None:
