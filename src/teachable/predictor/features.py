@@ -27,7 +27,7 @@ OTHER_FAMILY = "__other__"
 # feature with one of these names would leak the target (or its ingredients) into the input.
 LABEL_KEYS = frozenset({
     "L_local", "L_upper", "ELP_net", "ELP_raw", "route_net", "route_raw", "quadrant",
-    "ELP_net_xfit", "route_net_xfit", "rollout_outcomes",
+    "ELP_net_xfit", "route_net_xfit", "rollout_outcomes", "L_local_plugin", "p_deviate", "pi_expert",
     "p_policy", "p_force", "p_expert", "n_policy", "n_force", "n_expert",
     "p_base", "p_placebo", "p_demo", "p_contrast", "p_hint", "n_cpt",
     "gain_net_demo", "gain_net_hint", "gain_net_contrast",
