@@ -300,3 +300,23 @@ def test_label_reliability_gate_is_about_the_ci_lower_bound(tmp_path):
     assert few["passed"] is False
     write_json(tmp_path / "r.json", pos)
     assert verdict(G.label_reliability(tmp_path / "r.json")) is True
+
+
+def test_teachable_gates_prints_every_gate_with_its_verdict(tmp_path, capsys):
+    from teachable.cli import main
+
+    gates = [{"name": "cpt_spearman", "value": 0.31, "ci": [0.12, 0.48], "threshold": 0.0, "passed": True,
+              "source": "x", "rule": "CI lower bound > threshold"},
+             {"name": "retention_drop", "value": 0.2, "ci": None, "threshold": 0.1, "passed": False, "source": "y"},
+             {"name": "panel_gain", "value": None, "ci": None, "threshold": 0.0, "passed": None, "source": "z",
+              "note": "input missing"}]
+    path = tmp_path / "gates.json"
+    path.write_text(json.dumps(gates))
+    assert main(["gates", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| cpt_spearman | 0.310 | [0.120, 0.480] | 0.000 | pass | CI lower bound > threshold |" in out
+    assert "| retention_drop | 0.200 | - | 0.100 | **FAIL** |" in out and "| not evaluated | input missing |" in out
+    assert "3 gates: 1 passed, 1 failed, 1 not evaluated" in out
+    path.write_text('{"name": "x"}')
+    assert main(["gates", str(path)]) == 2
+    assert "not a gates file" in capsys.readouterr().err

@@ -518,3 +518,26 @@ def collect_gates(paths: dict[str, str | None], gcfg: dict, seed: int = 0, stats
 def summary_line(gates: list[dict]) -> str:
     n = {v: sum(g["passed"] is v for g in gates) for v in (True, False, None)}
     return f"{len(gates)} gates: {n[True]} passed, {n[False]} failed, {n[None]} not evaluated"
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.3f}"
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in x) + "]"
+    if isinstance(x, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in x.items())
+    return str(x)
+
+
+def gates_markdown(gates: list[dict]) -> str:
+    """gates.json as a Markdown table (name, value, CI, threshold, verdict, rule or note)."""
+    verdict = {True: "pass", False: "**FAIL**", None: "not evaluated"}
+    rows = ["| gate | value | CI | threshold | verdict | rule / note |", "|---|---|---|---|---|---|"]
+    for g in gates:
+        note = g.get("rule") or g.get("note") or ""
+        rows.append(f"| {g['name']} | {_fmt(g.get('value'))} | {_fmt(g.get('ci'))} | {_fmt(g.get('threshold'))} | "
+                    f"{verdict[g.get('passed')]} | {' '.join(str(note).split())} |")
+    return "\n".join(rows + ["", summary_line(gates)])
