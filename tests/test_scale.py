@@ -305,9 +305,11 @@ def test_labeling_shard_count_keeps_labels(mock_setup):
     assert whole.keys() == parts.keys()
     for sid in whole:
         a, b = whole[sid], parts[sid]
-        for k in ("p_policy", "p_force", "ELP_net", "L_local"):  # rollout outcomes: exactly equal
+        for k in ("p_policy", "p_force", "p_deviate", "ELP_net", "L_local_plugin"):  # rollout outcomes: exactly equal
             if k in a:
                 assert a[k] == b[k], (sid, k)
+        # L_local weighs them by pi*, from the same batched forward as U (float32 rounding only)
+        assert a["L_local"] == pytest.approx(b["L_local"], abs=1e-6), sid
         # U comes from one batched forward: another batch composition changes float32 rounding only
         assert a["U"] == pytest.approx(b["U"], abs=1e-6), sid
 
