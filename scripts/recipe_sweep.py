@@ -15,29 +15,16 @@ from teachable.config import load_config
 from teachable.evaluation import evaluate_model
 from teachable.io import read_json, read_records
 from teachable.training.runs import run_data
-from teachable.training.replay import as_examples, base_greedy_records, snapshot_records
+from teachable.training.replay import as_examples, build_replay
 from teachable.training.sft import env_probe, train_adapter
 
 
 def replay_set(cfg: dict, student: str, snaps: list[dict], cache: dict) -> list:
     """The replay set the replay_set rule would write for this variant (built once per source)."""
-    tr, st = cfg["training"], cfg["student"]
-    if tr["replay_share"] <= 0:
-        return []
-    key = (tr["replay_source"], tr["replay_tasks"], tr["replay_min_p"])
+    tr = cfg["training"]
+    key = (tr["replay_share"] > 0, tr["replay_source"], tr["replay_tasks"], tr["replay_min_p"])
     if key not in cache:
-        if tr["replay_source"] == "base_greedy":
-            from functools import partial
-
-            from teachable.envs import env_from_config
-            from teachable.policy import Policy
-
-            rows, _ = base_greedy_records(Policy.load(student, None, "cpu", st["batch_size"]),
-                                          partial(env_from_config, cfg["env"], expert=False), tr["replay_tasks"],
-                                          cfg["seed"], cfg["env"]["max_steps"], st["history"])
-        else:
-            rows, _ = snapshot_records(snaps, st["history"], tr["replay_min_p"])
-        cache[key] = as_examples(rows)
+        cache[key] = as_examples(build_replay(cfg, student, lambda: snaps)[0])
     return cache[key]
 
 

@@ -62,6 +62,29 @@ def snapshot_records(snaps: list[dict], history_len: int | None, min_p: float) -
                   "n_examples": len(rows)}
 
 
+def build_replay(cfg: dict, student_path: str, snaps: Callable[[], list[dict]]) -> tuple[list[dict], dict]:
+    """The replay set of a config (training.replay_*): what rule replay_set writes and
+    scripts/recipe_sweep.py trains with. `snaps` loads the labeled snapshots (only the
+    snapshots source reads them)."""
+    tr, st = cfg["training"], cfg["student"]
+    source = tr["replay_source"]
+    if float(tr["replay_share"]) <= 0:
+        return [], {"source": source, "n_examples": 0, "note": "training.replay_share is 0: replay off"}
+    if source == "base_greedy":
+        from functools import partial
+
+        from ..envs import env_from_config
+        from ..policy import Policy
+
+        policy = Policy.load(student_path, st.get("adapter"), st.get("device", "cpu"), st["batch_size"],
+                             st.get("prompt_format", "auto"), st.get("dtype", "auto"))
+        return base_greedy_records(policy, partial(env_from_config, cfg["env"], expert=False),
+                                   int(tr["replay_tasks"]), cfg["seed"], cfg["env"]["max_steps"], st["history"])
+    if source == "snapshots":
+        return snapshot_records(snaps(), st["history"], float(tr["replay_min_p"]))
+    raise InputError(f"training.replay_source: '{source}' is not one of {', '.join(SOURCES)}")
+
+
 def as_examples(rows: list[dict], where: str = "replay set") -> list[SFTExample]:
     out = []
     for i, r in enumerate(rows, 1):
