@@ -247,3 +247,17 @@ def test_drop_expert_stops_the_bot_for_this_episode_only():
     c = make_env("babyai", max_steps=20)
     c.reset(3)
     assert b.expert_action() == c.expert_action()
+
+
+def test_rao_blackwell_leverage_on_a_null_is_zero_within_its_ci():
+    """Null: the expert's first action changes nothing (force and deviate rollouts succeed
+    with the same probability). The mean L_local over 1000 snapshots has a 95% CI holding 0."""
+    from teachable.labeling.rollouts import local_leverage
+
+    rng = np.random.default_rng(11)
+    vals = []
+    for _ in range(1000):
+        p, pi_star = rng.uniform(0.1, 0.9), rng.uniform(0.05, 0.95)
+        vals.append(local_leverage(list(rng.random(6) < p), list(rng.random(6) < p), pi_star))
+    lo, hi = _bootstrap_ci(np.array(vals), rng)
+    assert lo <= 0 <= hi and abs(np.mean(vals)) <= 0.02
