@@ -59,6 +59,10 @@ class EpisodeResult:
     family: str
     mission: str
     records: list[StepRecord] | None = None
+    # env.steps_to_go() at the start and at the end (0 on success); None where the env
+    # cannot tell. The progress labels use 1 - end / start (docs/labeling.md).
+    to_go_start: int | None = None
+    to_go_end: int | None = None
 
 
 class _Live:
@@ -72,6 +76,7 @@ class _Live:
         self.actions: list[str] = []
         self.records: list[StepRecord] = []
         self.seen = {env.state_key()}
+        self.to_go_start = env.steps_to_go()
         self.loop_step = None
         self.repeats = 0
         self.done = False
@@ -137,6 +142,7 @@ def _result(e: _Live, record_steps: bool) -> EpisodeResult:
         episode_id=e.spec.episode_id, success=e.success, steps=len(e.actions), actions=e.actions,
         loop_step=e.loop_step, repeat_rate=e.repeats / max(1, len(e.actions)), family=e.env.family,
         mission=e.obs.mission, records=e.records if record_steps else None,
+        to_go_start=e.to_go_start, to_go_end=0 if e.success else e.env.steps_to_go(),
     )
 
 

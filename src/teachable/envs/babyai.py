@@ -36,6 +36,7 @@ from minigrid.envs import babyai as _levels
 from minigrid.envs.babyai.core.verifier import ObjDesc
 from minigrid.utils import baby_ai_bot as _bb
 
+from .babyai_distance import steps_to_go
 from .base import InvalidAction, Obs, TextEnv
 
 # family -> (minigrid.envs.babyai level class name, constructor kwargs). Single-room levels
@@ -251,6 +252,11 @@ class BabyAITextEnv(TextEnv):
 
     def success(self) -> bool:
         return bool(self._need()["success"])
+
+    def steps_to_go(self) -> int | None:
+        """Shortest plan length in the grid as it is (envs.babyai_distance), 0 after success."""
+        s = self._need()
+        return 0 if s["success"] else steps_to_go(s["env"])
 
     # ---------------------------------------------------------------- observation
     def _valid(self) -> list[str]:

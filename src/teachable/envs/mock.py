@@ -52,6 +52,10 @@ class MockEnv(TextEnv):
     def success(self) -> bool:
         return self._s["pos"] == self._s["goal"]
 
+    def steps_to_go(self) -> int:
+        d = self._s["goal"] - self._s["pos"]
+        return abs(d) + (0 if d == 0 or (d > 0) == self._s["east"] else 1)
+
     def expert_action(self) -> str:
         if not self.expert:
             raise RuntimeError("mock env: built with expert=False; the expert is not available")

@@ -65,7 +65,8 @@ def gather(shards: list[list[dict]], quad_cfg: dict, holdout_frac: float, seed: 
     snaps = sorted((s for sh in shards for s in sh), key=lambda s: s["snapshot_id"])
     add_depth(snaps)
     add_split(snaps, holdout_frac, seed)
-    th = thresholds(snaps, quad_cfg["method"], quad_cfg["quantile"], quad_cfg["U_threshold"], quad_cfg["L_threshold"])
+    th = thresholds(snaps, quad_cfg["method"], quad_cfg["quantile"], quad_cfg["U_threshold"], quad_cfg["L_threshold"],
+                    quad_cfg.get("leverage", "L_local"))
     counts = assign_quadrants(snaps, th)
     th["counts"] = counts
     th["counts_heldout"] = {q: sum(s["quadrant"] == q and s["heldout"] for s in snaps) for q in QUADRANTS}

@@ -1,4 +1,5 @@
-"""Threshold plots: histograms of U and L_local and the U x L scatter with the cuts."""
+"""Threshold plots: histograms of U and of the leverage label (quadrants.leverage) and the U x L
+scatter with the cuts."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ def _save(fig, path: Path):
 def threshold_plots(snaps: list[dict], th: dict, out_dir: str) -> None:
     out = Path(out_dir)
     U = [s["U"] for s in snaps]
-    L = [s["L_local"] for s in snaps]
+    lev = th.get("leverage", "L_local")
+    L = [s[lev] for s in snaps]
     for vals, cut, name, label in ((U, th["U_threshold"], "hist_U", "U (entropy, nats)"),
-                                   (L, th["L_threshold"], "hist_L", "L_local = p_force - p_policy")):
+                                   (L, th["L_threshold"], "hist_L", f"{lev} (force - policy)")):
         fig, ax = plt.subplots(figsize=(5, 3.2))
         ax.hist(vals, bins=20, color="#4C72B0")
         ax.axvline(cut, color="k", ls="--", label=f"cut {cut:.3f} ({th['method']})")
@@ -37,6 +39,6 @@ def threshold_plots(snaps: list[dict], th: dict, out_dir: str) -> None:
     ax.axvline(th["U_threshold"], color="k", ls="--")
     ax.axhline(th["L_threshold"], color="k", ls="--")
     ax.set_xlabel("U (entropy, nats)")
-    ax.set_ylabel("L_local")
-    ax.set_title("U x L_local with quadrant cuts")
+    ax.set_ylabel(lev)
+    ax.set_title(f"U x {lev} with quadrant cuts")
     _save(fig, out / "scatter_U_L.png")

@@ -88,6 +88,42 @@ def success_rates(results) -> dict[str, dict[str, list[bool]]]:
     return {sid: {c: [v[j] for j in sorted(v)] for c, v in d.items()} for sid, d in acc.items()}
 
 
+def rollout_progress(r) -> float | None:
+    """Share of the snapshot's shortest plan that a rollout completed: 1 - to_go_end /
+    to_go_start (1 on success, 0 where it ended as far away as it started, negative where
+    it ended farther away, floored at -1); None where the env cannot tell."""
+    if r.to_go_start is None or r.to_go_end is None:
+        return None
+    if r.to_go_start <= 0:
+        return 1.0 if r.success else 0.0
+    return max(-1.0, 1.0 - r.to_go_end / r.to_go_start)
+
+
+def progress_outcomes(results) -> dict[str, dict[str, list[float]] | None]:
+    """Per snapshot and condition, rollout_progress ordered by rollout index j; None for a
+    snapshot with any rollout the env could not measure."""
+    acc: dict = defaultdict(lambda: defaultdict(dict))
+    for r in results:
+        sid, cond, j = r.episode_id.split("|")
+        acc[sid][cond][int(j)] = rollout_progress(r)
+    out: dict = {}
+    for sid, d in acc.items():
+        vals = {c: [v[j] for j in sorted(v)] for c, v in d.items()}
+        out[sid] = None if any(x is None for v in vals.values() for x in v) else vals
+    return out
+
+
+def progress_labels(progress: dict[str, list[float]] | None, pi_star: float, n: int | None = None) -> dict:
+    """The progress labels: L_local, L_upper, ELP_net (plug-in and cross-fitted) with the
+    share of the plan completed as the rollout outcome instead of success (suffix
+    `_progress`), from the first n rollouts (all if None); None values without progress."""
+    keys = ("L_local", "L_local_plugin", "L_upper", "ELP_net", "ELP_net_xfit")
+    if progress is None:
+        return {f"{k}_progress": None for k in keys}
+    lab = prefix_labels(progress, n or max(len(v) for v in progress.values()), pi_star)
+    return {f"{k}_progress": lab.get(k) for k in keys}
+
+
 def best_route(gains: dict[str, float]) -> str:
     """argmax over ROUTES; ties broken by the fixed order of ROUTES (demo, hint, contrast)."""
     return max(ROUTES, key=lambda m: (gains[m], -ROUTES.index(m)))
@@ -132,7 +168,8 @@ def prefix_labels(outcomes: dict[str, list], k: int, pi_star: float | None = Non
     return out
 
 
-def apply_rates(snap: dict, outcomes: dict[str, list[bool]], pi_star: float, cpt: bool = True) -> dict:
+def apply_rates(snap: dict, outcomes: dict[str, list[bool]], pi_star: float, cpt: bool = True,
+                progress: dict[str, list[float]] | None = None) -> dict:
     p = {c: float(np.mean(v)) for c, v in outcomes.items()}
     snap.update({
         "p_policy": p["policy"], "p_force": p["force"], "p_deviate": p["deviate"], "p_expert": p["expert"],
@@ -143,6 +180,9 @@ def apply_rates(snap: dict, outcomes: dict[str, list[bool]], pi_star: float, cpt
     # per-rollout outcomes (index j): the labels at any smaller n are their prefixes (common
     # random numbers: stream j is the same whatever n is), used by the reliability report
     snap["rollout_outcomes"] = {c: [int(x) for x in v] for c, v in outcomes.items()}
+    snap["rollout_progress"] = None if progress is None else {c: [round(float(x), 6) for x in v]
+                                                              for c, v in progress.items()}
+    snap.update(progress_labels(snap["rollout_progress"], pi_star))
     if cpt:
         p["base"] = p["policy"]  # the CPT base condition is the unpatched policy rollout
         for c in CONDITIONS:
@@ -172,11 +212,12 @@ def label_rollouts(policy, make_env, snaps: list[dict], n: int, horizon: int, se
                                            and s.episode_id not in twins], temperature, history_len,
                         progress=f"{progress} (force, deviate)" if isinstance(progress, str) else progress)
     by = {r.episode_id: r for r in res}
-    rates = success_rates(res + [replace(by[t], episode_id=e) for e, t in twins.items()])
+    full = res + [replace(by[t], episode_id=e) for e, t in twins.items()]
+    rates, prog = success_rates(full), progress_outcomes(full)
     for s in snaps:
         exp = by[f"{s['snapshot_id']}|expert|0"]
         pi_star = expert_probability(s, exp.actions[0] if exp.actions else None, temperature)
-        apply_rates(s, rates[s["snapshot_id"]], pi_star, cpt)
+        apply_rates(s, rates[s["snapshot_id"]], pi_star, cpt, prog[s["snapshot_id"]])
     return snaps
 
 

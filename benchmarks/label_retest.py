@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Label a subset of the pilot's labeled snapshots twice, with two independent master
+seeds, and print side by side per label (success and progress outcomes): the test-retest
+Spearman (and its one-sided 95% lower bound) at every n, the share of snapshots exactly on
+the median cut, and the CPU cost per label.
+
+    python benchmarks/label_retest.py --n-snapshots 60 --n-rollouts 8
+    (after `make pilot`: reads results/phase1/labeled_snapshots.jsonl and results/student/base)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+
+import numpy as np
+
+from teachable.config import load_config
+from teachable.envs import env_from_config
+from teachable.io import derive_seed, read_jsonl
+from teachable.labeling import reliability as rel
+from teachable.labeling.rollouts import label_rollouts, prefix_labels, progress_labels
+from teachable.policy import Policy
+from teachable.scripting import set_threads
+
+LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit")
+
+
+def labels_at(s: dict, k: int) -> dict:
+    out = prefix_labels(s["rollout_outcomes"], k, s["pi_expert"])
+    out.update(progress_labels({c: v for c, v in s["rollout_progress"].items()}, s["pi_expert"], k)
+               if s.get("rollout_progress") else {})
+    return out
+
+
+def on_cut(values) -> float:
+    v = np.asarray(values, float)
+    return float(np.mean(v == np.median(v)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--labels", default="results/phase1/labeled_snapshots.jsonl")
+    ap.add_argument("--student", default="results/student/base")
+    ap.add_argument("--configfile", default="config/config.yaml")
+    ap.add_argument("--n-snapshots", type=int, default=60)
+    ap.add_argument("--n-rollouts", type=int, default=8)
+    ap.add_argument("--horizon", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    set_threads(a.threads)
+    cfg = load_config(a.configfile)
+    st = cfg["student"]
+    horizon = a.horizon or cfg["labeling"]["horizon"]
+    snaps = rel.subset(read_jsonl(a.labels), a.n_snapshots, 0.0, cfg["seed"])
+    policy = Policy.load(a.student, st["adapter"], "cpu", st["batch_size"], st["prompt_format"], st["dtype"])
+    runs, cpu = [], []
+    for seed in (cfg["seed"], derive_seed(cfg["seed"], "label_reliability")):
+        copies = [rel.fresh_copy(s) for s in snaps]
+        t0 = time.process_time()
+        label_rollouts(policy, partial(env_from_config, cfg["env"]), copies, a.n_rollouts, horizon, seed,
+                       st["temperature"], st["history"])
+        cpu.append(time.process_time() - t0)
+        runs.append(copies)
+    print(f"{len(snaps)} snapshots, horizon {horizon}, temperature {st['temperature']}; "
+          f"CPU-s per label {np.mean(cpu) / len(snaps):.2f} at n = {a.n_rollouts}")
+    names = [f"{k}{sfx}" for sfx in ("", "_progress") for k in LABELS]
+    print("| n | " + " | ".join(names) + " |")
+    for k in range(2, a.n_rollouts + 1, 2):
+        la = [labels_at(s, k) for s in runs[0]]
+        lb = [labels_at(s, k) for s in runs[1]]
+        cells = []
+        for name in names:
+            x, y = [d.get(name) for d in la], [d.get(name) for d in lb]
+            if any(v is None for v in x + y):
+                cells.append("-")
+                continue
+            rho = rel._spearman(x, y)
+            ci = rel.spearman_ci(x, y, n_resamples=999)
+            cells.append("const" if rho is None else f"{rho:.2f} [{ci['low']:.2f}] cut {on_cut(x):.0%}")
+        print(f"| {k} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
