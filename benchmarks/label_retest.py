@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Label a subset of the pilot's labeled snapshots twice, with two independent master
-seeds, and print side by side per label (success and progress outcomes): the test-retest
+seeds (two processes side by side), and print per label and outcome (success; progress to
+the closest approach, the default; progress to the end of the rollout): the test-retest
 Spearman (and its one-sided 95% lower bound) at every n, the share of snapshots exactly on
 the median cut, and the CPU cost per label.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -20,6 +22,7 @@ from teachable.config import load_config
 from teachable.envs import env_from_config
 from teachable.io import derive_seed, read_jsonl
 from teachable.labeling import reliability as rel
+from teachable.labeling import rollouts as R
 from teachable.labeling.rollouts import label_rollouts, prefix_labels, progress_labels
 from teachable.policy import Policy
 from teachable.scripting import set_threads
@@ -29,9 +32,33 @@ LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit")
 
 def labels_at(s: dict, k: int) -> dict:
     out = prefix_labels(s["rollout_outcomes"], k, s["pi_expert"])
-    out.update(progress_labels({c: v for c, v in s["rollout_progress"].items()}, s["pi_expert"], k)
-               if s.get("rollout_progress") else {})
+    out.update(progress_labels(s.get("rollout_progress"), s["pi_expert"], k))
+    out.update({f"{n}_end": v for n, v in progress_labels(s.get("progress_end"), s["pi_expert"], k).items()})
     return out
+
+
+def label_once(args) -> tuple[list[dict], float]:
+    """One labeling of `snaps` with master seed `seed` (in its own process); the progress
+    to the end of each rollout is kept beside the default (closest approach)."""
+    a, cfg, snaps, seed = args
+    set_threads(1)
+    st = cfg["student"]
+    policy = Policy.load(a.student, st["adapter"], "cpu", st["batch_size"], st["prompt_format"], st["dtype"])
+    ends = {}
+    default = R.progress_outcomes
+
+    def both(results, at="min"):
+        ends.update(default(results, "end"))
+        return default(results, at)
+
+    R.progress_outcomes = both
+    copies = [rel.fresh_copy(s) for s in snaps]
+    t0 = time.process_time()
+    label_rollouts(policy, partial(env_from_config, cfg["env"]), copies, a.n_rollouts, a.horizon, seed,
+                   st["temperature"], st["history"])
+    for s in copies:
+        s["progress_end"] = ends[s["snapshot_id"]]
+    return copies, time.process_time() - t0
 
 
 def on_cut(values) -> float:
@@ -47,25 +74,18 @@ def main():
     ap.add_argument("--n-snapshots", type=int, default=60)
     ap.add_argument("--n-rollouts", type=int, default=8)
     ap.add_argument("--horizon", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="processes (one labeling each)")
     a = ap.parse_args()
-    set_threads(a.threads)
     cfg = load_config(a.configfile)
-    st = cfg["student"]
-    horizon = a.horizon or cfg["labeling"]["horizon"]
+    a.horizon = a.horizon or cfg["labeling"]["horizon"]
     snaps = rel.subset(read_jsonl(a.labels), a.n_snapshots, 0.0, cfg["seed"])
-    policy = Policy.load(a.student, st["adapter"], "cpu", st["batch_size"], st["prompt_format"], st["dtype"])
-    runs, cpu = [], []
-    for seed in (cfg["seed"], derive_seed(cfg["seed"], "label_reliability")):
-        copies = [rel.fresh_copy(s) for s in snaps]
-        t0 = time.process_time()
-        label_rollouts(policy, partial(env_from_config, cfg["env"]), copies, a.n_rollouts, horizon, seed,
-                       st["temperature"], st["history"])
-        cpu.append(time.process_time() - t0)
-        runs.append(copies)
-    print(f"{len(snaps)} snapshots, horizon {horizon}, temperature {st['temperature']}; "
+    seeds = (cfg["seed"], derive_seed(cfg["seed"], "label_reliability"))
+    with ProcessPoolExecutor(a.workers) as pool:
+        done = list(pool.map(label_once, [(a, cfg, snaps, sd) for sd in seeds]))
+    runs, cpu = [d[0] for d in done], [d[1] for d in done]
+    print(f"{len(snaps)} snapshots, horizon {a.horizon}, temperature {cfg['student']['temperature']}; "
           f"CPU-s per label {np.mean(cpu) / len(snaps):.2f} at n = {a.n_rollouts}")
-    names = [f"{k}{sfx}" for sfx in ("", "_progress") for k in LABELS]
+    names = [f"{k}{sfx}" for sfx in ("", "_progress", "_progress_end") for k in LABELS]
     print("| n | " + " | ".join(names) + " |")
     for k in range(2, a.n_rollouts + 1, 2):
         la = [labels_at(s, k) for s in runs[0]]

@@ -35,6 +35,7 @@ class EpisodeSpec:
     history: list[str] = field(default_factory=list)
     max_steps: int = 64
     sample_seed: int | None = None
+    track_to_go: bool = False  # env.steps_to_go() after every step (the progress labels)
 
 
 @dataclass
@@ -59,10 +60,12 @@ class EpisodeResult:
     family: str
     mission: str
     records: list[StepRecord] | None = None
-    # env.steps_to_go() at the start and at the end (0 on success); None where the env
-    # cannot tell. The progress labels use 1 - end / start (docs/labeling.md).
+    # env.steps_to_go() at the start, at the end (0 on success) and its minimum over the
+    # episode (with spec.track_to_go); None where the env cannot tell or it was not tracked.
+    # The progress labels use 1 - min / start (docs/labeling.md).
     to_go_start: int | None = None
     to_go_end: int | None = None
+    to_go_min: int | None = None
 
 
 class _Live:
@@ -77,6 +80,7 @@ class _Live:
         self.records: list[StepRecord] = []
         self.seen = {env.state_key()}
         self.to_go_start = env.steps_to_go()
+        self.to_go_min = self.to_go_start if spec.track_to_go else None
         self.loop_step = None
         self.repeats = 0
         self.done = False
@@ -142,7 +146,7 @@ def _result(e: _Live, record_steps: bool) -> EpisodeResult:
         episode_id=e.spec.episode_id, success=e.success, steps=len(e.actions), actions=e.actions,
         loop_step=e.loop_step, repeat_rate=e.repeats / max(1, len(e.actions)), family=e.env.family,
         mission=e.obs.mission, records=e.records if record_steps else None,
-        to_go_start=e.to_go_start, to_go_end=0 if e.success else e.env.steps_to_go(),
+        to_go_start=e.to_go_start, to_go_end=0 if e.success else e.env.steps_to_go(), to_go_min=e.to_go_min,
     )
 
 
@@ -192,6 +196,9 @@ def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, 
                 e.loop_step = len(e.actions) - 1
         e.seen.add(key)
         e.success = bool(info.get("success", False))
+        if e.to_go_min is not None:
+            d = 0 if e.success else e.env.steps_to_go()
+            e.to_go_min = None if d is None else min(e.to_go_min, d)
         if done or e.success or len(e.actions) >= e.spec.max_steps:
             e.done = True
             bar.update(1)

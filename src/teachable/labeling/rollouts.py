@@ -75,7 +75,7 @@ def rollout_specs(snaps: list[dict], n: int, horizon: int, seed: int, cpt: bool 
                 specs.append(EpisodeSpec(
                     episode_id=f"{s['snapshot_id']}|{name}|{j}", state=state, mode=mode, patch=patch,
                     history=list(s["history"]), max_steps=horizon,
-                    sample_seed=crn_seed(seed, s["snapshot_id"], j)))
+                    sample_seed=crn_seed(seed, s["snapshot_id"], j), track_to_go=True))
     return specs
 
 
@@ -88,24 +88,27 @@ def success_rates(results) -> dict[str, dict[str, list[bool]]]:
     return {sid: {c: [v[j] for j in sorted(v)] for c, v in d.items()} for sid, d in acc.items()}
 
 
-def rollout_progress(r) -> float | None:
-    """Share of the snapshot's shortest plan that a rollout completed: 1 - to_go_end /
-    to_go_start (1 on success, 0 where it ended as far away as it started, negative where
-    it ended farther away, floored at -1); None where the env cannot tell."""
-    if r.to_go_start is None or r.to_go_end is None:
+def rollout_progress(r, at: str = "min") -> float | None:
+    """Share of the snapshot's shortest plan that a rollout completed: 1 - to_go / to_go_start,
+    with to_go the closest the rollout came to the goal (`at` = "min", the default: a graded
+    success, 1 exactly on success, 0 where it never came nearer than it started) or where
+    it ended (`at` = "end": negative where it ended farther away, floored at -1); None where
+    the env cannot tell."""
+    end = r.to_go_min if at == "min" else r.to_go_end
+    if r.to_go_start is None or end is None:
         return None
     if r.to_go_start <= 0:
         return 1.0 if r.success else 0.0
-    return max(-1.0, 1.0 - r.to_go_end / r.to_go_start)
+    return max(-1.0, 1.0 - end / r.to_go_start)
 
 
-def progress_outcomes(results) -> dict[str, dict[str, list[float]] | None]:
+def progress_outcomes(results, at: str = "min") -> dict[str, dict[str, list[float]] | None]:
     """Per snapshot and condition, rollout_progress ordered by rollout index j; None for a
     snapshot with any rollout the env could not measure."""
     acc: dict = defaultdict(lambda: defaultdict(dict))
     for r in results:
         sid, cond, j = r.episode_id.split("|")
-        acc[sid][cond][int(j)] = rollout_progress(r)
+        acc[sid][cond][int(j)] = rollout_progress(r, at)
     out: dict = {}
     for sid, d in acc.items():
         vals = {c: [v[j] for j in sorted(v)] for c, v in d.items()}
