@@ -23,7 +23,7 @@ from teachable.envs import env_from_config
 from teachable.io import derive_seed, read_jsonl
 from teachable.labeling import reliability as rel
 from teachable.labeling import rollouts as R
-from teachable.labeling.rollouts import label_rollouts, prefix_labels, progress_labels
+from teachable.labeling.rollouts import label_rollouts, labels_at_n, prefix_labels
 from teachable.policy import Policy
 from teachable.scripting import set_threads
 
@@ -31,9 +31,10 @@ LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit")
 
 
 def labels_at(s: dict, k: int) -> dict:
-    out = prefix_labels(s["rollout_outcomes"], k, s["pi_expert"])
-    out.update(progress_labels(s.get("rollout_progress"), s["pi_expert"], k))
-    out.update({f"{n}_end": v for n, v in progress_labels(s.get("progress_end"), s["pi_expert"], k).items()})
+    """Success labels, progress (closest approach) labels and progress-to-the-end labels
+    from the first k rollouts."""
+    out = labels_at_n({**s, "label_outcome": "success"}, k)
+    out.update({f"{n}_progress_end": v for n, v in prefix_labels(s["progress_end"], k, s["pi_expert"]).items()})
     return out
 
 

@@ -25,7 +25,8 @@ def main():
     again = [rel.fresh_copy(s) for s in first]
     t0 = time.time()
     label_rollouts(policy, partial(env_from_config, cfg["env"]), again, lab["n_rollouts"], lab["horizon"],
-                   rel.retest_seed(cfg["seed"]), st["temperature"], st["history"], progress="label retest")
+                   rel.retest_seed(cfg["seed"]), st["temperature"], st["history"], progress="label retest",
+                   outcome=lab["outcome"])
     wall = time.time() - t0
     out = rel.report(first, again, th, {"L_local": rcfg["min_spearman_L_local"],
                                         "ELP_net": rcfg["min_spearman_ELP_net"]}, lab["n_rollouts"], lab["horizon"],

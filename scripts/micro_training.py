@@ -50,7 +50,8 @@ def main():
                                               prompt_format=st["prompt_format"], dtype=st["dtype"])
         trainer = MicroTrainer(model, tok, p1b, seed, st["batch_size"])
         records = micro_train_panel(trainer, partial(env_from_config, cfg["env"]), panel, p1b, seed,
-                                    cfg["labeling"]["horizon"], st["temperature"], st["history"])
+                                    cfg["labeling"]["horizon"], st["temperature"], st["history"],
+                                    outcome=cfg["labeling"]["outcome"])
     wall = time.perf_counter() - t0
     write_json(args.out, {
         "seed": seed, "phase1b": p1b, "horizon": cfg["labeling"]["horizon"], "temperature": st["temperature"],

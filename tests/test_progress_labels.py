@@ -7,8 +7,8 @@ import pytest
 
 from teachable.envs.babyai import BabyAITextEnv
 from teachable.envs.mock import MockEnv
-from teachable.labeling.quadrants import thresholds
-from teachable.labeling.rollouts import progress_labels, rollout_progress
+from teachable.io import InputError
+from teachable.labeling.rollouts import apply_rates, labels_at_n, rollout_progress
 
 
 def test_babyai_steps_to_go_is_a_shortest_plan_along_expert_episodes():
@@ -57,45 +57,39 @@ def test_steps_to_go_survives_restore_and_mock_counts_the_turn():
     assert m.steps_to_go() == 6
 
 
-def _res(start, end, success=False):
-    return SimpleNamespace(to_go_start=start, to_go_end=end, success=success)
+def _res(start, end, success=False, low=None):
+    return SimpleNamespace(to_go_start=start, to_go_end=end, to_go_min=end if low is None else low, success=success)
 
 
-def test_rollout_progress():
+def test_rollout_progress_is_a_graded_success():
     assert rollout_progress(_res(8, 0, True)) == 1.0
     assert rollout_progress(_res(8, 8)) == 0.0
-    assert rollout_progress(_res(8, 2)) == 0.75
-    assert rollout_progress(_res(4, 20)) == -1.0  # floored
+    assert rollout_progress(_res(8, 6, low=2)) == 0.75  # the closest approach counts
+    assert rollout_progress(_res(8, 6, low=2), at="end") == 0.25
+    assert rollout_progress(_res(4, 20), at="end") == -1.0  # floored
     assert rollout_progress(_res(None, 3)) is None
-    assert rollout_progress(_res(8, None)) is None
+    assert rollout_progress(_res(8, None, low=None)) is None
 
 
-def test_progress_labels_separate_snapshots_that_success_ties():
-    """Two snapshots where no rollout succeeds: success leverage is 0 for both; progress
-    leverage ranks them by how much nearer the forced first step brings the student."""
-    fail = {c: [0, 0, 0, 0] for c in ("policy", "force", "deviate", "placebo", "demo", "contrast", "hint")}
-    fail["expert"] = [1]
-    from teachable.labeling.rollouts import prefix_labels
-
-    assert prefix_labels(fail, 4, 0.3)["L_local"] == 0.0
-    near = {c: [0.1, 0.2, 0.0, 0.1] for c in fail} | {"force": [0.6, 0.5, 0.7, 0.6], "expert": [1.0]}
-    far = {c: [0.1, 0.2, 0.0, 0.1] for c in fail} | {"force": [0.2, 0.3, 0.1, 0.2], "expert": [1.0]}
-    a, b = progress_labels(near, 0.3), progress_labels(far, 0.3)
-    assert a["L_local_progress"] == pytest.approx(0.7 * 0.5)
-    assert b["L_local_progress"] == pytest.approx(0.7 * 0.1)
-    assert a["ELP_net_progress"] == pytest.approx(0.0)
-    assert progress_labels(None, 0.3)["L_local_progress"] is None
+CONDS = ("policy", "force", "deviate", "placebo", "demo", "contrast", "hint")
 
 
-def test_quadrants_on_progress_leverage_and_missing_label_is_named():
-    rng = np.random.default_rng(0)
-    snaps = [{"snapshot_id": f"s{i}", "U": float(rng.random()), "L_local": 0.0,
-              "L_local_progress": float(rng.normal())} for i in range(40)]
-    th = thresholds(snaps, leverage="L_local_progress")
-    assert th["leverage"] == "L_local_progress" and th["n_at_L_threshold"] <= 1
-    assert thresholds(snaps)["n_at_L_threshold"] == 40  # success leverage: all on the cut
-    snaps[5]["L_local_progress"] = None
-    from teachable.io import InputError
-
-    with pytest.raises(InputError, match="s5"):
-        thresholds(snaps, leverage="L_local_progress")
+def test_progress_outcome_separates_snapshots_that_success_ties():
+    """Two snapshots where no rollout succeeds: success leverage is 0 for both; with
+    labeling.outcome progress the headline L_local ranks them by how much nearer the forced
+    first step brings the student, and the success labels keep their suffix."""
+    fail = {c: [0, 0, 0, 0] for c in CONDS} | {"expert": [1]}
+    near = {c: [0.1, 0.2, 0.0, 0.1] for c in CONDS} | {"force": [0.6, 0.5, 0.7, 0.6], "expert": [1.0]}
+    far = {c: [0.1, 0.2, 0.0, 0.1] for c in CONDS} | {"force": [0.2, 0.3, 0.1, 0.2], "expert": [1.0]}
+    a = apply_rates({"snapshot_id": "a"}, fail, 0.3, progress=near, outcome="progress")
+    b = apply_rates({"snapshot_id": "b"}, fail, 0.3, progress=far, outcome="progress")
+    assert a["L_local_success"] == b["L_local_success"] == 0.0
+    assert a["L_local"] == pytest.approx(0.7 * 0.5) and b["L_local"] == pytest.approx(0.7 * 0.1)
+    assert a["ELP_net"] == pytest.approx(0.0) and a["label_outcome"] == "progress"
+    assert a["p_force"] == 0.0 and a["prog_force"] == pytest.approx(0.6)  # p_c stay success rates
+    assert labels_at_n(a, 4)["L_local"] == pytest.approx(a["L_local"])
+    assert labels_at_n(a, 4)["L_local_success"] == 0.0
+    s = apply_rates({"snapshot_id": "s"}, fail, 0.3, progress=near)  # default: success headline
+    assert s["L_local"] == 0.0 and s["L_local_progress"] == pytest.approx(0.35)
+    with pytest.raises(InputError, match="labeling.outcome: progress needs"):
+        apply_rates({"snapshot_id": "c"}, fail, 0.3, progress=None, outcome="progress")

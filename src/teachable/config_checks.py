@@ -116,6 +116,15 @@ def check_quadrants(cfg: dict) -> None:
                              f"{' and '.join('quadrants.' + k for k in missing)} not set")
 
 
+def check_labeling(cfg: dict) -> None:
+    from .envs import PROGRESS_ENVS
+
+    name = (cfg.get("env") or {}).get("name")
+    if _get(cfg, "labeling.outcome") == "progress" and name and name not in PROGRESS_ENVS:
+        raise InputError(f"labeling.outcome: 'progress' needs an env that tells its steps to go "
+                         f"({', '.join(PROGRESS_ENVS)}); env '{name}' cannot: set labeling.outcome: success")
+
+
 def check_seeds(cfg: dict) -> None:
     _unique(cfg, "training.seeds", "seed")
     _unique(cfg, "phase0.k_offsets", "offset")  # duplicate offsets would mine duplicate snapshot ids
@@ -132,7 +141,7 @@ def check_seeds(cfg: dict) -> None:
             raise InputError(f"validation.seed_start: fresh validation seeds overlap training.seeds ({clash[0]})")
 
 
-CHECKS = (check_env, check_paths, check_teacher, check_selection, check_quadrants, check_seeds)
+CHECKS = (check_env, check_paths, check_teacher, check_selection, check_quadrants, check_labeling, check_seeds)
 
 
 def check_config(cfg: dict, source: str = "config") -> dict:

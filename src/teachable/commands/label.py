@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         if args.step == "cpt" and any("teacher" not in s for s in snaps):
             raise SystemExit(f"{args.inp}: 'cpt' needs teacher advice: run `teachable label hints` first")
         rollouts.label_rollouts(_policy(cfg, args), mk, snaps, lab["n_rollouts"], lab["horizon"], cfg["seed"],
-                                st["temperature"], st["history"], cpt=args.step == "cpt", progress=args.step)
+                                st["temperature"], st["history"], cpt=args.step == "cpt", progress=args.step,
+                                outcome=lab["outcome"])
     elif args.step == "quadrants":
         snaps, th, _ = pipeline.gather([snaps], _quad_cfg(cfg, args), lab["holdout_frac"], cfg["seed"])
         print(f"thresholds U={th['U_threshold']:.4f} L={th['L_threshold']:.4f}; counts {th['counts']}")

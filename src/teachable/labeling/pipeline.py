@@ -55,7 +55,7 @@ def label_shard(policy, make_env, teacher, snaps: list[dict], lab_cfg: dict, see
     flagged = [s for s in snaps if not s["teacher"].get("valid", True)]
     snaps = [s for s in snaps if s["teacher"].get("valid", True)]
     label_rollouts(policy, make_env, snaps, lab_cfg["n_rollouts"], lab_cfg["horizon"], seed, temperature,
-                   history_len, cpt=True, progress=progress)
+                   history_len, cpt=True, progress=progress, outcome=lab_cfg["outcome"])
     for s in snaps:
         s["features"] = structural_features(s)
     return snaps, flagged
@@ -65,8 +65,7 @@ def gather(shards: list[list[dict]], quad_cfg: dict, holdout_frac: float, seed: 
     snaps = sorted((s for sh in shards for s in sh), key=lambda s: s["snapshot_id"])
     add_depth(snaps)
     add_split(snaps, holdout_frac, seed)
-    th = thresholds(snaps, quad_cfg["method"], quad_cfg["quantile"], quad_cfg["U_threshold"], quad_cfg["L_threshold"],
-                    quad_cfg.get("leverage", "L_local"))
+    th = thresholds(snaps, quad_cfg["method"], quad_cfg["quantile"], quad_cfg["U_threshold"], quad_cfg["L_threshold"])
     counts = assign_quadrants(snaps, th)
     th["counts"] = counts
     th["counts_heldout"] = {q: sum(s["quadrant"] == q and s["heldout"] for s in snaps) for q in QUADRANTS}

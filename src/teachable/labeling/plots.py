@@ -22,8 +22,8 @@ def _save(fig, path: Path):
 def threshold_plots(snaps: list[dict], th: dict, out_dir: str) -> None:
     out = Path(out_dir)
     U = [s["U"] for s in snaps]
-    lev = th.get("leverage", "L_local")
-    L = [s[lev] for s in snaps]
+    lev = f"L_local ({th.get('leverage_outcome', 'success')})"
+    L = [s["L_local"] for s in snaps]
     for vals, cut, name, label in ((U, th["U_threshold"], "hist_U", "U (entropy, nats)"),
                                    (L, th["L_threshold"], "hist_L", f"{lev} (force - policy)")):
         fig, ax = plt.subplots(figsize=(5, 3.2))

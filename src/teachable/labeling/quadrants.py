@@ -14,22 +14,13 @@ from ..io import InputError, hash_fraction
 QUADRANTS = ("Q1_highU_highL", "Q2_highU_lowL", "Q3_lowU_lowL", "Q4_lowU_highL")
 
 
-LEVERAGE_LABELS = ("L_local", "L_local_progress")  # the L axis (quadrants.leverage)
-
-
 def thresholds(snaps: list[dict], method: str = "median", quantile: float = 0.5,
-               U_threshold: float | None = None, L_threshold: float | None = None,
-               leverage: str = "L_local") -> dict:
-    """U and L cuts; the L axis is the label `leverage` (L_local: success outcomes;
-    L_local_progress: the share of the plan completed, docs/labeling.md)."""
-    if leverage not in LEVERAGE_LABELS:
-        raise InputError(f"quadrants.leverage: unknown label '{leverage}' ({', '.join(LEVERAGE_LABELS)})")
-    missing = [s.get("snapshot_id") for s in snaps if s.get(leverage) is None]
-    if missing:
-        raise InputError(f"quadrants.leverage: {leverage} is missing for {len(missing)} snapshot(s), e.g. "
-                         f"'{missing[0]}' (this env has no steps_to_go: use L_local)")
+               U_threshold: float | None = None, L_threshold: float | None = None) -> dict:
+    """U and L_local cuts. L_local measures what labeling.outcome says (success or progress,
+    recorded as `leverage_outcome`; docs/labeling.md)."""
     U = np.array([s["U"] for s in snaps], dtype=float)
-    L = np.array([s[leverage] for s in snaps], dtype=float)
+    L = np.array([s["L_local"] for s in snaps], dtype=float)
+    outcomes = sorted({s.get("label_outcome", "success") for s in snaps})
     if method == "median":
         tu, tl = float(np.median(U)), float(np.median(L))
     elif method == "quantile":
@@ -41,14 +32,14 @@ def thresholds(snaps: list[dict], method: str = "median", quantile: float = 0.5,
     else:
         raise InputError(f"quadrants.method: unknown method '{method}' (median, quantile, manual)")
     return {"method": method, "quantile": quantile if method == "quantile" else None,
-            "leverage": leverage, "U_threshold": tu, "L_threshold": tl,
+            "leverage_outcome": ",".join(outcomes), "U_threshold": tu, "L_threshold": tl,
             "tie_rule": "value == threshold counts as low",
             "n_at_U_threshold": int((U == tu).sum()), "n_at_L_threshold": int((L == tl).sum())}
 
 
 def quadrant_of(s: dict, th: dict) -> str:
-    """The quadrant of snapshot `s` under thresholds `th` (its U and its leverage label)."""
-    return quadrant(s["U"], s[th.get("leverage", "L_local")], th)
+    """The quadrant of snapshot `s` under thresholds `th`."""
+    return quadrant(s["U"], s["L_local"], th)
 
 
 def quadrant(u: float, l: float, th: dict) -> str:

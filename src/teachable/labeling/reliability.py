@@ -14,10 +14,13 @@ from ..io import derive_seed, hash_fraction
 from ..stats import bootstrap_samples
 from .quadrants import QUADRANTS, quadrant_of
 
-LABELS = ("L_local", "L_local_plugin", "L_upper", "ELP_net", "ELP_net_xfit", "p_policy", "p_force", "p_deviate",
-          "p_expert", "p_placebo", "p_demo", "p_contrast", "p_hint")
-ROLLOUT_KEYS = ("p_", "n_", "L_", "gain_", "ELP", "route", "d_", "quadrant", "rollout_")
-BY_N_LABELS = ("L_local", "L_local_plugin", "L_upper", "ELP_net", "ELP_net_xfit")
+# headline labels (from labeling.outcome), the other outcome's (reported where present),
+# success rates and mean progress per condition
+_HEAD = ("L_local", "L_local_plugin", "L_upper", "ELP_net", "ELP_net_xfit")
+BY_N_LABELS = _HEAD + tuple(f"{k}{s}" for s in ("_success", "_progress") for k in _HEAD)
+LABELS = BY_N_LABELS + tuple(f"{p}{c}" for p in ("p_", "prog_") for c in (
+    "policy", "force", "deviate", "expert", "placebo", "demo", "contrast", "hint"))
+ROLLOUT_KEYS = ("p_", "prog_", "n_", "L_", "gain_", "ELP", "route", "d_", "quadrant", "rollout_", "label_outcome")
 
 
 def retest_seed(seed: int) -> int:
@@ -81,14 +84,14 @@ def by_n(pairs: list[tuple[dict, dict]], n_rollouts: int, confidence: float = 0.
     """Test-retest Spearman (and its one-sided lower bound) of the labels computed from the
     first k rollouts of both labelings, k = 2, 4, ... n: what a smaller n_rollouts would
     have given, at no extra cost (stream j does not depend on n). None without outcomes."""
-    from .rollouts import prefix_labels
+    from .rollouts import labels_at_n
 
     if not pairs or not all("rollout_outcomes" in a and "rollout_outcomes" in b for a, b in pairs):
         return None
     out = {}
     for k in range(2, n_rollouts + 1, 2):
-        la = [prefix_labels(a["rollout_outcomes"], k, a.get("pi_expert")) for a, _ in pairs]
-        lb = [prefix_labels(b["rollout_outcomes"], k, b.get("pi_expert")) for _, b in pairs]
+        la = [labels_at_n(a, k) for a, _ in pairs]
+        lb = [labels_at_n(b, k) for _, b in pairs]
         row = {}
         for lab in BY_N_LABELS:
             if all(x.get(lab) is not None for x in la + lb):

@@ -116,17 +116,6 @@ def progress_outcomes(results, at: str = "min") -> dict[str, dict[str, list[floa
     return out
 
 
-def progress_labels(progress: dict[str, list[float]] | None, pi_star: float, n: int | None = None) -> dict:
-    """The progress labels: L_local, L_upper, ELP_net (plug-in and cross-fitted) with the
-    share of the plan completed as the rollout outcome instead of success (suffix
-    `_progress`), from the first n rollouts (all if None); None values without progress."""
-    keys = ("L_local", "L_local_plugin", "L_upper", "ELP_net", "ELP_net_xfit")
-    if progress is None:
-        return {f"{k}_progress": None for k in keys}
-    lab = prefix_labels(progress, n or max(len(v) for v in progress.values()), pi_star)
-    return {f"{k}_progress": lab.get(k) for k in keys}
-
-
 def best_route(gains: dict[str, float]) -> str:
     """argmax over ROUTES; ties broken by the fixed order of ROUTES (demo, hint, contrast)."""
     return max(ROUTES, key=lambda m: (gains[m], -ROUTES.index(m)))
@@ -171,39 +160,80 @@ def prefix_labels(outcomes: dict[str, list], k: int, pi_star: float | None = Non
     return out
 
 
+def labels_at_n(snap: dict, k: int) -> dict:
+    """prefix_labels of a labeled snapshot from its first k rollouts: the headline labels
+    from its label_outcome, the other outcome's with their suffix (as apply_rates stores)."""
+    pi = snap.get("pi_expert")
+    succ = prefix_labels(snap["rollout_outcomes"], k, pi)
+    prog = prefix_labels(snap["rollout_progress"], k, pi) if snap.get("rollout_progress") else None
+    main, other, suffix = (prog, succ, "_success") if snap.get("label_outcome") == "progress" \
+        else (succ, prog, "_progress")
+    return {**main, **({f"{n}{suffix}": v for n, v in other.items()} if other else {})}
+
+
+OUTCOMES = ("success", "progress")  # labeling.outcome: what the headline labels measure
+
+
+def outcome_labels(outcomes: dict[str, list], pi_star: float, cpt: bool = True) -> dict:
+    """Leverage and CPT labels from per-rollout outcomes (0/1 successes, or progress in
+    [0, 1]) of every condition: L_local (Rao-Blackwellised), L_local_plugin, L_upper and,
+    with the CPT, gain_net_m / gain_raw_m, ELP_net (plug-in) and ELP_net_xfit with their
+    routes, ELP_raw / route_raw."""
+    m = {c: float(np.mean(v)) for c, v in outcomes.items()}
+    out = {"L_local": local_leverage(outcomes["force"], outcomes["deviate"], pi_star),
+           "L_local_plugin": m["force"] - m["policy"], "L_upper": m["expert"] - m["policy"]}
+    if cpt:
+        m["base"] = m["policy"]  # the CPT base condition is the unpatched policy rollout
+        for r in ROUTES:
+            out[f"gain_net_{r}"] = m[r] - m["placebo"]
+            out[f"gain_raw_{r}"] = m[r] - m["base"]
+        elp = elp_estimates({c: outcomes[c] for c in ("placebo", *ROUTES)})
+        out.update(route_net=elp["route_net"], ELP_net=elp["ELP_net"], ELP_net_xfit=elp["ELP_net_xfit"],
+                   route_net_xfit=elp["route_net_xfit"])
+        out["route_raw"] = best_route({r: out[f"gain_raw_{r}"] for r in ROUTES})
+        out["ELP_raw"] = out[f"gain_raw_{out['route_raw']}"]
+    return out
+
+
 def apply_rates(snap: dict, outcomes: dict[str, list[bool]], pi_star: float, cpt: bool = True,
-                progress: dict[str, list[float]] | None = None) -> dict:
+                progress: dict[str, list[float]] | None = None, outcome: str = "success") -> dict:
+    """Store success rates p_c (and mean progress prog_c), the per-rollout outcomes, and the
+    labels: the headline keys (L_local, L_upper, ELP_net, route_net, ...) from `outcome`,
+    the same labels from the other outcome with the suffix `_progress` or `_success`."""
+    if outcome not in OUTCOMES:
+        raise InputError(f"labeling.outcome: unknown outcome '{outcome}' ({', '.join(OUTCOMES)})")
+    if outcome == "progress" and progress is None:
+        raise InputError(f"labeling.outcome: progress needs the env's steps_to_go, which snapshot "
+                         f"'{snap.get('snapshot_id')}' has not (this env cannot tell): use outcome: success")
     p = {c: float(np.mean(v)) for c, v in outcomes.items()}
     snap.update({
         "p_policy": p["policy"], "p_force": p["force"], "p_deviate": p["deviate"], "p_expert": p["expert"],
         "n_policy": len(outcomes["policy"]), "n_force": len(outcomes["force"]), "n_expert": len(outcomes["expert"]),
-        "pi_expert": pi_star, "L_local": local_leverage(outcomes["force"], outcomes["deviate"], pi_star),
-        "L_local_plugin": p["force"] - p["policy"], "L_upper": p["expert"] - p["policy"],
+        "pi_expert": pi_star, "label_outcome": outcome,
     })
+    if cpt:
+        p["base"] = p["policy"]
+        for c in CONDITIONS:
+            snap[f"p_{c}"] = p[c]
+        snap["n_cpt"] = len(outcomes["placebo"])
     # per-rollout outcomes (index j): the labels at any smaller n are their prefixes (common
     # random numbers: stream j is the same whatever n is), used by the reliability report
     snap["rollout_outcomes"] = {c: [int(x) for x in v] for c, v in outcomes.items()}
     snap["rollout_progress"] = None if progress is None else {c: [round(float(x), 6) for x in v]
                                                               for c, v in progress.items()}
-    snap.update(progress_labels(snap["rollout_progress"], pi_star))
-    if cpt:
-        p["base"] = p["policy"]  # the CPT base condition is the unpatched policy rollout
-        for c in CONDITIONS:
-            snap[f"p_{c}"] = p[c]
-        snap["n_cpt"] = len(outcomes["placebo"])
-        for m in ROUTES:
-            snap[f"gain_net_{m}"] = p[m] - p["placebo"]
-            snap[f"gain_raw_{m}"] = p[m] - p["base"]
-        elp = elp_estimates({c: outcomes[c] for c in ("placebo", *ROUTES)})
-        snap["route_net"], snap["ELP_net"] = elp["route_net"], elp["ELP_net"]
-        snap["ELP_net_xfit"], snap["route_net_xfit"] = elp["ELP_net_xfit"], elp["route_net_xfit"]
-        snap["route_raw"] = best_route({m: snap[f"gain_raw_{m}"] for m in ROUTES})
-        snap["ELP_raw"] = snap[f"gain_raw_{snap['route_raw']}"]
+    if progress is not None:
+        snap.update({f"prog_{c}": float(np.mean(v)) for c, v in progress.items()})
+    succ = outcome_labels(outcomes, pi_star, cpt)
+    prog = outcome_labels(snap["rollout_progress"], pi_star, cpt) if progress is not None else None
+    main, other, suffix = (succ, prog, "_progress") if outcome == "success" else (prog, succ, "_success")
+    snap.update(main)
+    if other is not None:
+        snap.update({f"{k}{suffix}": v for k, v in other.items()})
     return snap
 
 
 def label_rollouts(policy, make_env, snaps: list[dict], n: int, horizon: int, seed: int, temperature: float,
-                   history_len: int, cpt: bool = True, progress=False) -> list[dict]:
+                   history_len: int, cpt: bool = True, progress=False, outcome: str = "success") -> list[dict]:
     """Every rollout of `snaps`. Stream j's force rollout is policy rollout j where the
     policy's first action was the expert's, and its deviate rollout is policy rollout j
     where it was not (see _twins); only the other half runs, in a second batch."""
@@ -220,7 +250,7 @@ def label_rollouts(policy, make_env, snaps: list[dict], n: int, horizon: int, se
     for s in snaps:
         exp = by[f"{s['snapshot_id']}|expert|0"]
         pi_star = expert_probability(s, exp.actions[0] if exp.actions else None, temperature)
-        apply_rates(s, rates[s["snapshot_id"]], pi_star, cpt, prog[s["snapshot_id"]])
+        apply_rates(s, rates[s["snapshot_id"]], pi_star, cpt, prog[s["snapshot_id"]], outcome)
     return snaps
 
 

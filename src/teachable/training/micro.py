@@ -16,8 +16,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..io import derive_seed
+from ..io import InputError, derive_seed
 from ..labeling.quadrants import QUADRANTS
+from ..labeling.rollouts import rollout_progress
 from ..phase0 import decode_state
 from ..policy import Policy, softmax
 from ..prompts import build_prompt
@@ -51,7 +52,8 @@ def validation_specs(snap: dict, n: int, horizon: int, seed: int) -> list[Episod
     state = decode_state(snap["state"])
     sid = snap["snapshot_id"]
     return [EpisodeSpec(f"{sid}|{j}", state=state, history=list(snap["history"]), max_steps=horizon,
-                        sample_seed=derive_seed(seed, "phase1b_validation", f"{sid}|{j}")) for j in range(n)]
+                        sample_seed=derive_seed(seed, "phase1b_validation", f"{sid}|{j}"), track_to_go=True)
+            for j in range(n)]
 
 
 def success_by_snapshot(results) -> dict[str, list[bool]]:
@@ -59,6 +61,15 @@ def success_by_snapshot(results) -> dict[str, list[bool]]:
     for r in results:
         out.setdefault(r.episode_id.rsplit("|", 1)[0], []).append(bool(r.success))
     return out
+
+
+def progress_by_snapshot(results) -> dict[str, list[float] | None]:
+    """Per snapshot, rollout_progress of each rollout (the labels' progress outcome); None
+    where the env cannot tell."""
+    out: dict[str, list] = {}
+    for r in results:
+        out.setdefault(r.episode_id.rsplit("|", 1)[0], []).append(rollout_progress(r))
+    return {k: None if any(x is None for x in v) else v for k, v in out.items()}
 
 
 def target_prob(policy: Policy, snap: dict, action: str, history_len: int) -> float:
@@ -91,14 +102,18 @@ class MicroTrainer:
 
 
 def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dict], p1b: dict, seed: int,
-                      horizon: int, temperature: float, history_len: int, log: Callable = _log.info) -> list[dict]:
-    """Before/after success of every panel snapshot (see module doc). p1b keys: n_steps,
-    lr, n_validation_rollouts (and max_grad_norm, optional)."""
+                      horizon: int, temperature: float, history_len: int, log: Callable = _log.info,
+                      outcome: str = "success") -> list[dict]:
+    """Before/after success (and progress) of every panel snapshot (see module doc). p1b
+    keys: n_steps, lr, n_validation_rollouts (and max_grad_norm, optional). `utility` is
+    the change in the labels' outcome (labeling.outcome), so that ELP_net and the utility
+    it should predict measure the same thing; both changes are stored."""
     n = int(p1b["n_validation_rollouts"])
     trainer.reset(derive_seed(seed, "phase1b_lora", "before"))  # any fresh adapter: zero effect
     t0 = time.perf_counter()
     specs = [sp for s in panel for sp in validation_specs(s, n, horizon, seed)]
-    before = success_by_snapshot(run_episodes(trainer.policy, make_env, specs, temperature, history_len))
+    res = run_episodes(trainer.policy, make_env, specs, temperature, history_len)
+    before, prog_before = success_by_snapshot(res), progress_by_snapshot(res)
     pi_before = {s["snapshot_id"]: target_prob(trainer.policy, s, s["teacher"]["suggested_action"], history_len)
                  for s in panel}
     log(f"before: {len(specs)} rollouts in {time.perf_counter() - t0:.1f}s")
@@ -109,14 +124,21 @@ def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dic
         trainer.reset(derive_seed(seed, "phase1b_lora", sid))
         ex = example_for(s, "route", history_len)
         losses = trainer.train(ex, int(p1b["n_steps"]), float(p1b["lr"]), p1b.get("max_grad_norm", 1.0))
-        after = success_by_snapshot(run_episodes(trainer.policy, make_env, validation_specs(s, n, horizon, seed),
-                                                 temperature, history_len))[sid]
+        res = run_episodes(trainer.policy, make_env, validation_specs(s, n, horizon, seed), temperature, history_len)
+        after, prog_after = success_by_snapshot(res)[sid], progress_by_snapshot(res)[sid]
         pb, pa = float(np.mean(before[sid])), float(np.mean(after))
+        gb = None if prog_before[sid] is None else float(np.mean(prog_before[sid]))
+        ga = None if prog_after is None else float(np.mean(prog_after))
+        if outcome == "progress" and (gb is None or ga is None):
+            raise InputError(f"labeling.outcome: progress needs the env's steps_to_go (snapshot '{sid}')")
         rec = {
             "snapshot_id": sid, "quadrant": s["quadrant"], "route": ex.fmt, "ELP_net": s["ELP_net"],
             "ELP_raw": s.get("ELP_raw"), "U": s["U"], "L_local": s["L_local"],
             "target_action": ex.action, "student_greedy_action": s.get("student_greedy_action"),
-            "success_before": pb, "success_after": pa, "utility": pa - pb,
+            "success_before": pb, "success_after": pa,
+            "utility": (ga - gb) if outcome == "progress" else pa - pb, "utility_outcome": outcome,
+            "utility_success": pa - pb, "progress_before": gb, "progress_after": ga,
+            "utility_progress": None if gb is None else ga - gb,
             "successes_before": before[sid], "successes_after": after, "n_validation_rollouts": n,
             "losses": losses, "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
             "pi_target_before": pi_before[sid],
