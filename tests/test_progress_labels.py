@@ -93,3 +93,24 @@ def test_progress_outcome_separates_snapshots_that_success_ties():
     assert s["L_local"] == 0.0 and s["L_local_progress"] == pytest.approx(0.35)
     with pytest.raises(InputError, match="labeling.outcome: progress needs"):
         apply_rates({"snapshot_id": "c"}, fail, 0.3, progress=None, outcome="progress")
+
+
+def test_null_elp_on_progress_outcomes_crossfit_unbiased():
+    """Null with a continuous outcome: every condition's progress has the same distribution
+    (a snapshot-specific Beta). The plug-in max is biased upwards; the cross-fitted mean is
+    0 within its 95% CI and |mean| <= 0.02 (1000 snapshots, 8 rollouts)."""
+    from teachable.labeling.rollouts import elp_estimates
+
+    rng = np.random.default_rng(7)
+    plug, xfit = [], []
+    for _ in range(1000):
+        a, b = rng.uniform(0.5, 3.0, 2)
+        out = {c: list(rng.beta(a, b, 8)) for c in ("placebo", "demo", "hint", "contrast")}
+        e = elp_estimates(out)
+        plug.append(e["ELP_net"])
+        xfit.append(e["ELP_net_xfit"])
+    boot = np.random.default_rng(0)
+    means = [boot.choice(xfit, len(xfit)).mean() for _ in range(2000)]
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    assert np.mean(plug) > 0.05
+    assert lo <= 0 <= hi and abs(np.mean(xfit)) <= 0.02

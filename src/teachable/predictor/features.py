@@ -33,8 +33,11 @@ LABEL_KEYS = frozenset({
     "gain_net_demo", "gain_net_hint", "gain_net_contrast",
     "gain_raw_demo", "gain_raw_hint", "gain_raw_contrast",
     "d_expert", "d_force", "n_offsets_in_trajectory", "teacher", "heldout", "split_key",
-    "expert_action", "expert_subgoal", "suggested_action",
+    "expert_action", "expert_subgoal", "suggested_action", "label_outcome", "rollout_progress",
 })
+# the same labels in the other outcome (labeling.outcome) and the mean progress per condition
+LABEL_KEYS = LABEL_KEYS | {f"{k}{s}" for k in LABEL_KEYS for s in ("_success", "_progress")} | {
+    f"prog_{c}" for c in ("policy", "force", "deviate", "expert", "placebo", "demo", "contrast", "hint")}
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
