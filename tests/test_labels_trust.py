@@ -261,3 +261,33 @@ def test_rao_blackwell_leverage_on_a_null_is_zero_within_its_ci():
         vals.append(local_leverage(list(rng.random(6) < p), list(rng.random(6) < p), pi_star))
     lo, hi = _bootstrap_ci(np.array(vals), rng)
     assert lo <= 0 <= hi and abs(np.mean(vals)) <= 0.02
+
+
+def test_progress_outcome_through_the_engine_matches_running_every_spec(policy):
+    """labeling.outcome progress on real rollouts: each rollout's progress is in [0, 1] and
+    1 exactly when it succeeds; the headline labels equal outcome_labels of the progress of
+    every spec run in full (force and deviate twins copied from policy rollouts included),
+    and the success labels keep their suffix."""
+    import teachable.labeling.rollouts as R
+    from teachable.envs import make_env
+    from teachable.labeling.uncertainty import add_uncertainty
+    from teachable.rollout import run_episodes
+
+    mk = lambda: make_env("mock")
+    snaps = _mock_snaps(8)
+    add_uncertainty(policy, snaps)
+    full_res = run_episodes(policy, mk, R.rollout_specs(snaps, 6, 12, 0), 1.0, 2)
+    for r in full_res:
+        p = R.rollout_progress(r)
+        assert 0.0 <= p <= 1.0 and (p == 1.0) == r.success
+    prog, succ = R.progress_outcomes(full_res), R.success_rates(full_res)
+    out = R.label_rollouts(policy, mk, [dict(s) for s in snaps], 6, 12, 0, 1.0, 2, outcome="progress")
+    for s in out:
+        sid = s["snapshot_id"]
+        want = R.outcome_labels(prog[sid], s["pi_expert"])
+        assert s["label_outcome"] == "progress"
+        for k in ("L_local", "L_upper", "ELP_net", "ELP_net_xfit"):
+            assert s[k] == pytest.approx(want[k], abs=1e-5), (sid, k)
+        assert s["route_net"] == want["route_net"]
+        assert s["L_local_success"] == pytest.approx(R.outcome_labels(succ[sid], s["pi_expert"])["L_local"])
+        assert s["p_force"] == np.mean(succ[sid]["force"])
