@@ -195,7 +195,8 @@ def cpt_validation(micro_results, cpt_correlation, out) -> list[Path]:
     ax.axhline(0, color="k", lw=0.6)
     ax.axvline(0, color="k", lw=0.6)
     ax.set_xlabel("ELP_net (contextual patch test)")
-    ax.set_ylabel("utility = success after - before micro-training")
+    outcome = ",".join(sorted({r.get("utility_outcome", "success") for r in recs}))
+    ax.set_ylabel(f"utility = {outcome} after - before micro-training")
     ax.legend(fontsize=8)
     return save_figure(fig, out)
 

@@ -58,6 +58,13 @@ def correlation(x, y, seed: int = 0, n_resamples: int = 9999, confidence: float 
     return out
 
 
+def _outcome(records: list[dict]) -> str:
+    """The outcome the utilities measure (labeling.outcome of phase 1B; success in records
+    written before the progress outcome existed)."""
+    kinds = sorted({r.get("utility_outcome", "success") for r in records})
+    return ",".join(kinds) if kinds else "success"
+
+
 def correlation_report(records: list[dict], seed: int, threshold: float, n_resamples: int = 9999,
                        confidence: float = 0.95) -> dict:
     """ELP_net vs utility overall and per quadrant, mean utility per quadrant (bootstrap
@@ -84,7 +91,8 @@ def correlation_report(records: list[dict], seed: int, threshold: float, n_resam
         gate["note"] = sp["note"]
     u_all = [r["utility"] for r in records]
     return {
-        "x": "ELP_net", "y": "utility (success after - before)", "overall": overall, "per_quadrant": per_q,
+        "x": "ELP_net", "y": f"utility ({_outcome(records)} after - before)", "overall": overall,
+        "per_quadrant": per_q,
         "mean_utility_per_quadrant": mean_u,
         "utility_distribution": {
             "n": len(u_all), "mean": float(np.mean(u_all)) if u_all else None,
