@@ -1,5 +1,5 @@
 """Steps to go in text BabyAI: the length of a shortest plan that completes the mission
-from the current state, by breadth-first search over (x, y, direction).
+from the current state, by a shortest-path search (Dijkstra) over poses (x, y, direction).
 
 It is the continuous outcome behind the progress labels (docs/labeling.md): a rollout that
 fails still ends nearer to or farther from the goal. The search mirrors minigrid's verifiers
@@ -9,7 +9,7 @@ put next = pick up the object to move (unless carried), face an empty cell next 
 fixed object's position, then `drop`. Walls and locked doors block the way; a closed door
 costs one `toggle` more, and a cell holding a movable object 4 actions more (carry it
 aside: pick up, turn, drop, turn back), so a path exists even where the agent walled
-itself in. Where the free grid has a path this is the shortest plan (on 80 expert episodes
+itself in. Where the free grid has a short path this is the shortest plan (on 80 expert episodes
 it equals the bot's plan length in most and never exceeds it: tests/test_progress_labels.py).
 One search visits at most 4 x width x height poses (256 in an 8 x 8 room)."""
 
