@@ -60,8 +60,8 @@ class EpisodeResult:
     family: str
     mission: str
     records: list[StepRecord] | None = None
-    # env.steps_to_go() at the start, at the end (0 on success) and its minimum over the
-    # episode (with spec.track_to_go); None where the env cannot tell or it was not tracked.
+    # with spec.track_to_go: env.steps_to_go() at the start, at the end (0 on success) and its
+    # minimum over the episode; None where the env cannot tell or it was not tracked.
     # The progress labels use 1 - min / start (docs/labeling.md).
     to_go_start: int | None = None
     to_go_end: int | None = None
@@ -79,8 +79,8 @@ class _Live:
         self.actions: list[str] = []
         self.records: list[StepRecord] = []
         self.seen = {env.state_key()}
-        self.to_go_start = env.steps_to_go()
-        self.to_go_min = self.to_go_start if spec.track_to_go else None
+        self.to_go_start = env.steps_to_go() if spec.track_to_go else None
+        self.to_go_min = self.to_go_start
         self.loop_step = None
         self.repeats = 0
         self.done = False
@@ -146,7 +146,8 @@ def _result(e: _Live, record_steps: bool) -> EpisodeResult:
         episode_id=e.spec.episode_id, success=e.success, steps=len(e.actions), actions=e.actions,
         loop_step=e.loop_step, repeat_rate=e.repeats / max(1, len(e.actions)), family=e.env.family,
         mission=e.obs.mission, records=e.records if record_steps else None,
-        to_go_start=e.to_go_start, to_go_end=0 if e.success else e.env.steps_to_go(), to_go_min=e.to_go_min,
+        to_go_start=e.to_go_start, to_go_min=e.to_go_min,
+        to_go_end=None if not e.spec.track_to_go else 0 if e.success else e.env.steps_to_go(),
     )
 
 

@@ -1,5 +1,5 @@
-"""Threshold plots: histograms of U and of the leverage label (quadrants.leverage) and the U x L
-scatter with the cuts."""
+"""Threshold plots: histograms of U and L_local (in its label outcome) and the U x L scatter
+with the cuts."""
 
 from __future__ import annotations
 

@@ -37,11 +37,6 @@ def thresholds(snaps: list[dict], method: str = "median", quantile: float = 0.5,
             "n_at_U_threshold": int((U == tu).sum()), "n_at_L_threshold": int((L == tl).sum())}
 
 
-def quadrant_of(s: dict, th: dict) -> str:
-    """The quadrant of snapshot `s` under thresholds `th`."""
-    return quadrant(s["U"], s["L_local"], th)
-
-
 def quadrant(u: float, l: float, th: dict) -> str:
     hu, hl = u > th["U_threshold"], l > th["L_threshold"]
     return QUADRANTS[0] if hu and hl else QUADRANTS[1] if hu else QUADRANTS[3] if hl else QUADRANTS[2]
@@ -49,7 +44,7 @@ def quadrant(u: float, l: float, th: dict) -> str:
 
 def assign_quadrants(snaps: list[dict], th: dict) -> dict[str, int]:
     for s in snaps:
-        s["quadrant"] = quadrant_of(s, th)
+        s["quadrant"] = quadrant(s["U"], s["L_local"], th)
     return {q: sum(s["quadrant"] == q for s in snaps) for q in QUADRANTS}
 
 

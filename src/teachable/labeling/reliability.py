@@ -12,7 +12,7 @@ from scipy.stats import rankdata, spearmanr
 
 from ..io import derive_seed, hash_fraction
 from ..stats import bootstrap_samples
-from .quadrants import QUADRANTS, quadrant_of
+from .quadrants import QUADRANTS, quadrant
 
 # headline labels (from labeling.outcome), the other outcome's (reported where present),
 # success rates and mean progress per condition
@@ -114,7 +114,7 @@ def report(first: list[dict], second: list[dict], th: dict, mins: dict, n_rollou
     rho = {k: _spearman([a[k] for a, _ in pairs], [b[k] for _, b in pairs]) for k in LABELS
            if all(a.get(k) is not None and b.get(k) is not None for a, b in pairs)}
     qa = [a["quadrant"] for a, _ in pairs]
-    qb = [quadrant_of(b, th) for _, b in pairs]
+    qb = [quadrant(b["U"], b["L_local"], th) for _, b in pairs]
     kappa = cohen_kappa(qa, qb)
     cis = {k: spearman_ci([a[k] for a, _ in pairs], [b[k] for _, b in pairs], confidence, n_resamples, seed)
            if k in rho else None for k in mins}

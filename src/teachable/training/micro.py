@@ -138,7 +138,7 @@ def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dic
             "success_before": pb, "success_after": pa,
             "utility": (ga - gb) if outcome == "progress" else pa - pb, "utility_outcome": outcome,
             "utility_success": pa - pb, "progress_before": gb, "progress_after": ga,
-            "utility_progress": None if gb is None else ga - gb,
+            "utility_progress": None if gb is None or ga is None else ga - gb,
             "successes_before": before[sid], "successes_after": after, "n_validation_rollouts": n,
             "losses": losses, "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
             "pi_target_before": pi_before[sid],
