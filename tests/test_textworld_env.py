@@ -1,6 +1,7 @@
 """TextWorld env: data-only exact restore, expert success per family, split, observation."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -95,3 +96,33 @@ def test_state_is_data_only_and_versioned(tw_env_cfg):
         env.set_state(json.dumps({**d, "textworld_version": "0.0"}).encode())
     with pytest.raises(InputError, match="not JSON"):
         env.set_state(b"\x80\x04pickle")
+
+
+def test_steps_to_go_counts_the_walkthrough(tw_env_cfg):
+    """Progress labels on TextWorld: along walks that mix expert and random steps in every
+    family, every live state has a plan, an expert step shortens it by exactly one, a won game
+    is 0 and a lost one infinite; the evaluation env (no walkthrough) cannot tell."""
+    rng = np.random.default_rng(1)
+    env = env_from_config(tw_env_cfg)
+    expert_steps, shortened, ends = 0, 0, set()
+    for seed in range(24):
+        o = env.reset(seed)
+        for _ in range(tw_env_cfg["max_steps"]):
+            d = env.steps_to_go()
+            assert isinstance(d, int) and d >= 1
+            expert = env.expert_action()
+            a = expert if rng.random() < 0.6 else o.valid_actions[int(rng.integers(len(o.valid_actions)))]
+            o, _, done, info = env.step(a)
+            if a == expert:
+                expert_steps += 1
+                shortened += env.steps_to_go() == d - 1
+            if done:
+                ends.add("won" if info["success"] else "lost" if env._s["lost"] else "out of steps")
+                left = env.steps_to_go()
+                assert left == 0 if info["success"] else left == math.inf if env._s["lost"] else left >= 1
+                break
+    assert expert_steps >= 100 and shortened == expert_steps
+    assert "won" in ends
+    free = env_from_config(tw_env_cfg, expert=False)
+    free.reset(0)
+    assert free.steps_to_go() is None

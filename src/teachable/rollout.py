@@ -61,11 +61,12 @@ class EpisodeResult:
     mission: str
     records: list[StepRecord] | None = None
     # with spec.track_to_go: env.steps_to_go() at the start, at the end (0 on success) and its
-    # minimum over the episode; None where the env cannot tell or it was not tracked.
-    # The progress labels use 1 - min / start (docs/labeling.md).
-    to_go_start: int | None = None
-    to_go_end: int | None = None
-    to_go_min: int | None = None
+    # minimum over the episode; None where the env cannot tell or it was not tracked, inf
+    # where the mission can no longer be done. The progress labels use 1 - min / start
+    # (docs/labeling.md).
+    to_go_start: float | None = None
+    to_go_end: float | None = None
+    to_go_min: float | None = None
 
 
 class _Live:

@@ -26,7 +26,7 @@ def _mock(**kw):
 
 REGISTRY = {"babyai": _babyai, "mock": _mock, "textworld": _textworld}
 # envs whose steps_to_go() tells the shortest plan length (labeling.outcome: progress)
-PROGRESS_ENVS = ("babyai", "mock")
+PROGRESS_ENVS = ("babyai", "mock", "textworld")
 # envs whose tasks split into phase-0/labeling tasks and held-out evaluation tasks
 SPLIT_ENVS = ("textworld",)
 

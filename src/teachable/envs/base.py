@@ -57,10 +57,11 @@ class TextEnv:
     def success(self) -> bool:
         raise NotImplementedError
 
-    def steps_to_go(self) -> int | None:
+    def steps_to_go(self) -> float | None:
         """Length of a shortest plan that completes the mission from the current state (0
-        once it is done), or None where the env cannot tell. The continuous outcome of the
-        progress labels (docs/labeling.md); an env without it has success labels only."""
+        once it is done, math.inf once it can no longer be done), or None where the env
+        cannot tell. The continuous outcome of the progress labels (docs/labeling.md); an env
+        without it has success labels only."""
         return None
 
     def state_key(self) -> str:

@@ -6,7 +6,8 @@ Observation: the game's feedback, the room description and the inventory (whites
 collapsed), trimmed to `obs_max_chars`. Valid actions: the admissible commands, without the
 pure-information ones (look, inventory, examine ...) when `drop_info_actions`. Expert: the
 first non-information command of the game's walkthrough recomputed from the current state
-(`policy_commands`). Success: the game is won.
+(`policy_commands`). Success: the game is won. Steps to go (the progress labels): the number of
+non-information commands in that walkthrough; 0 once won, infinite once lost.
 
 State: data only, JSON: the game id plus the action prefix, replayed on restore (the games
 are deterministic), with textworld's version; restoring a state written by another
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import warnings
 from pathlib import Path
@@ -173,11 +175,29 @@ class TextWorldEnv(TextEnv):
         bot teacher speaks TextWorld (teacher.bot_textworld)."""
         if not self.expert:
             raise RuntimeError("textworld env: built with expert=False; the expert is not available")
-        cmds = [c for c in (self._gs["policy_commands"] or []) if not (self.drop_info and is_info_command(c))]
+        cmds = self._plan()
         a = cmds[0] if cmds else None
         if a is not None and a not in self._valid():
             a = None
         return {"action": a, "subgoal": "textworld: " + " , ".join(cmds[:3]) if cmds else "textworld: done"}
+
+    def _plan(self) -> list[str]:
+        """The walkthrough from the current state, without the information commands where the
+        agent cannot take them."""
+        return [c for c in (self._gs["policy_commands"] or []) if not (self.drop_info and is_info_command(c))]
+
+    def steps_to_go(self) -> float | None:
+        """Length of the game's walkthrough recomputed from the current state (TextWorld's own
+        compressed plan, not a proven shortest one); 0 once won; math.inf once lost (no plan can
+        win any more, so a rollout's closest approach is what it reached before). None with
+        expert=False (the walkthrough is not computed) or where the game offers no plan."""
+        if self._s.get("won"):
+            return 0
+        if self._s.get("lost"):
+            return math.inf
+        if not self.expert:
+            return None
+        return len(self._plan()) or None
 
     def get_state(self) -> bytes:
         s = self._s
