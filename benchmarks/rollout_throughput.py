@@ -10,7 +10,9 @@
              batch size, no env, no tokenization, no candidates
 
 Prints episode-steps per second for each and the ratios batched/naive and
-batched/forward, for the pilot student and for a wider model of the same architecture."""
+batched/forward, for the pilot student and for a wider model of the same architecture.
+Any config works: `--config config/textworld.yaml` (after that config's student is built)
+measures TextWorld, with 5-30 admissible commands of several tokens per step."""
 
 import argparse
 import time
@@ -28,16 +30,17 @@ from teachable.rollout import EpisodeSpec, run_episodes
 
 
 def naive(policy, mk, seeds, max_steps, history_len):
+    from teachable.prompts import build_prompt
+
     steps = 0
-    prompts = []
+    prompts, cands = [], []
     for s in seeds:
         env = mk()
         obs, hist = env.reset(s), []
         for _ in range(max_steps):
-            from teachable.prompts import build_prompt
-
             prompt = build_prompt(obs.mission, obs.text, hist[-history_len:])
             prompts.append(prompt)
+            cands.append(list(obs.valid_actions))
             lp = np.array([policy.score_unbatched(prompt, [a])[0] for a in obs.valid_actions])
             a = obs.valid_actions[int(np.argmax(softmax(lp)))]
             obs, _, done, _ = env.step(a)
@@ -45,7 +48,7 @@ def naive(policy, mk, seeds, max_steps, history_len):
             steps += 1
             if done:
                 break
-    return steps, prompts
+    return steps, prompts, cands
 
 
 def measure(model, tok, cfg, args) -> dict:
@@ -74,8 +77,11 @@ def measure(model, tok, cfg, args) -> dict:
     live_per_step = [sum(r.steps > k for r in res) for k in range(max(r.steps for r in res))]
     t_free, res_free = best(lambda: run_episodes(policy, mk_free, specs, temperature=0, history_len=hist))
     assert [r.steps for r in res_free] == [r.steps for r in res], "the bot changed the dynamics"
-    t_naive, (steps_naive, prompts) = best(
+    t_naive, (steps_naive, prompts, cands) = best(
         lambda: naive(policy, mk_free, seeds[: args.naive_episodes], max_steps, hist))
+    workload = {"prompt_tokens": float(np.mean([len(policy._prompt_ids(p)) for p in prompts])),
+                "candidates": float(np.mean([len(c) for c in cands])),
+                "candidate_tokens": float(np.mean([len(policy._cand_ids(a)) for c in cands for a in c]))}
 
     # pure forward at the engine's batch sizes (live episodes per step), same prompts
     enc_prompts = (prompts * (1 + args.episodes // max(1, len(prompts))))[: args.episodes]
@@ -88,13 +94,15 @@ def measure(model, tok, cfg, args) -> dict:
 
     t_fwd, _ = best(forward_all)
     return {"params": sum(p.numel() for p in model.parameters()), "device": str(policy.device),
-            "steps": steps_batched, "naive_steps": steps_naive, "batched": steps_batched / t_batched,
+            "steps": steps_batched, "naive_steps": steps_naive, **workload, "batched": steps_batched / t_batched,
             "no_bot": steps_batched / t_free, "naive": steps_naive / t_naive, "forward": steps_batched / t_fwd}
 
 
 def report(name: str, r: dict, episodes: int, threads: int) -> None:
     print(f"\n{name}: {r['params']:,} parameters on {r['device']}; {episodes} episodes, {r['steps']} steps, "
           f"{threads} threads")
+    print(f"  per step (naive loop's states): {r['prompt_tokens']:.0f} prompt tokens, {r['candidates']:.1f} "
+          f"candidates of {r['candidate_tokens']:.1f} tokens")
     print(f"  batched engine, bot tracked : {r['batched']:9.1f} episode-steps/s")
     print(f"  batched engine, no bot      : {r['no_bot']:9.1f} episode-steps/s")
     print(f"  naive loop, no bot          : {r['naive']:9.1f} episode-steps/s ({r['naive_steps']} steps)")
@@ -129,9 +137,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="each measurement's best of this many runs")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--wide", default="", help="HIDDEN:LAYERS of a wider model measured too, e.g. 512:8 (slow)")
+    ap.add_argument("--max-steps", type=int, default=None, help="episode length cap (default: env.max_steps)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
+    if args.max_steps:
+        cfg["env"]["max_steps"] = args.max_steps
     if not Path(args.student).exists():
         raise SystemExit(f"{args.student}: no student; run `make pilot` (or the build_student rule) first")
     model, tok = load_model_and_tokenizer(args.student, device=cfg["student"]["device"])

@@ -28,14 +28,19 @@ def chat_tok():
 
 
 def _models(tok):
-    from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM
+    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config,
+                              Qwen2ForCausalLM)
 
     torch.manual_seed(0)
     ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    small = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, **ids)
     return {
         "gpt2": GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, **ids)),
-        "qwen2": Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                                              num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, **ids)),
+        "qwen2": Qwen2ForCausalLM(Qwen2Config(**small)),
+        "llama": LlamaForCausalLM(LlamaConfig(**small)),  # the bootstrap student's architecture
+        # the eager attention path takes the packed candidates' 4D mask as an additive float mask
+        "llama_eager": LlamaForCausalLM(LlamaConfig(**small, attn_implementation="eager")),
     }
 
 
@@ -65,13 +70,17 @@ def test_chat_prompt_and_action_are_the_assistant_reply(chat_tok):
     assert "<|user|>" not in raw
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "qwen2"])
+@pytest.mark.parametrize("arch", ["gpt2", "qwen2", "llama", "llama_eager"])
 @pytest.mark.parametrize("fmt", ["chat", "raw"])
 def test_batched_scores_equal_unbatched_and_no_deprecated_cache(chat_tok, arch, fmt):
     model = _models(chat_tok)[arch]
     pol = Policy(model, chat_tok, batch_size=3, prompt_format=fmt)
-    prompts = [build_prompt("take the red apple", f"-= Kitchen =- room {i}", ["go east"] * i) for i in range(4)]
-    cands = [ACTIONS, ACTIONS[:2], ACTIONS[1:], ACTIONS[2:4]]
+    prompts = [build_prompt("take the red apple", f"-= Kitchen =- room {i}", ["go east"] * i) for i in range(5)]
+    # prompts of several lengths (left padding), candidates of 1-6 tokens mixed in one
+    # prompt, and a prompt whose raw candidates are all one token (an empty packed row)
+    cands = [ACTIONS, ["go", *ACTIONS[:2]], ACTIONS[1:], ACTIONS[2:4], ["go", "east"]]
+    if fmt == "raw":
+        assert [len(encode_action(chat_tok, a, "raw")) for a in ("go", "east")] == [1, 1]
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         batched = pol.score(prompts, cands)

@@ -187,8 +187,8 @@ class Policy:
         res = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
         first = torch.log_softmax(res.logits[:, -1].float(), dim=-1)  # [B, V]
 
-        # one row per (prompt, candidate); the first token is scored from the prompt's
-        # last logits, the remaining ones from a short forward on the prompt's cache
+        # one entry per (prompt, candidate); the first token is scored from the prompt's last
+        # logits, the later ones by one more forward on the prompts' cache (_score_later_tokens)
         rows, toks = [], []
         for b, cands in enumerate(candidates):
             for a in cands:
@@ -196,33 +196,54 @@ class Policy:
                 toks.append(self._cand_ids(a))
         row_t = torch.tensor(rows, device=self.device)
         lp = first[row_t, torch.tensor([t[0] for t in toks], device=self.device)]
-        rest = max(len(t) for t in toks) - 1
-        if rest > 0:
-            n = len(toks)
-            cin = torch.full((n, rest), self.tok.pad_token_id, dtype=torch.long)
-            ctg = torch.zeros((n, rest), dtype=torch.long)
-            cm = torch.zeros((n, rest), dtype=torch.long)
-            for j, t in enumerate(toks):
-                k = len(t) - 1
-                if k:
-                    cin[j, :k] = torch.tensor(t[:-1])
-                    ctg[j, :k] = torch.tensor(t[1:])
-                    cm[j, :k] = 1
-            cin, ctg, cm = cin.to(self.device), ctg.to(self.device), cm.to(self.device)
+        if any(len(t) > 1 for t in toks):
             cache = getattr(res, "cache", None) or res.past_key_values
-            cache.batch_select_indices(row_t)  # one cache row per candidate, shared prompt computed once
-            full_mask = torch.cat([mask[row_t], torch.ones_like(cm)], dim=1)
-            cpos = pos[row_t, -1:] + 1 + torch.arange(rest, device=self.device)
-            r2 = self.model(input_ids=cin, attention_mask=full_mask, position_ids=cpos, use_cache=False,
-                            **{self._cache_arg: cache})
-            lps = torch.log_softmax(r2.logits.float(), dim=-1).gather(-1, ctg.unsqueeze(-1)).squeeze(-1)
-            lp = lp + (lps * cm).sum(-1)
+            lp = lp + self._score_later_tokens(cache, mask, pos[:, -1], rows, toks)
         lp = lp.cpu().numpy().astype(np.float64)
         out, j = [], 0
         for cands in candidates:
             out.append(lp[j : j + len(cands)])
             j += len(cands)
         return out
+
+    def _score_later_tokens(self, cache, mask, last_pos, rows, toks) -> torch.Tensor:
+        """Summed log-probs of every candidate's tokens after its first, in ONE forward over the
+        prompts' cache, packed: prompt b's row holds the inputs of all its multi-token
+        candidates one after another, and a 4D mask lets each candidate token see the prompt
+        and the earlier tokens of its own candidate only. The prompt cache is neither copied
+        nor recomputed per candidate (tree attention); positions restart after the prompt
+        for each candidate, so each scores exactly as if alone (tests compare with
+        score_unbatched)."""
+        n_rows, width = mask.shape
+        seg_rows: list[list[int]] = [[] for _ in range(n_rows)]  # candidate index per packed token
+        inp: list[list[int]] = [[] for _ in range(n_rows)]
+        tgt: list[list[int]] = [[] for _ in range(n_rows)]
+        off: list[list[int]] = [[] for _ in range(n_rows)]  # token offset inside its candidate
+        for j, (b, t) in enumerate(zip(rows, toks)):
+            k = len(t) - 1
+            seg_rows[b] += [j] * k
+            inp[b] += t[:-1]
+            tgt[b] += t[1:]
+            off[b] += range(k)
+        span = max(len(x) for x in inp)
+
+        def pad(lists, fill):
+            return torch.tensor([x + [fill] * (span - len(x)) for x in lists], dtype=torch.long, device=self.device)
+
+        seg, cin, ctg, cpos = pad(seg_rows, -1), pad(inp, self.tok.pad_token_id), pad(tgt, 0), pad(off, 0)
+        cpos = last_pos[:, None] + 1 + cpos
+        # query token i of row b sees: the row's prompt (its real, unpadded tokens), and packed
+        # token k <= i of the same candidate; padding queries see the prompt (outputs unused)
+        own = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] >= 0)
+        own &= torch.ones(span, span, dtype=torch.bool, device=self.device).tril()
+        see = torch.cat([mask.bool()[:, None, :].expand(n_rows, span, width), own], dim=2)[:, None]
+        dtype = next(self.model.parameters()).dtype
+        add = torch.zeros(see.shape, dtype=dtype, device=self.device).masked_fill(~see, torch.finfo(dtype).min)
+        out = self.model(input_ids=cin, attention_mask=add, position_ids=cpos, use_cache=False,
+                         **{self._cache_arg: cache})
+        lps = torch.log_softmax(out.logits.float(), dim=-1).gather(-1, ctg.unsqueeze(-1)).squeeze(-1)
+        real = seg >= 0
+        return torch.zeros(len(toks), device=self.device).index_add_(0, seg[real], lps[real])
 
     @torch.no_grad()
     def score_unbatched(self, prompt: str, candidates: list[str]) -> np.ndarray:
