@@ -126,3 +126,25 @@ def test_steps_to_go_counts_the_walkthrough(tw_env_cfg):
     free = env_from_config(tw_env_cfg, expert=False)
     free.reset(0)
     assert free.steps_to_go() is None
+
+
+def test_engine_pool_reuses_closed_engines_only(tw_env_cfg):
+    """A closed env's engine serves the next env on the same game (reset, not a new start)
+    and gives the same episode; two live envs on one game never share an engine."""
+    a, b = env_from_config(tw_env_cfg), env_from_config(tw_env_cfg)
+    first = a.reset(0)
+    b.reset(0)
+    assert a._tw is not b._tw
+    walk = []
+    for _ in range(4):
+        act = a.observe().valid_actions[-1]
+        walk.append((act, a.step(act)[0]))
+    engine = a._tw
+    a.close()
+    c = env_from_config(tw_env_cfg)
+    again = c.reset(0)
+    assert c._tw is engine
+    assert (again.text, again.valid_actions) == (first.text, first.valid_actions)
+    for act, obs in walk:
+        o = c.step(act)[0]
+        assert (o.text, o.valid_actions) == (obs.text, obs.valid_actions)

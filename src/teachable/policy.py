@@ -1,8 +1,9 @@
 """The student policy: any Hugging Face causal LM (+ optional LoRA adapter) that scores
 every valid action by its summed token log-probability given the prompt.
 
-`score` runs one batched forward over all prompts and reuses each prompt's KV cache for
-its candidate continuations, so a step of many episodes costs about one forward pass."""
+`score` runs one batched forward over all prompts, then one more over every multi-token
+candidate's later tokens, packed per prompt on that prompt's KV cache (a 4D mask keeps the
+candidates apart), so a step of many episodes costs about one forward pass."""
 
 from __future__ import annotations
 

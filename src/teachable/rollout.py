@@ -206,6 +206,17 @@ def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, 
             bar.update(1)
 
 
+def _retire(live: list[tuple[int, _Live]], results: list, record_steps: bool) -> list[tuple[int, _Live]]:
+    """Store the finished episodes' results, close their envs (a TextWorld engine goes back
+    to its pool) and return the live rest. (A function, so that no local keeps a finished
+    episode alive: their slots and memory are freed.)"""
+    for i, e in live:
+        if e.done:
+            results[i] = _result(e, record_steps)
+            e.env.close()
+    return [(i, e) for i, e in live if not e.done]
+
+
 def run_episodes(
     policy: Policy | None,
     make_env: Callable[[], TextEnv],
@@ -242,10 +253,6 @@ def run_episodes(
         if not live:
             break
         _advance(policy, [e for _, e in live], temperature, record_steps, bar)
-        # finished episodes leave `live` (comprehensions: no loop variable keeps one alive),
-        # which drops their envs and frees their slots
-        for i, r in [(i, _result(e, record_steps)) for i, e in live if e.done]:
-            results[i] = r
-        live = [(i, e) for i, e in live if not e.done]
+        live = _retire(live, results, record_steps)
     bar.close()
     return results  # type: ignore[return-value]

@@ -67,6 +67,10 @@ class TextEnv:
     def state_key(self) -> str:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Done with this env: release what it holds (TextWorld gives its game engine back to
+        the process's pool). The rollout engine closes each finished episode's env."""
+
     def observe(self) -> Obs:
         raise NotImplementedError
 

@@ -54,6 +54,32 @@ def trim(text: str, n: int) -> str:
     return cut[: cut.rfind(" ")] if " " in cut else cut
 
 
+class _EnginePool:
+    """Started textworld engines of this process, idle ones kept per (game file, infos):
+    the engine adopts a kept one with reset() instead of textworld.start(), which costs
+    about 5x a reset. An env takes an engine when it starts a game and gives it back when it
+    switches games or closes (the rollout engine closes every finished episode's env), so
+    one engine never serves two live envs."""
+
+    def __init__(self, max_idle: int = 64):
+        self.max_idle = max_idle
+        self.idle: dict[tuple, list] = {}
+
+    def take(self, key: tuple):
+        kept = self.idle.get(key)
+        return kept.pop() if kept else None
+
+    def give(self, key: tuple, engine) -> None:
+        kept = self.idle.setdefault(key, [])
+        if len(kept) < self.max_idle:
+            kept.append(engine)
+        else:
+            engine.close()
+
+
+_POOL = _EnginePool()
+
+
 def load_manifest(games_dir: str | Path) -> dict:
     path = Path(games_dir) / "manifest.json"
     if not path.exists():
@@ -89,8 +115,8 @@ class TextWorldEnv(TextEnv):
             if fam not in self.manifest["pools"]:
                 raise InputError(f"env.families: '{fam}' has no games in {self.games_dir}/manifest.json "
                                  f"(families there: {', '.join(sorted(self.manifest['pools']))})")
-        self._tw = None  # the running textworld env
-        self._game = None  # id of the game it runs
+        self._tw = None  # the running textworld engine
+        self._key = None  # its pool key (game file, expert), None when not running
         self._gs = None  # its current game state
         self._s: dict = {}
 
@@ -98,19 +124,18 @@ class TextWorldEnv(TextEnv):
     def _start(self, game: str) -> None:
         import textworld
 
-        if self._game == game:
-            self._gs = self._tw.reset()
-            return
-        if self._tw is not None:
-            self._tw.close()
-        info = self.manifest["games"][game]
-        infos = textworld.EnvInfos(admissible_commands=True, policy_commands=self.expert, won=True, lost=True,
-                                   description=True, inventory=True, objective=True, feedback=True)
-        with warnings.catch_warnings():  # jericho: "not fully supported" = no score detection; unused
-            warnings.filterwarnings("ignore", message=".*not fully supported.*")
-            self._tw = textworld.start(str(self.games_dir / info["file"]), request_infos=infos)
-            self._gs = self._tw.reset()
-        self._game = game
+        key = (str((self.games_dir / self.manifest["games"][game]["file"]).resolve()), self.expert)
+        if self._key != key:
+            self.close()
+            self._tw = _POOL.take(key)
+            if self._tw is None:
+                infos = textworld.EnvInfos(admissible_commands=True, policy_commands=self.expert, won=True,
+                                           lost=True, description=True, inventory=True, objective=True, feedback=True)
+                with warnings.catch_warnings():  # jericho: "not fully supported" = no score detection; unused
+                    warnings.filterwarnings("ignore", message=".*not fully supported.*")
+                    self._tw = textworld.start(key[0], request_infos=infos)
+            self._key = key
+        self._gs = self._tw.reset()
 
     def _play(self, action: str) -> None:
         gs, _, _ = self._tw.step(action)
@@ -235,6 +260,8 @@ class TextWorldEnv(TextEnv):
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def close(self) -> None:
+        """Give the running engine back to this process's pool (reused by the next env that
+        starts the same game)."""
         if self._tw is not None:
-            self._tw.close()
-            self._tw, self._game = None, None
+            _POOL.give(self._key, self._tw)
+            self._tw, self._key, self._s = None, None, {}
