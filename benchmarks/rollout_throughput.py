@@ -26,10 +26,10 @@ from teachable.config import load_config
 from teachable.envs import env_from_config
 from teachable.io import derive_seed
 from teachable.policy import Policy, load_model_and_tokenizer, softmax
-from teachable.rollout import EpisodeSpec, run_episodes
+from teachable.rollout import EpisodeSpec, inverse_cdf, run_episodes
 
 
-def naive(policy, mk, seeds, max_steps, history_len):
+def naive(policy, mk, seeds, max_steps, history_len, temperature):
     from teachable.prompts import build_prompt
 
     steps = 0
@@ -37,12 +37,16 @@ def naive(policy, mk, seeds, max_steps, history_len):
     for s in seeds:
         env = mk()
         obs, hist = env.reset(s), []
+        rng = np.random.default_rng(s)
         for _ in range(max_steps):
             prompt = build_prompt(obs.mission, obs.text, hist[-history_len:])
             prompts.append(prompt)
             cands.append(list(obs.valid_actions))
             lp = np.array([policy.score_unbatched(prompt, [a])[0] for a in obs.valid_actions])
-            a = obs.valid_actions[int(np.argmax(softmax(lp)))]
+            if temperature > 0:
+                a = obs.valid_actions[inverse_cdf(softmax(lp, temperature), rng.random())]
+            else:
+                a = obs.valid_actions[int(np.argmax(lp))]
             obs, _, done, _ = env.step(a)
             hist.append(a)
             steps += 1
@@ -59,9 +63,10 @@ def measure(model, tok, cfg, args) -> dict:
     mk_free = partial(env_from_config, cfg["env"], expert=False)
     hist, max_steps = cfg["student"]["history"], cfg["env"]["max_steps"]
     seeds = [derive_seed(cfg["seed"], "bench", i) for i in range(args.episodes)]
-    specs = [EpisodeSpec(f"b{i}", seed=s, max_steps=max_steps) for i, s in enumerate(seeds)]
+    specs = [EpisodeSpec(f"b{i}", seed=s, max_steps=max_steps, sample_seed=s) for i, s in enumerate(seeds)]
+    temp = args.temperature
 
-    run_episodes(policy, mk, specs[:4], temperature=0, history_len=hist)  # warm-up
+    run_episodes(policy, mk, specs[:4], temperature=temp, history_len=hist)  # warm-up
 
     def best(fn):
         """Best (shortest) of `repeats` timings: the machine's noise only ever adds time."""
@@ -72,13 +77,13 @@ def measure(model, tok, cfg, args) -> dict:
             times.append(time.perf_counter() - t)
         return min(times), out
 
-    t_batched, res = best(lambda: run_episodes(policy, mk, specs, temperature=0, history_len=hist))
+    t_batched, res = best(lambda: run_episodes(policy, mk, specs, temperature=temp, history_len=hist))
     steps_batched = sum(r.steps for r in res)
     live_per_step = [sum(r.steps > k for r in res) for k in range(max(r.steps for r in res))]
-    t_free, res_free = best(lambda: run_episodes(policy, mk_free, specs, temperature=0, history_len=hist))
+    t_free, res_free = best(lambda: run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist))
     assert [r.steps for r in res_free] == [r.steps for r in res], "the bot changed the dynamics"
     t_naive, (steps_naive, prompts, cands) = best(
-        lambda: naive(policy, mk_free, seeds[: args.naive_episodes], max_steps, hist))
+        lambda: naive(policy, mk_free, seeds[: args.naive_episodes], max_steps, hist, temp))
     workload = {"prompt_tokens": float(np.mean([len(policy._prompt_ids(p)) for p in prompts])),
                 "candidates": float(np.mean([len(c) for c in cands])),
                 "candidate_tokens": float(np.mean([len(policy._cand_ids(a)) for c in cands for a in c]))}
@@ -138,6 +143,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--wide", default="", help="HIDDEN:LAYERS of a wider model measured too, e.g. 512:8 (slow)")
     ap.add_argument("--max-steps", type=int, default=None, help="episode length cap (default: env.max_steps)")
+    ap.add_argument("--temperature", type=float, default=0.0,
+                    help="0: greedy episodes; > 0: sampled ones (each episode its own sample seed). With a small "
+                         "pool of games (TextWorld) greedy episodes of one game are identical and the engine scores "
+                         "them once, which the forward limit does not; sample there (1.0)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
