@@ -110,3 +110,26 @@ def test_sft_encoding_uses_the_scoring_template(chat_tok, tmp_path):
     assert abs(float(out.loss) * (len(ids) - n) + lp) < 1e-4
     with pytest.raises(InputError, match="dtype"):
         load_model_and_tokenizer(str(tmp_path), device="cpu", dtype="float8")
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+def test_a_prompt_with_many_candidates_spreads_over_packed_rows(chat_tok, arch):
+    """One prompt with many multi-token candidates beside prompts with one each: its
+    candidates go to several packed rows (so it does not pad every row to its length), each
+    on a copy of its cache row, and every score still equals one forward per candidate."""
+    model = _models(chat_tok)[arch]
+    pol = Policy(model, chat_tok, batch_size=8, prompt_format="raw")
+    prompts = [build_prompt("take the red apple", f"-= Kitchen =- room {i}", []) for i in range(3)]
+    cands = [ACTIONS + ["open fridge then go east", "take red apple from fridge"], ["go east"], ["open fridge"]]
+    shapes = []
+    forward = model.forward
+
+    def spy(*a, **k):
+        shapes.append(tuple(k["input_ids"].shape))
+        return forward(*a, **k)
+
+    model.forward = spy
+    batched = pol.score(prompts, cands)
+    assert len(shapes) == 2 and shapes[1][0] > len(prompts)  # the big prompt took several packed rows
+    for p, c, b in zip(prompts, cands, batched):
+        np.testing.assert_allclose(b, pol.score_unbatched(p, c), atol=1e-5)

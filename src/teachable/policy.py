@@ -209,23 +209,44 @@ class Policy:
 
     def _score_later_tokens(self, cache, mask, last_pos, rows, toks) -> torch.Tensor:
         """Summed log-probs of every candidate's tokens after its first, in ONE forward over the
-        prompts' cache, packed: prompt b's row holds the inputs of all its multi-token
-        candidates one after another, and a 4D mask lets each candidate token see the prompt
-        and the earlier tokens of its own candidate only. The prompt cache is neither copied
-        nor recomputed per candidate (tree attention); positions restart after the prompt
-        for each candidate, so each scores exactly as if alone (tests compare with
-        score_unbatched)."""
+        prompts' cache, packed: each packed row holds the inputs of several multi-token
+        candidates of one prompt one after another, on a copy of that prompt's cache row, and
+        a 4D mask lets each candidate token see the prompt and the earlier tokens of its own
+        candidate only (tree attention). Positions restart after the prompt for each
+        candidate, so each scores exactly as if alone (tests compare with score_unbatched).
+
+        A prompt whose candidates hold more tokens than the typical prompt's (e.g. 30
+        admissible commands) spreads them over several packed rows, so that one such prompt
+        does not pad every row to its length; prompts whose candidates are all one token get
+        no row. The prompt cache is copied once per packed row, never per candidate."""
         n_rows, width = mask.shape
-        seg_rows: list[list[int]] = [[] for _ in range(n_rows)]  # candidate index per packed token
-        inp: list[list[int]] = [[] for _ in range(n_rows)]
-        tgt: list[list[int]] = [[] for _ in range(n_rows)]
-        off: list[list[int]] = [[] for _ in range(n_rows)]  # token offset inside its candidate
+        by_prompt: list[list[int]] = [[] for _ in range(n_rows)]
         for j, (b, t) in enumerate(zip(rows, toks)):
-            k = len(t) - 1
-            seg_rows[b] += [j] * k
-            inp[b] += t[:-1]
-            tgt[b] += t[1:]
-            off[b] += range(k)
+            if len(t) > 1:
+                by_prompt[b].append(j)
+        loads = [sum(len(toks[j]) - 1 for j in js) for js in by_prompt if js]
+        cap = max(max(len(t) - 1 for t in toks), -(-sum(loads) // len(loads)))  # >= the mean load
+        packed: list[tuple[int, list[int]]] = []  # (prompt row, candidates)
+        for b, js in enumerate(by_prompt):
+            cur, used = [], 0
+            for j in js:
+                if cur and used + len(toks[j]) - 1 > cap:
+                    packed.append((b, cur))
+                    cur, used = [], 0
+                cur.append(j)
+                used += len(toks[j]) - 1
+            if cur:
+                packed.append((b, cur))
+        src = [b for b, _ in packed]
+        if src != list(range(n_rows)):
+            cache.batch_select_indices(torch.tensor(src, device=self.device))
+            mask, last_pos = mask[src], last_pos[src]
+        seg_rows, inp, tgt, off = [], [], [], []  # per packed row: candidate index, input, target, offset
+        for _, js in packed:
+            seg_rows.append([j for j in js for _ in toks[j][1:]])
+            inp.append([x for j in js for x in toks[j][:-1]])
+            tgt.append([x for j in js for x in toks[j][1:]])
+            off.append([i for j in js for i in range(len(toks[j]) - 1)])
         span = max(len(x) for x in inp)
 
         def pad(lists, fill):
@@ -233,11 +254,11 @@ class Policy:
 
         seg, cin, ctg, cpos = pad(seg_rows, -1), pad(inp, self.tok.pad_token_id), pad(tgt, 0), pad(off, 0)
         cpos = last_pos[:, None] + 1 + cpos
-        # query token i of row b sees: the row's prompt (its real, unpadded tokens), and packed
-        # token k <= i of the same candidate; padding queries see the prompt (outputs unused)
+        # query token i of a packed row sees: the row's prompt (its real, unpadded tokens), and
+        # packed token k <= i of the same candidate; padding queries see the prompt (unused)
         own = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] >= 0)
         own &= torch.ones(span, span, dtype=torch.bool, device=self.device).tril()
-        see = torch.cat([mask.bool()[:, None, :].expand(n_rows, span, width), own], dim=2)[:, None]
+        see = torch.cat([mask.bool()[:, None, :].expand(len(packed), span, width), own], dim=2)[:, None]
         dtype = next(self.model.parameters()).dtype
         add = torch.zeros(see.shape, dtype=dtype, device=self.device).masked_fill(~see, torch.finfo(dtype).min)
         out = self.model(input_ids=cin, attention_mask=add, position_ids=cpos, use_cache=False,
