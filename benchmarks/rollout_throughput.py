@@ -6,8 +6,9 @@
              env as phase 0 and labeling use it (BabyAI's bot replanned every step) and
              as evaluation uses it (expert=False: no bot)
   naive    - one episode at a time, one full forward per (prompt, action), no bot
-  forward  - the pure forward-pass limit: one forward over the same prompts at the same
-             batch size, no env, no tokenization, no candidates
+  forward  - the pure forward-pass limit: one forward over exactly the prompt batches the
+             engine scored (recorded from one engine run), no env, no tokenization, no
+             candidates
 
 Prints episode-steps per second for each and the ratios batched/naive and
 batched/forward, for the pilot student and for a wider model of the same architecture.
@@ -88,14 +89,27 @@ def measure(model, tok, cfg, args) -> dict:
                 "candidates": float(np.mean([len(c) for c in cands])),
                 "candidate_tokens": float(np.mean([len(policy._cand_ids(a)) for c in cands for a in c]))}
 
-    # pure forward at the engine's batch sizes (live episodes per step), same prompts
-    enc_prompts = (prompts * (1 + args.episodes // max(1, len(prompts))))[: args.episodes]
-    encoded = [tok(enc_prompts[:b], return_tensors="pt", padding=True).to(policy.device) for b in live_per_step]
+    # pure forward over exactly the prompt batches the engine scored (one engine run
+    # recorded; episodes in the same situation share one prompt there), left-padded as the
+    # engine pads them
+    scored: list[list[str]] = []
+    score = policy.score
+    policy.score = lambda p, c: scored.append(list(p)) or score(p, c)
+    run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist)
+    policy.score = score
+    encoded = []
+    for batch in scored:
+        ids = [policy._prompt_ids(p) for p in batch]
+        width = max(map(len, ids))
+        encoded.append({"input_ids": torch.tensor([[tok.pad_token_id] * (width - len(x)) + x for x in ids]),
+                        "attention_mask": torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])})
+    workload["scored_per_step"] = float(np.mean([len(b) for b in scored]))
+    workload["live_per_step"] = float(np.mean(live_per_step))
 
     def forward_all():
         with torch.no_grad():
             for enc in encoded:
-                model(**enc, logits_to_keep=1)
+                model(**{k: v.to(policy.device) for k, v in enc.items()}, logits_to_keep=1)
 
     t_fwd, _ = best(forward_all)
     return {"params": sum(p.numel() for p in model.parameters()), "device": str(policy.device),
@@ -107,7 +121,8 @@ def report(name: str, r: dict, episodes: int, threads: int) -> None:
     print(f"\n{name}: {r['params']:,} parameters on {r['device']}; {episodes} episodes, {r['steps']} steps, "
           f"{threads} threads")
     print(f"  per step (naive loop's states): {r['prompt_tokens']:.0f} prompt tokens, {r['candidates']:.1f} "
-          f"candidates of {r['candidate_tokens']:.1f} tokens")
+          f"candidates of {r['candidate_tokens']:.1f} tokens; engine: {r['live_per_step']:.1f} live episodes, "
+          f"{r['scored_per_step']:.1f} distinct prompts scored")
     print(f"  batched engine, bot tracked : {r['batched']:9.1f} episode-steps/s")
     print(f"  batched engine, no bot      : {r['no_bot']:9.1f} episode-steps/s")
     print(f"  naive loop, no bot          : {r['naive']:9.1f} episode-steps/s ({r['naive_steps']} steps)")
