@@ -1,5 +1,6 @@
 """Issue 10: the continuous progress outcome (steps to go) and the labels built on it."""
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -69,6 +70,9 @@ def test_rollout_progress_is_a_graded_success():
     assert rollout_progress(_res(4, 20), at="end") == -1.0  # floored
     assert rollout_progress(_res(None, 3)) is None
     assert rollout_progress(_res(8, None, low=None)) is None
+    # a lost game (TextWorld: steps to go infinite) keeps the closest approach before it
+    assert rollout_progress(_res(8, math.inf, low=5)) == 0.375
+    assert rollout_progress(_res(8, math.inf, low=5), at="end") == -1.0
 
 
 CONDS = ("policy", "force", "deviate", "placebo", "demo", "contrast", "hint")
