@@ -55,7 +55,7 @@ def trim(text: str, n: int) -> str:
 
 
 class _EnginePool:
-    """Started textworld engines of this process, idle ones kept per (game file, infos):
+    """Started textworld engines of this process, idle ones kept per (game file, expert):
     the engine adopts a kept one with reset() instead of textworld.start(), which costs
     about 5x a reset. An env takes an engine when it starts a game and gives it back when it
     switches games or closes (the rollout engine closes every finished episode's env), so
