@@ -133,3 +133,32 @@ def test_a_prompt_with_many_candidates_spreads_over_packed_rows(chat_tok, arch):
     assert len(shapes) == 2 and shapes[1][0] > len(prompts)  # the big prompt took several packed rows
     for p, c, b in zip(prompts, cands, batched):
         np.testing.assert_allclose(b, pol.score_unbatched(p, c), atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "qwen2", "llama", "llama_eager"])
+@pytest.mark.parametrize("fmt", ["chat", "raw"])
+def test_prefix_reuse_across_steps_scores_as_a_fresh_forward(chat_tok, arch, fmt):
+    """Three steps of five episodes through one PrefixCache: each prompt re-encodes only what
+    follows the prefix it shares with its episode's last prompt (mission and patch), an
+    episode that starts late or has no usable prefix is encoded whole in its own forward,
+    two episodes in one situation share a prompt, and every score equals one plain forward
+    per candidate."""
+    from teachable.policy import PrefixCache
+
+    model = _models(chat_tok)[arch]
+    pol = Policy(model, chat_tok, batch_size=4, prompt_format=fmt)
+    patch = "advice from a similar situation ( you see a fridge ) : the expert chose open fridge there ."
+    reuse = PrefixCache()
+    for step in range(3):
+        hist = ["go east", "take carrot"][:step]
+        prompts = [build_prompt("take the red apple from the counter", f"-= Kitchen =- room {i + step}" + " x" * i,
+                                hist, patch if i % 2 else "") for i in range(4)]
+        prompts.append(build_prompt("open the fridge", "-= Pantry =-", hist))  # short prefix: encoded whole
+        owners = [[0], [1, 5], [2], [3], [4]] if step else [[0], [1, 5], [3], [4]]  # episode 2 starts at step 1
+        if not step:
+            del prompts[2]
+        cands = [ACTIONS[: 2 + i % 3] for i in range(len(prompts))]
+        batched = pol.score(prompts, cands, reuse, owners)
+        for p, c, b in zip(prompts, cands, batched):
+            np.testing.assert_allclose(b, pol.score_unbatched(p, c), atol=1e-5)
+    assert pol.prompt_tokens["reused"] > pol.prompt_tokens["encoded"] / 4

@@ -46,6 +46,29 @@ def test_rollouts_deterministic_and_independent_of_batch(policy):
     assert [r.actions for r in c] == [r.actions for r in a[:3]]
 
 
+def test_prefix_reuse_leaves_rollouts_unchanged(policy, monkeypatch):
+    """The engine's PrefixCache (student.reuse_prefix) re-encodes only what follows an
+    episode's shared prompt prefix: same actions and (to float rounding) same
+    distributions as encoding every prompt whole, with fewer tokens encoded."""
+    from teachable import rollout
+
+    patch = patch_text("demo", "go forward", situation="the goal is 3 steps ahead . you face east")
+    specs = [EpisodeSpec(f"e{i}", seed=i, max_steps=12, sample_seed=100 + i, patch=patch if i % 2 else "")
+             for i in range(10)]
+    runs, counts = {}, {}
+    for on in (False, True):
+        monkeypatch.setattr(rollout, "REUSE_PREFIX", on)
+        policy.prompt_tokens = {"encoded": 0, "reused": 0}
+        runs[on] = run_episodes(policy, lambda: make_env("mock"), specs, temperature=1.0, record_steps=True)
+        counts[on] = dict(policy.prompt_tokens)
+    assert [r.actions for r in runs[True]] == [r.actions for r in runs[False]]
+    for a, b in zip(runs[True], runs[False]):
+        for x, y in zip(a.records, b.records):
+            np.testing.assert_allclose(x.probs, y.probs, atol=1e-5)
+    assert counts[False]["reused"] == 0 and counts[True]["reused"] > 0
+    assert counts[True]["encoded"] + counts[True]["reused"] == counts[False]["encoded"]
+
+
 def test_expert_mode_succeeds_and_force_takes_expert_first(policy):
     mk = lambda: make_env("mock")
     ex = run_episodes(None, mk, _specs("expert"))

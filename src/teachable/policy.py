@@ -133,8 +133,75 @@ def _weights_file(d: Path) -> str:
     return f" (weights: {', '.join(str(d / f) for f in files)})" if files else ""
 
 
+# Prefix reuse (Policy.score with a PrefixCache): fewer common leading tokens than this are
+# re-encoded rather than copied from the last step's KV.
+REUSE_MIN_TOKENS = 16
+
+
+class _PromptKV:
+    """The KV of one scored prompt: its token ids, and where its keys/values sit in the
+    batch tensors of that forward (row `row`, columns from `start`; left padding before)."""
+
+    __slots__ = ("ids", "layers", "row", "start")
+
+    def __init__(self, ids: tuple, layers: list, row: int, start: int):
+        self.ids, self.layers, self.row, self.start = ids, layers, row, start
+
+
+class PrefixCache:
+    """The prompt KV of each episode's last scored step (rollout engine): an episode's next
+    prompt mostly repeats the last one's beginning (mission, patch), so Policy.score
+    re-encodes only what follows the common prefix. Holds one step of KV at a time."""
+
+    def __init__(self):
+        self._last: dict = {}
+
+    def parent(self, owners: list) -> _PromptKV | None:
+        for o in owners:
+            if o in self._last:
+                return self._last[o]
+        return None
+
+    def keep(self, owners: list[list], handles: list) -> None:
+        self._last = {o: h for os_, h in zip(owners, handles) if h is not None for o in os_}
+
+
+def _common_prefix(a, b) -> int:
+    """Length of the common leading run of two token-id sequences, at most len(b) - 1 (the
+    last prompt token is always fed, its logits score the first candidate token)."""
+    n = min(len(a), len(b) - 1)
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _gather_prefix_kv(parents: list, lengths: list[int], width: int, start: int, config):
+    """A DynamicCache of `start` columns holding, right-aligned per row like the left-padded
+    prompts, the first (length - (width - start)) tokens of each row's prompt, copied from
+    its parent's KV (those tokens are the common prefix, so their keys and values are the
+    parent's exactly: same tokens at the same positions)."""
+    from transformers import DynamicCache
+
+    kv = []
+    ref_k, ref_v = parents[0].layers[0]
+    for li in range(len(parents[0].layers)):
+        k = ref_k.new_zeros((len(parents), ref_k.shape[1], start, ref_k.shape[3]))
+        v = ref_v.new_zeros((len(parents), ref_v.shape[1], start, ref_v.shape[3]))
+        for b, (par, n) in enumerate(zip(parents, lengths)):
+            c = n - (width - start)  # this row's tokens in the cached columns
+            if c > 0:
+                pk, pv = par.layers[li]
+                k[b, :, start - c :] = pk[par.row, :, par.start : par.start + c]
+                v[b, :, start - c :] = pv[par.row, :, par.start : par.start + c]
+        kv.append((k, v))
+    return DynamicCache(ddp_cache_data=kv, config=config)
+
+
 class Policy:
     """pi(a|s) = softmax over valid actions of summed action-token log-probabilities."""
+
+    reuses_prefixes = True  # score() takes a PrefixCache (the rollout engine passes one)
 
     def __init__(self, model, tokenizer, batch_size: int = 256, prompt_format: str | None = None):
         self.model = model.eval()
@@ -146,6 +213,11 @@ class Policy:
         self._cache_arg = _cache_arg(model)
         self._cand_cache: dict[str, list[int]] = {}
         self._prompt_cache: dict[str, list[int]] = {}
+        # real prompt tokens fed to the model, and those whose KV was copied (PrefixCache)
+        self.prompt_tokens = {"encoded": 0, "reused": 0}
+        # a sliding-window layer keeps only the window's KV: no prefix can be reused there
+        types = getattr(getattr(model, "config", None), "layer_types", None) or []
+        self._reuse_ok = not any("sliding" in str(t) for t in types)
 
     @classmethod
     def load(cls, model_path: str, adapter: str | None = None, device: str = "auto", batch_size: int = 256,
@@ -168,15 +240,59 @@ class Policy:
         return ids
 
     @torch.no_grad()
-    def score(self, prompts: list[str], candidates: list[list[str]]) -> list[np.ndarray]:
-        """Summed log-prob of each candidate continuation of each prompt."""
+    def score(self, prompts: list[str], candidates: list[list[str]], reuse: PrefixCache | None = None,
+              owners: list[list] | None = None) -> list[np.ndarray]:
+        """Summed log-prob of each candidate continuation of each prompt.
+
+        With a PrefixCache `reuse` and, per prompt, the `owners` (episodes) it belongs to, a
+        prompt re-encodes only its tokens after the longest common prefix with its owner's
+        prompt of the previous call (the KV of that prefix is taken from the cache), and
+        its own KV is kept for the next call. Scores do not depend on it (tests)."""
+        parents: list = [None] * len(prompts)
+        if reuse is not None and owners is not None and self._reuse_ok:
+            parents = [reuse.parent(o) for o in owners]
         out: list[np.ndarray] = []
+        kept: list = []
         for i in range(0, len(prompts), self.batch_size):
-            out.extend(self._score_batch(prompts[i : i + self.batch_size], candidates[i : i + self.batch_size]))
+            sl = slice(i, i + self.batch_size)
+            scores, handles = self._score_batch(prompts[sl], candidates[sl], parents[sl])
+            out.extend(scores)
+            kept.extend(handles)
+        if reuse is not None and owners is not None:
+            reuse.keep(owners, kept if self._reuse_ok else [None] * len(prompts))
         return out
 
-    def _score_batch(self, prompts, candidates):
+    def _score_batch(self, prompts, candidates, parents):
+        """Scores of one batch, and each prompt's KV handle (_PromptKV) for the next step.
+        Prompts whose parent shares at least REUSE_MIN_TOKENS leading tokens go through one
+        forward on the parents' KV; the others through one plain forward."""
         p_ids = [self._prompt_ids(p) for p in prompts]
+        common = [_common_prefix(par.ids, ids) if par is not None else 0 for par, ids in zip(parents, p_ids)]
+        reused = [b for b, c in enumerate(common) if c >= REUSE_MIN_TOKENS]
+        groups = [[b for b in range(len(p_ids)) if common[b] < REUSE_MIN_TOKENS]]
+        if reused:
+            # the reused rows recompute their last `new` tokens (the longest new suffix among
+            # them); worth it only when that leaves REUSE_MIN_TOKENS columns to the cache
+            new = max(len(p_ids[b]) - common[b] for b in reused)
+            if max(len(p_ids[b]) for b in reused) - new >= REUSE_MIN_TOKENS:
+                groups.append(reused)
+            else:
+                groups[0] = list(range(len(p_ids)))
+        out: list = [None] * len(p_ids)
+        handles: list = [None] * len(p_ids)
+        for g, members in enumerate(groups):
+            if not members:
+                continue
+            sub = [p_ids[b] for b in members]
+            reuse = ([parents[b] for b in members], [common[b] for b in members]) if g == 1 else None
+            scores, hs = self._score_group(sub, [candidates[b] for b in members], reuse)
+            for b, sc, h in zip(members, scores, hs):
+                out[b], handles[b] = sc, h
+        return out, handles
+
+    def _score_group(self, p_ids, candidates, reuse=None):
+        """Scores and KV handles of prompts in one forward; `reuse` = (parents, common prefix
+        lengths): the prompts' leading columns come from the parents' KV."""
         width = max(len(p) for p in p_ids)
         ids = torch.full((len(p_ids), width), self.tok.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(p_ids), width), dtype=torch.long)
@@ -185,8 +301,23 @@ class Policy:
             mask[b, width - len(p):] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        res = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+        kw = {}
+        start = 0  # first column that is fed to the model; the columns before come from parents' KV
+        if reuse is not None:
+            parents, common = reuse
+            start = width - max(len(p) - c for p, c in zip(p_ids, common))
+            kw[self._cache_arg] = _gather_prefix_kv(parents, [len(p) for p in p_ids], width, start,
+                                                    self.model.config)
+        n_reused = sum(max(0, len(p) - (width - start)) for p in p_ids) if start else 0
+        self.prompt_tokens["reused"] += n_reused
+        self.prompt_tokens["encoded"] += sum(len(p) for p in p_ids) - n_reused
+        res = self.model(input_ids=ids[:, start:], attention_mask=mask, position_ids=pos[:, start:], use_cache=True,
+                         logits_to_keep=1, **kw)
         first = torch.log_softmax(res.logits[:, -1].float(), dim=-1)  # [B, V]
+        cache = getattr(res, "cache", None) or res.past_key_values
+        # this step's KV of every prompt, taken before the candidate forward reorders the cache
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        handles = [_PromptKV(tuple(p), layers, b, width - len(p)) for b, p in enumerate(p_ids)]
 
         # one entry per (prompt, candidate); the first token is scored from the prompt's last
         # logits, the later ones by one more forward on the prompts' cache (_score_later_tokens)
@@ -198,14 +329,13 @@ class Policy:
         row_t = torch.tensor(rows, device=self.device)
         lp = first[row_t, torch.tensor([t[0] for t in toks], device=self.device)]
         if any(len(t) > 1 for t in toks):
-            cache = getattr(res, "cache", None) or res.past_key_values
             lp = lp + self._score_later_tokens(cache, mask, pos[:, -1], rows, toks)
         lp = lp.cpu().numpy().astype(np.float64)
         out, j = [], 0
         for cands in candidates:
             out.append(lp[j : j + len(cands)])
             j += len(cands)
-        return out
+        return out, handles
 
     def _score_later_tokens(self, cache, mask, last_pos, rows, toks) -> torch.Tensor:
         """Summed log-probs of every candidate's tokens after its first, in ONE forward over the

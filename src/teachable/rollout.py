@@ -70,8 +70,9 @@ class EpisodeResult:
 
 
 class _Live:
-    def __init__(self, spec: EpisodeSpec, env: TextEnv, history_len: int):
+    def __init__(self, spec: EpisodeSpec, env: TextEnv, history_len: int, uid: int = 0):
         self.spec = spec
+        self.uid = uid  # its index in run_episodes' specs: the key of its prompt's KV (PrefixCache)
         self.env = env
         self.obs = env.set_state(spec.state) if spec.state is not None else env.reset(spec.seed)
         self.history = list(spec.history)
@@ -140,6 +141,9 @@ def inverse_cdf(p: np.ndarray, u: float) -> int:
 # Episodes alive at once when a caller gives no `max_live`; scripting.setup sets it from
 # student.max_live_episodes so that every stage's memory is bounded the same way.
 MAX_LIVE_EPISODES = 256
+# Re-encode only what follows the part of an episode's prompt that its last step's prompt
+# shares (policy.PrefixCache); scripting.setup sets it from student.reuse_prefix.
+REUSE_PREFIX = True
 
 
 def _result(e: _Live, record_steps: bool) -> EpisodeResult:
@@ -152,7 +156,7 @@ def _result(e: _Live, record_steps: bool) -> EpisodeResult:
     )
 
 
-def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, bar) -> None:
+def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, bar, reuse=None) -> None:
     """One lock-step: a batched policy call for the live episodes that need the model, then
     one env step each. (A function, so that no local keeps a finished episode alive.)"""
     model_eps = [e for e in live if e.needs_model()]
@@ -161,8 +165,14 @@ def _advance(policy, live: list[_Live], temperature: float, record_steps: bool, 
         # episodes in the same situation (rollouts of one condition before they diverge,
         # force and policy rollouts whose first actions agree) share one scoring
         keys = [(e.prompt(), tuple(e.obs.valid_actions)) for e in model_eps]
-        uniq = list(dict.fromkeys(keys))
-        scores = dict(zip(uniq, policy.score([k[0] for k in uniq], [list(k[1]) for k in uniq])))
+        owners: dict = {}
+        for e, k in zip(model_eps, keys):
+            owners.setdefault(k, []).append(e.uid)
+        uniq = list(owners)
+        args = ([k[0] for k in uniq], [list(k[1]) for k in uniq])
+        if reuse is not None:
+            args += (reuse, [owners[k] for k in uniq])
+        scores = dict(zip(uniq, policy.score(*args)))
         dists = {id(e): scores[k] for e, k in zip(model_eps, keys)}
     for e in live:
         valid = e.obs.valid_actions
@@ -241,6 +251,11 @@ def run_episodes(
     if policy is None and any(s.mode != "expert" for s in specs):
         raise ValueError("a policy is required for policy/force episodes")
     cap = max(1, int(max_live if max_live is not None else MAX_LIVE_EPISODES))
+    reuse = None
+    if REUSE_PREFIX and getattr(policy, "reuses_prefixes", False):
+        from .policy import PrefixCache
+
+        reuse = PrefixCache()
     results: list[EpisodeResult | None] = [None] * len(specs)
     live: list[tuple[int, _Live]] = []
     next_spec = 0
@@ -248,11 +263,11 @@ def run_episodes(
                disable=not progress, mininterval=2.0)
     while True:
         while next_spec < len(specs) and len(live) < cap:  # refill freed slots, in spec order
-            live.append((next_spec, _Live(specs[next_spec], make_env(), history_len)))
+            live.append((next_spec, _Live(specs[next_spec], make_env(), history_len, next_spec)))
             next_spec += 1
         if not live:
             break
-        _advance(policy, [e for _, e in live], temperature, record_steps, bar)
+        _advance(policy, [e for _, e in live], temperature, record_steps, bar, reuse)
         live = _retire(live, results, record_steps)
     bar.close()
     return results  # type: ignore[return-value]

@@ -56,10 +56,12 @@ def setup(args) -> dict:
     logs.configure(getattr(args, "verbosity", 0))
     set_threads(max(1, args.threads))
     cfg = cli_config(args.cfg) if getattr(args, "cfg", None) else {}
-    if "max_live_episodes" in cfg.get("student", {}):
+    st = cfg.get("student", {})
+    if "max_live_episodes" in st or "reuse_prefix" in st:
         from . import rollout
 
-        rollout.MAX_LIVE_EPISODES = int(cfg["student"]["max_live_episodes"])
+        rollout.MAX_LIVE_EPISODES = int(st.get("max_live_episodes", rollout.MAX_LIVE_EPISODES))
+        rollout.REUSE_PREFIX = bool(st.get("reuse_prefix", rollout.REUSE_PREFIX))
     return cfg
 
 
