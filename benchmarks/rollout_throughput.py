@@ -2,9 +2,11 @@
 """Rollout throughput, measured side by side in one run on the same model and tasks:
 
   batched  - the lock-step engine (one batched forward per step for all live episodes
-             and their candidate actions, prompt KV cache reused for candidates), on the
-             env as phase 0 and labeling use it (BabyAI's bot replanned every step) and
-             as evaluation uses it (expert=False: no bot)
+             and their candidate actions, prompt KV cache reused for candidates, each
+             episode's prompt prefix reused from its last step), on the env as phase 0 and
+             labeling use it (BabyAI's bot replanned every step) and as evaluation uses it
+             (expert=False: no bot); and without the prefix reuse (student.reuse_prefix:
+             false), no bot
   naive    - one episode at a time, one full forward per (prompt, action), no bot
   forward  - the pure forward-pass limit: one forward over exactly the prompt batches the
              engine scored (recorded from one engine run), no env, no tokenization, no
@@ -27,6 +29,7 @@ from teachable.config import load_config
 from teachable.envs import env_from_config
 from teachable.io import derive_seed
 from teachable.policy import Policy, load_model_and_tokenizer, softmax
+from teachable import rollout
 from teachable.rollout import EpisodeSpec, inverse_cdf, run_episodes
 
 
@@ -83,6 +86,13 @@ def measure(model, tok, cfg, args) -> dict:
     live_per_step = [sum(r.steps > k for r in res) for k in range(max(r.steps for r in res))]
     t_free, res_free = best(lambda: run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist))
     assert [r.steps for r in res_free] == [r.steps for r in res], "the bot changed the dynamics"
+    rollout.REUSE_PREFIX = False
+    t_whole, res_whole = best(lambda: run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist))
+    rollout.REUSE_PREFIX = True
+    assert [r.actions for r in res_whole] == [r.actions for r in res_free], "prefix reuse changed the rollouts"
+    policy.prompt_tokens = {"encoded": 0, "reused": 0}
+    run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist)
+    reused_share = policy.prompt_tokens["reused"] / sum(policy.prompt_tokens.values())
     t_naive, (steps_naive, prompts, cands) = best(
         lambda: naive(policy, mk_free, seeds[: args.naive_episodes], max_steps, hist, temp))
     workload = {"prompt_tokens": float(np.mean([len(policy._prompt_ids(p)) for p in prompts])),
@@ -94,7 +104,7 @@ def measure(model, tok, cfg, args) -> dict:
     # engine pads them
     scored: list[list[str]] = []
     score = policy.score
-    policy.score = lambda p, c: scored.append(list(p)) or score(p, c)
+    policy.score = lambda p, c, *reuse: scored.append(list(p)) or score(p, c, *reuse)
     run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist)
     policy.score = score
     encoded = []
@@ -114,7 +124,8 @@ def measure(model, tok, cfg, args) -> dict:
     t_fwd, _ = best(forward_all)
     return {"params": sum(p.numel() for p in model.parameters()), "device": str(policy.device),
             "steps": steps_batched, "naive_steps": steps_naive, **workload, "batched": steps_batched / t_batched,
-            "no_bot": steps_batched / t_free, "naive": steps_naive / t_naive, "forward": steps_batched / t_fwd}
+            "no_bot": steps_batched / t_free, "no_reuse": steps_batched / t_whole, "reused_share": reused_share,
+            "naive": steps_naive / t_naive, "forward": steps_batched / t_fwd}
 
 
 def report(name: str, r: dict, episodes: int, threads: int) -> None:
@@ -124,13 +135,17 @@ def report(name: str, r: dict, episodes: int, threads: int) -> None:
           f"candidates of {r['candidate_tokens']:.1f} tokens; engine: {r['live_per_step']:.1f} live episodes, "
           f"{r['scored_per_step']:.1f} distinct prompts scored")
     print(f"  batched engine, bot tracked : {r['batched']:9.1f} episode-steps/s")
-    print(f"  batched engine, no bot      : {r['no_bot']:9.1f} episode-steps/s")
+    print(f"  batched engine, no bot      : {r['no_bot']:9.1f} episode-steps/s "
+          f"({100 * r['reused_share']:.0f}% of prompt tokens reused from the last step)")
+    print(f"  same, no prefix reuse       : {r['no_reuse']:9.1f} episode-steps/s")
     print(f"  naive loop, no bot          : {r['naive']:9.1f} episode-steps/s ({r['naive_steps']} steps)")
     print(f"  pure forward                : {r['forward']:9.1f} episode-steps/s")
     print(f"  batched / naive   = {r['batched'] / r['naive']:.1f}x with the bot, {r['no_bot'] / r['naive']:.1f}x "
           "without (target >= 10x)")
     print(f"  batched / forward = {100 * r['batched'] / r['forward']:.0f}% with the bot, "
-          f"{100 * r['no_bot'] / r['forward']:.0f}% without (target >= 70%)")
+          f"{100 * r['no_bot'] / r['forward']:.0f}% without (target >= 70%); without prefix reuse "
+          f"{100 * r['no_reuse'] / r['forward']:.0f}% (the forward encodes every prompt whole)")
+    print(f"  prefix reuse      = {r['no_bot'] / r['no_reuse']:.2f}x (no bot)")
 
 
 def wider(model, hidden: int, layers: int):

@@ -1,23 +1,23 @@
-# Phase 3: each model's episodes (tasks, then the panel) in blocks of eval.shard_size, one
-# job per model x block (BASE once: greedy and deterministic); a per-model gather writes the
-# record and episodes files; then the tables.
+# Phase 3: each model's episodes (tasks, then the panel) in blocks of eval.shard_size; a
+# per-model gather writes the record and episodes files; then the tables. BASE is evaluated
+# once (greedy and deterministic) by evaluate_base; a trained run's blocks come from its
+# training job (eval.with_training, rules/training.smk) or from one evaluate_run job per
+# block.
 EVAL_SEEDS = config["training"]["seeds"]
 EVAL_BLOCKS = list(range(STAGE_SHARDS["eval"]))
-P3B = f"{R}/phase3/blocks"
 BASE_RECORD = f"{R}/phase3/runs/BASE/seed0.json"  # evaluate_gather's BASE output
 
 
-rule evaluate_run:
+rule evaluate_base:
     input:
         student=student_dir(),
         labeled=rules.label_gather.output.jsonl,
-        adapter=rules.train_run.output.adapter,
     output:
-        f"{P3B}/{{run_id}}/seed{{seed}}/block{{shard}}.json",
+        f"{P3B}/BASE/seed0/block{{shard}}.json",
     log:
-        f"{R}/logs/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.log",
+        f"{R}/logs/phase3/BASE_block{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.tsv"
+        f"{R}/benchmarks/phase3/BASE_block{{shard}}.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -36,24 +36,27 @@ rule evaluate_run:
         " --threads {threads} > {log} 2>&1"
 
 
-# BASE once (greedy and deterministic): evaluate_run's recipe without an adapter.
-use rule evaluate_run as evaluate_base with:
-    input:
-        student=student_dir(),
-        labeled=rules.label_gather.output.jsonl,
-    output:
-        f"{P3B}/BASE/seed0/block{{shard}}.json",
-    log:
-        f"{R}/logs/phase3/BASE_block{{shard}}.log",
-    benchmark:
-        f"{R}/benchmarks/phase3/BASE_block{{shard}}.tsv"
+if not EVAL_WITH_TRAINING:
+
+    # evaluate_base's recipe on a run's adapter, one job per block
+    use rule evaluate_base as evaluate_run with:
+        input:
+            student=student_dir(),
+            labeled=rules.label_gather.output.jsonl,
+            adapter=rules.train_run.output.adapter,
+        output:
+            EVAL_BLOCK,
+        log:
+            f"{R}/logs/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.log",
+        benchmark:
+            f"{R}/benchmarks/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.tsv"
 
 
 rule evaluate_gather:
     input:
         unpack(
             lambda wc: dag.eval_gather_inputs(
-                wc, rules.evaluate_run.output[0], len(EVAL_BLOCKS), BASE_RECORD
+                wc, EVAL_BLOCK, len(EVAL_BLOCKS), BASE_RECORD
             )
         ),
     output:

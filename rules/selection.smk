@@ -1,7 +1,18 @@
 # Phase 5: data selection. Each method picks selection.budget train snapshots; every
-# method x training seed is trained with the shared SFT recipe and evaluated like phase 3.
+# method x training seed is trained with the shared SFT recipe and evaluated like phase 3,
+# in its training job (eval.with_training) or in its own selection_evaluate job.
 
 SEL = f"{R}/phase5/selection"
+SEL_RECORD = f"{SEL}/{{method}}/seed{{seed}}/eval.json"
+SEL_EPISODES = f"{SEL}/{{method}}/seed{{seed}}/eval.episodes.csv"
+# with eval.with_training, selection_train also evaluates (against BASE's phase-3 record)
+ARM_EVAL_IN = {"base": BASE_RECORD} if EVAL_WITH_TRAINING else {}
+ARM_EVAL_OUT = (
+    {"record": SEL_RECORD, "episodes": SEL_EPISODES} if EVAL_WITH_TRAINING else {}
+)
+ARM_CFG = ("env", "student", "training", "selection") + (
+    ("eval",) if EVAL_WITH_TRAINING else ()
+)
 SEL_METHODS = config["selection"]["methods"]
 SEL_SEEDS = config["training"]["seeds"]
 PER_SEED_PICKS = dag.PER_SEED_METHODS  # random: redrawn per training seed
@@ -54,11 +65,13 @@ use rule selection_pick as selection_pick_per_seed with:
 
 rule selection_train:
     input:
+        **ARM_EVAL_IN,
         student=student_dir(),
         snapshots=rules.label_gather.output.jsonl,
         picks=lambda wc: dag.picks_path(SEL, wc.method, wc.seed),
         replay=rules.replay_set.output.jsonl,
     output:
+        **ARM_EVAL_OUT,
         adapter=directory(f"{SEL}/{{method}}/seed{{seed}}/adapter"),
         run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
         metrics=f"{SEL}/{{method}}/seed{{seed}}/metrics.jsonl",
@@ -74,55 +87,56 @@ rule selection_train:
         runtime=120,
         gpu=MODEL_GPU,
     params:
-        cfg=cfg_json("env", "student", "training", "selection"),
+        cfg=cfg_json(*ARM_CFG),
         student=student_arg,
         out=lambda wildcards, output: os.path.dirname(output.run),
+        evaluate=dag.arm_eval_args,
     shell:
         "python scripts/selection_train.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
         " --picks {input.picks} --replay {input.replay} --method {wildcards.method} --seed {wildcards.seed} --out-dir {params.out}"
-        " --threads {threads} > {log} 2>&1"
+        " {params.evaluate} --threads {threads} > {log} 2>&1"
 
 
-rule selection_evaluate:
-    input:
-        student=student_dir(),
-        snapshots=rules.label_gather.output.jsonl,
-        adapter=rules.selection_train.output.adapter,
-        run=rules.selection_train.output.run,
-        base=BASE_RECORD,
-    output:
-        record=f"{SEL}/{{method}}/seed{{seed}}/eval.json",
-        episodes=f"{SEL}/{{method}}/seed{{seed}}/eval.episodes.csv",
-    log:
-        f"{R}/logs/selection_evaluate_{{method}}_seed{{seed}}.log",
-    benchmark:
-        f"{R}/benchmarks/selection_evaluate_{{method}}_seed{{seed}}.tsv"
-    conda:
-        CONDA_ENV
-    threads: 1
-    resources:
-        mem_mb=6000,
-        runtime=120,
-        gpu=MODEL_GPU,
-    params:
-        cfg=cfg_json("env", "student", "training", "selection", "eval"),
-        student=student_arg,
-    shell:
-        "python scripts/selection_evaluate.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
-        " --adapter {input.adapter} --run {input.run} --base {input.base} --method {wildcards.method} --seed {wildcards.seed}"
-        " --out {output.record} --episodes {output.episodes} --threads {threads} > {log} 2>&1"
+if not EVAL_WITH_TRAINING:
+
+    rule selection_evaluate:
+        input:
+            student=student_dir(),
+            snapshots=rules.label_gather.output.jsonl,
+            adapter=rules.selection_train.output.adapter,
+            run=rules.selection_train.output.run,
+            base=BASE_RECORD,
+        output:
+            record=SEL_RECORD,
+            episodes=SEL_EPISODES,
+        log:
+            f"{R}/logs/selection_evaluate_{{method}}_seed{{seed}}.log",
+        benchmark:
+            f"{R}/benchmarks/selection_evaluate_{{method}}_seed{{seed}}.tsv"
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=6000,
+            runtime=120,
+            gpu=MODEL_GPU,
+        params:
+            cfg=cfg_json("env", "student", "training", "selection", "eval"),
+            student=student_arg,
+        shell:
+            "python scripts/selection_evaluate.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
+            " --adapter {input.adapter} --run {input.run} --base {input.base} --method {wildcards.method} --seed {wildcards.seed}"
+            " --out {output.record} --episodes {output.episodes} --threads {threads} > {log} 2>&1"
 
 
 rule selection_summary:
     input:
-        evals=expand(
-            rules.selection_evaluate.output.record, method=SEL_METHODS, seed=SEL_SEEDS
-        ),
+        evals=expand(SEL_RECORD, method=SEL_METHODS, seed=SEL_SEEDS),
         picks=sorted(
             {dag.picks_path(SEL, m, s) for m in SEL_METHODS for s in SEL_SEEDS}
         ),
         episodes=expand(
-            rules.selection_evaluate.output.episodes,
+            SEL_EPISODES,
             method=SEL_METHODS,
             seed=SEL_SEEDS,
         ),

@@ -1,7 +1,21 @@
 # Phase 2: the training matrix, one job per (run_id, seed), and the summary (localrule).
 # validation_train (rules/validation.smk) re-runs train_run's recipe via `use rule`.
+# With eval.with_training a run's phase-3 evaluation blocks are written by its training job
+# (rules/evaluation.smk then has no evaluate_run).
 
 TRAIN_SEEDS = config["training"]["seeds"]
+EVAL_WITH_TRAINING = config["eval"]["with_training"]
+P3B = f"{R}/phase3/blocks"
+EVAL_BLOCK = f"{P3B}/{{run_id}}/seed{{seed}}/block{{shard}}.json"  # one model's block
+TRAINED_BLOCKS = (
+    {
+        "blocks": [
+            EVAL_BLOCK.replace("{shard}", str(b)) for b in range(STAGE_SHARDS["eval"])
+        ]
+    }
+    if EVAL_WITH_TRAINING
+    else {}
+)
 
 
 # The student's own solved behaviour, mixed into every run's batches (training.replay_*):
@@ -45,6 +59,7 @@ rule train_run:
         labeled=rules.label_gather.output.jsonl,
         replay=rules.replay_set.output.jsonl,
     output:
+        **TRAINED_BLOCKS,
         adapter=directory(f"{R}/phase2/{{run_id}}/seed{{seed}}/adapter"),
         run=f"{R}/phase2/{{run_id}}/seed{{seed}}/run.json",
         metrics=f"{R}/phase2/{{run_id}}/seed{{seed}}/metrics.jsonl",
@@ -64,10 +79,11 @@ rule train_run:
         student=student_arg,
         out=lambda wildcards, output: os.path.dirname(output.run),
         stage="phase2",
+        evaluate=dag.eval_block_args(config["eval"]["shard_size"]),
     shell:
         "python scripts/train_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
         " --replay {input.replay} --run-id {wildcards.run_id} --seed {wildcards.seed} --out-dir {params.out} --stage {params.stage}"
-        " --threads {threads} > {log} 2>&1"
+        " {params.evaluate} --threads {threads} > {log} 2>&1"
 
 
 rule training_summary:

@@ -45,7 +45,7 @@ use rule train_run as validation_train with:
         stage="validation",
 
 
-# One model on fresh tasks and panel part 1: the whole-model counterpart of evaluate_run's
+# One model on fresh tasks and panel part 1: the whole-model counterpart of evaluate_base's
 # blocks (its cfg param, and the model arguments of teachable.dag.model_args).
 rule validation_evaluate:
     input:
@@ -68,7 +68,7 @@ rule validation_evaluate:
         runtime=60,
         gpu=MODEL_GPU,
     params:
-        cfg=rules.evaluate_run.params.cfg,
+        cfg=rules.evaluate_base.params.cfg,
         student=student_arg,
         model=dag.model_args,
     shell:

@@ -3,8 +3,7 @@
 held-out panel; block --shard of size --shard-size) -> the block's per-episode rows."""
 
 from teachable import scripting
-from teachable.evaluation import episode_rows
-from teachable.io import write_json
+from teachable.evaluation import write_block
 from teachable.policy import Policy, pick_device
 
 
@@ -21,10 +20,9 @@ def main():
     dev = str(pick_device(st["device"]))
     policy = Policy.load(scripting.student_path(cfg, args.student), args.adapter, dev, st["batch_size"],
                          st["prompt_format"], st["dtype"])
-    rows = episode_rows(policy, cfg, snaps, args.shard, args.shard_size)
-    write_json(args.out, {"run_id": args.run_id, "seed": args.seed, "adapter": args.adapter, "shard": args.shard,
-                          "device": dev, "rows": rows}, indent=None)
-    print(f"{args.run_id} seed {args.seed} block {args.shard}: {len(rows)} episodes")
+    n = write_block(args.out, policy, cfg, snaps, args.shard, args.shard_size, run_id=args.run_id, seed=args.seed,
+                    adapter=args.adapter, device=dev)
+    print(f"{args.run_id} seed {args.seed} block {args.shard}: {n} episodes")
 
 
 if __name__ == "__main__":

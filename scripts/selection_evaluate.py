@@ -2,13 +2,10 @@
 (run_id selection_{method}, seed, method, method_used, metrics)."""
 
 from teachable import scripting
+from teachable.io import read_json
 from teachable.phase0 import read_snapshots
-from teachable.io import atomic_path, read_json, write_json
 from teachable.policy import pick_device
-from teachable.selection.evaluate import check_run, eval_record
-from teachable.selection.summary import run_id_of
-
-LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "quadrant", "heldout", "state")
+from teachable.selection.evaluate import EVAL_KEYS, check_run, evaluate_arm
 
 
 def main():
@@ -24,23 +21,12 @@ def main():
     p.add_argument("--episodes", default=None, help="per-episode rows (eval.episodes.csv) for two-level CIs")
     args = p.parse_args()
     cfg = scripting.setup(args)
-    run = read_json(args.run)
-    check_run(run, args.method, args.seed, args.run)
-    snaps = read_snapshots(args.snapshots, LABELED_KEYS, cfg["env"])  # every record checked first
+    check_run(read_json(args.run), args.method, args.seed, args.run)  # before any model is loaded
+    snaps = read_snapshots(args.snapshots, EVAL_KEYS, cfg["env"])  # every record checked first
     dev = str(pick_device(cfg["student"]["device"]))
-    # Phase-3 evaluation of one model (teachable.evaluation, branch `evaluate`).
-    from teachable.evaluation import evaluate_model
-
-    res = evaluate_model(scripting.student_path(cfg, args.student), args.adapter, cfg, snaps, args.seed, dev,
-                         read_json(args.base))
-    if args.episodes:
-        import pandas as pd
-
-        rows = [{"run_id": run_id_of(args.method), "seed": args.seed, **r} for r in res["episodes"]]
-        with atomic_path(args.episodes, suffix=".csv") as tmp:
-            pd.DataFrame(rows).to_csv(tmp, index=False)
-    write_json(args.out, eval_record(args.method, args.seed, run, res["metrics"]))
-    print(f"selection {args.method} seed {args.seed}: {res['metrics']}")
+    metrics = evaluate_arm(cfg, scripting.student_path(cfg, args.student), snaps, args.adapter, args.run, args.base,
+                           args.method, args.seed, args.out, args.episodes, dev)
+    print(f"selection {args.method} seed {args.seed}: {metrics}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
 """Phase 5: train one selection arm (method x seed) with the shared SFT recipe and format on
-the method's picks -> {out}/adapter/, run.json (stage "selection"), metrics.jsonl."""
+the method's picks -> {out}/adapter/, run.json (stage "selection"), metrics.jsonl. With
+--eval-out (eval.with_training) the arm is then evaluated in the same process, as
+selection_evaluate.py evaluates it."""
+
+from pathlib import Path
 
 from teachable import scripting
 from teachable.io import read_json, read_records
+from teachable.phase0 import read_snapshots
 from teachable.policy import pick_device
 from teachable.selection import selection_config
+from teachable.selection.evaluate import EVAL_KEYS, evaluate_arm
 from teachable.selection.train import train_arm
 
 LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "teacher", "heldout")
@@ -19,8 +25,14 @@ def main():
     p.add_argument("--method", required=True)
     p.add_argument("--seed", type=int, required=True, help="training seed")
     p.add_argument("--out-dir", required=True, help="phase5/selection/{method}/seed{seed}")
+    p.add_argument("--base", default=None, help="BASE's phase-3 record (retention; with --eval-out)")
+    p.add_argument("--eval-out", default=None, help="the arm's eval.json, written after training")
+    p.add_argument("--eval-episodes", default=None, help="its per-episode rows (eval.episodes.csv)")
     args = p.parse_args()
     cfg = scripting.setup(args)
+    if args.eval_out and not args.base:
+        raise SystemExit("--eval-out needs --base (BASE's phase-3 record)")
+    eval_snaps = read_snapshots(args.snapshots, EVAL_KEYS, cfg["env"]) if args.eval_out else None
     scfg = selection_config(cfg)
     snaps = read_records(args.snapshots, LABELED_KEYS)
     picks = read_json(args.picks)
@@ -28,6 +40,12 @@ def main():
     res = train_arm(cfg, scfg, scripting.student_path(cfg, args.student), snaps, picks, args.method, args.seed,
                     args.out_dir, dev, picks_path=args.picks, replay_path=args.replay)
     print(f"done: {res['steps']} steps, final loss {res['final_loss']}, {res['wall_time_s']:.1f}s")
+    if args.eval_out:
+        out = Path(args.out_dir)
+        metrics = evaluate_arm(cfg, scripting.student_path(cfg, args.student), eval_snaps, str(out / "adapter"),
+                               str(out / "run.json"), args.base, args.method, args.seed, args.eval_out,
+                               args.eval_episodes, dev)
+        print(f"selection {args.method} seed {args.seed}: {metrics}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 #!/usr/bin/env python
 """Phase 2: one training run (run_id x seed) of the training matrix: a fresh LoRA adapter
-trained by SFT on the run's train snapshots -> {out}/adapter/, run.json, metrics.jsonl."""
+trained by SFT on the run's train snapshots -> {out}/adapter/, run.json, metrics.jsonl.
+With --eval-blocks (eval.with_training), the saved adapter's phase-3 evaluation blocks
+follow in the same process (what evaluate_block.py writes)."""
 
 from pathlib import Path
 
 from teachable import scripting
+from teachable.evaluation import write_block
 from teachable.io import read_records
-from teachable.policy import pick_device
+from teachable.policy import Policy, pick_device
 from teachable.provenance import record_run
 from teachable.registry.wandb_mirror import live_logger
 from teachable.training.runs import check_no_heldout, run_data
@@ -26,8 +29,13 @@ def main():
     p.add_argument("--out-dir", required=True, help="phase2/{run_id}/seed{seed}")
     p.add_argument("--stage", default="phase2")
     p.add_argument("--wandb-dir", default="results/wandb", help="W&B files of live logging (tracking.wandb_live)")
+    p.add_argument("--eval-blocks", nargs="+", default=[], help="phase-3 block files (block i = the i-th) of this model")
+    p.add_argument("--eval-shard-size", type=int, default=None, help="episodes per block (eval.shard_size)")
     args = p.parse_args()
     cfg = scripting.setup(args)
+    if args.eval_blocks and not args.eval_shard_size:
+        raise SystemExit("--eval-blocks needs --eval-shard-size")
+    eval_snaps = scripting.read_eval_snapshots(args, cfg) if args.eval_blocks else None
     tr, st = cfg["training"], cfg["student"]
     check_train_cfg(tr)
     snaps = read_records(args.labeled, LABELED_KEYS)
@@ -63,6 +71,13 @@ def main():
                                                "n_replay", "budget", "checkpoint")}
     print(f"done: {res['steps']} steps, final loss {res['final_loss']:.4f}, {res['wall_time_s']:.1f}s, "
           f"probe {res['probe_first']} -> {res['probe_final']}")
+    if args.eval_blocks:  # the saved adapter, loaded as evaluate_block.py loads it
+        policy = Policy.load(scripting.student_path(cfg, args.student), res["adapter_path"], dev, st["batch_size"],
+                             st["prompt_format"], st["dtype"])
+        for shard, path in enumerate(args.eval_blocks):
+            n = write_block(path, policy, cfg, eval_snaps, shard, args.eval_shard_size, run_id=args.run_id,
+                            seed=args.seed, adapter=res["adapter_path"], device=dev)
+            print(f"{args.run_id} seed {args.seed} block {shard}: {n} episodes")
 
 
 if __name__ == "__main__":

@@ -170,8 +170,20 @@ def test_n_rollouts_change_reruns_labeling_not_phase0(wf):
 def test_lora_rank_change_reruns_phase2_and_downstream_only(wf):
     dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "training={'lora_rank': 4}")
     rules = stale_rules(dry.stdout + dry.stderr)
-    assert "train_run" in rules and "evaluate_run" in rules and "phase3_tables" in rules
+    # eval.with_training (default): the training job writes the run's evaluation blocks
+    assert "train_run" in rules and "evaluate_gather" in rules and "phase3_tables" in rules
     upstream = {"build_student", "phase0_rollouts", "phase0_mine", "phase0_expert", "phase0_restore_check",
                 "label_shard", "label_gather", "micro_training", "cpt_correlation", "train_predictor",
                 "evaluate_base"}
     assert not rules & upstream, rules & upstream
+
+
+def test_separate_evaluation_jobs_write_the_same_blocks(wf):
+    """eval.with_training: false evaluates a run in its own evaluate_run job (per block), as a
+    cluster does; the block it writes equals the one the training job wrote."""
+    block = "results/phase3/blocks/B2_all/seed0/block0.json"
+    fused = json.loads((wf / block).read_text())
+    res = snakemake(wf, block, "--configfile", CFG, "--cores", "2", "--config", "eval={'with_training': False}")
+    assert "evaluate_run" in res.stdout + res.stderr
+    separate = json.loads((wf / block).read_text())
+    assert separate["rows"] == fused["rows"] and len(fused["rows"]) > 0

@@ -87,3 +87,16 @@ def test_loop_detection():
 
     res = run_episodes(Turner(), lambda: make_env("mock"), [EpisodeSpec("t", seed=3, max_steps=6)], temperature=0)
     assert res[0].loop_step == 1 and not res[0].success and res[0].repeat_rate > 0.5
+
+
+def test_rows_are_grouped_by_input_length():
+    """A forward pads every row to its longest: short and long prompts go to separate
+    forwards when that saves padding, every row exactly once, similar lengths stay one."""
+    from teachable.policy import _split_by_length
+
+    need = [10, 100] * 8
+    groups = _split_by_length(list(range(16)), need)
+    assert sorted(b for g in groups for b in g) == list(range(16))
+    assert sorted({need[b] for b in g} for g in groups) == [{10}, {100}]
+    assert len(_split_by_length(list(range(8)), [50, 52, 55, 51, 53, 54, 50, 56])) == 1
+    assert _split_by_length([], []) == []

@@ -22,29 +22,58 @@ from snakemake.api import SnakemakeApi
 from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
 with SnakemakeApi(OutputSettings()) as api:
     wf = api.workflow(resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
-                      config_settings=ConfigSettings(configfiles=[Path(sys.argv[1])]),
+                      config_settings=ConfigSettings(configfiles=[Path(a) for a in sys.argv[1:]]),
                       snakefile=Path("Snakefile"), workdir=Path("."))
     w = wf._workflow
     print(json.dumps({r.name: {"shell": r.shellcmd, "local": r.name in w._localrules,
                                "params": {k: v for k, v in r.params.items() if isinstance(v, str)},
-                               "input": [str(f) for f in r.input], "gpu": str(r.resources.get("gpu"))}
+                               "input": [str(f) for f in r.input], "output": [str(f) for f in r.output],
+                               "gpu": str(r.resources.get("gpu"))}
                       for r in w.rules}))
 """
 
 
+def _dump(*configfiles) -> dict:
+    r = subprocess.run([sys.executable, "-c", _DUMP, *configfiles], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rules = json.loads(r.stdout.strip().splitlines()[-1])
+    for rule in rules.values():  # '{seed,\\d+}' -> '{seed}': patterns as the rule files write them
+        rule["output"] = [re.sub(r"\{(\w+),[^{}]*\}", r"{\1}", f) for f in rule["output"]]
+    return rules
+
+
 @pytest.fixture(scope="module")
 def rules():
-    r = subprocess.run([sys.executable, "-c", _DUMP, "tests/data/config_mock.yaml"], cwd=ROOT,
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return _dump("tests/data/config_mock.yaml")
 
 
-@pytest.mark.parametrize("copy, recipe", [("validation_train", "train_run"), ("evaluate_base", "evaluate_run"),
+@pytest.fixture(scope="module")
+def rules_separate_eval(tmp_path_factory):
+    """The rules with eval.with_training: false (evaluate_run jobs, as on a cluster)."""
+    over = tmp_path_factory.mktemp("cfg") / "separate_eval.yaml"
+    over.write_text("eval: {with_training: false}\n")
+    return _dump("tests/data/config_mock.yaml", str(over))
+
+
+def test_evaluation_blocks_come_from_training_or_from_their_own_jobs(rules, rules_separate_eval):
+    block = "results/phase3/blocks/{run_id}/seed{seed}/block0.json"
+    assert "evaluate_run" not in rules and block in rules["train_run"]["output"]
+    assert "{params.evaluate}" in rules["train_run"]["shell"]
+    assert "evaluate_run" in rules_separate_eval and not rules_separate_eval["evaluate_run"]["local"]
+    assert block not in rules_separate_eval["train_run"]["output"]
+    assert block not in str(rules["validation_train"]["output"])
+    # the validation copy of train_run never writes phase-3 blocks
+    assert rules["validation_train"]["shell"] == rules["train_run"]["shell"]
+    assert '"eval"' in rules["train_run"]["params"]["cfg"]  # an eval change re-runs the fused job
+    assert '"eval"' not in rules_separate_eval["train_run"]["params"]["cfg"]
+
+
+@pytest.mark.parametrize("copy, recipe", [("validation_train", "train_run"), ("evaluate_run", "evaluate_base"),
                                           ("validation_base", "validation_evaluate"),
                                           ("selection_pick_per_seed", "selection_pick")])
-def test_reruns_use_the_recipe_they_replicate(rules, copy, recipe):
+def test_reruns_use_the_recipe_they_replicate(rules_separate_eval, copy, recipe):
     """`use rule`: the same command line and the same config params, only paths differ."""
+    rules = rules_separate_eval
     assert rules[copy]["shell"] == rules[recipe]["shell"]
     assert rules[copy]["gpu"] == rules[recipe]["gpu"]
     for key in ("cfg",):
@@ -52,7 +81,7 @@ def test_reruns_use_the_recipe_they_replicate(rules, copy, recipe):
 
 
 def test_validation_evaluates_with_phase3_config(rules):
-    assert rules["validation_evaluate"]["params"]["cfg"] == rules["evaluate_run"]["params"]["cfg"]
+    assert rules["validation_evaluate"]["params"]["cfg"] == rules["evaluate_base"]["params"]["cfg"]
     assert rules["validation_train"]["params"]["stage"] == "validation"
     assert rules["train_run"]["params"]["stage"] == "phase2"
 
@@ -71,7 +100,7 @@ def test_cheap_rules_are_local_and_declared_next_to_the_rule(rules):
                  "training_summary", "phase3_tables", "selection_pick", "selection_summary", "validation_select",
                  "validate", "tables", "gates", "registry", "figure", "all"):
         assert rules[name]["local"], name
-    for name in ("train_run", "evaluate_run", "label_shard", "validation_train", "validation_evaluate"):
+    for name in ("train_run", "evaluate_base", "label_shard", "validation_train", "validation_evaluate"):
         assert not rules[name]["local"], name
 
 

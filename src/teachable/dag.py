@@ -74,7 +74,32 @@ def train_config_json(config: dict) -> str:
     # live W&B logging makes the job do more; off (default), jobs are unchanged
     if config["tracking"]["wandb_live"]:
         sections["tracking"] = config["tracking"]
+    # eval.with_training: the job evaluates its model too (rules/training.smk)
+    if config["eval"]["with_training"]:
+        sections["eval"] = config["eval"]
     return json.dumps({**sections, "training": tr}, sort_keys=True)
+
+
+def eval_block_args(shard_size: int):
+    """train_run's params function naming the evaluation blocks it writes
+    (eval.with_training: an output named `blocks`); empty for a copy of the rule without
+    them (validation_train)."""
+
+    def args(wildcards, output) -> str:
+        if "blocks" not in output.keys():
+            return ""
+        blocks = [output.blocks] if isinstance(output.blocks, str) else list(output.blocks)
+        return f"--eval-blocks {' '.join(blocks)} --eval-shard-size {shard_size}"
+
+    return args
+
+
+def arm_eval_args(wildcards, input, output) -> str:
+    """selection_train's arguments for the evaluation it runs after training
+    (eval.with_training: outputs `record` and `episodes`, input `base`)."""
+    if "record" not in output.keys():
+        return ""
+    return f"--base {input.base} --eval-out {output.record} --eval-episodes {output.episodes}"
 
 
 def model_args(wildcards, input) -> str:

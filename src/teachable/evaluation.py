@@ -80,6 +80,19 @@ def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, s
     return rows
 
 
+def write_block(out: str, policy: Policy, cfg: dict, snaps: list[dict], shard: int, shard_size: int, *,
+                run_id: str, seed: int, adapter: str | None, device: str) -> int:
+    """Evaluate block `shard` of one model and write its rows (a phase-3 block file, read by
+    evaluate_gather); the number of episodes. Used by evaluate_block.py and, with
+    eval.with_training, by train_run.py right after training."""
+    from .io import write_json
+
+    rows = episode_rows(policy, cfg, snaps, shard, shard_size)
+    write_json(out, {"run_id": run_id, "seed": seed, "adapter": adapter, "shard": shard, "device": device,
+                     "rows": rows}, indent=None)
+    return len(rows)
+
+
 def metrics_from_rows(rows: list[dict], base_record: dict | None = None, task_stage: str = EVAL_TASK_STAGE,
                       panel_part: int = 0) -> dict:
     """A model's metrics, record fields and rows from its per-episode rows (all blocks)."""

@@ -176,6 +176,27 @@ def _common_prefix(a, b) -> int:
     return i
 
 
+def _split_by_length(rows: list[int], need: list[int], min_rows: int = 4, min_saving: float = 0.2) -> list[list[int]]:
+    """`rows` in groups of similar input length `need` (sorted, cut where one cut saves at
+    least `min_saving` of the padded tokens, recursively): a batch forward pads every row
+    to its longest. Groups of fewer than `min_rows` rows are not split further."""
+    if not rows:
+        return []
+    order = sorted(range(len(rows)), key=lambda i: need[i])
+    lengths = [need[i] for i in order]
+    n = len(order)
+    best, cut = n * lengths[-1], None
+    for k in range(min_rows, n - min_rows + 1):
+        cost = k * lengths[k - 1] + (n - k) * lengths[-1]
+        if cost < best:
+            best, cut = cost, k
+    if cut is None or best > (1 - min_saving) * n * lengths[-1]:
+        return [[rows[i] for i in order]]
+    lo, hi = order[:cut], order[cut:]
+    return (_split_by_length([rows[i] for i in lo], [need[i] for i in lo], min_rows, min_saving)
+            + _split_by_length([rows[i] for i in hi], [need[i] for i in hi], min_rows, min_saving))
+
+
 def _gather_prefix_kv(parents: list, lengths: list[int], width: int, start: int, config):
     """A DynamicCache of `start` columns holding, right-aligned per row like the left-padded
     prompts, the first (length - (width - start)) tokens of each row's prompt, copied from
@@ -269,22 +290,16 @@ class Policy:
         p_ids = [self._prompt_ids(p) for p in prompts]
         common = [_common_prefix(par.ids, ids) if par is not None else 0 for par, ids in zip(parents, p_ids)]
         reused = [b for b, c in enumerate(common) if c >= REUSE_MIN_TOKENS]
-        groups = [[b for b in range(len(p_ids)) if common[b] < REUSE_MIN_TOKENS]]
-        if reused:
-            # the reused rows recompute their last `new` tokens (the longest new suffix among
-            # them); worth it only when that leaves REUSE_MIN_TOKENS columns to the cache
-            new = max(len(p_ids[b]) - common[b] for b in reused)
-            if max(len(p_ids[b]) for b in reused) - new >= REUSE_MIN_TOKENS:
-                groups.append(reused)
-            else:
-                groups[0] = list(range(len(p_ids)))
+        fresh = [b for b, c in enumerate(common) if c < REUSE_MIN_TOKENS]
+        # each forward is as wide as its longest input: rows of similar input lengths go
+        # together (a reused row's input is the part after its common prefix)
+        groups = [(g, False) for g in _split_by_length(fresh, [len(p_ids[b]) for b in fresh])]
+        groups += [(g, True) for g in _split_by_length(reused, [len(p_ids[b]) - common[b] for b in reused])]
         out: list = [None] * len(p_ids)
         handles: list = [None] * len(p_ids)
-        for g, members in enumerate(groups):
-            if not members:
-                continue
+        for members, is_reused in groups:
             sub = [p_ids[b] for b in members]
-            reuse = ([parents[b] for b in members], [common[b] for b in members]) if g == 1 else None
+            reuse = ([parents[b] for b in members], [common[b] for b in members]) if is_reused else None
             scores, hs = self._score_group(sub, [candidates[b] for b in members], reuse)
             for b, sc, h in zip(members, scores, hs):
                 out[b], handles[b] = sc, h
@@ -306,8 +321,11 @@ class Policy:
         if reuse is not None:
             parents, common = reuse
             start = width - max(len(p) - c for p, c in zip(p_ids, common))
-            kw[self._cache_arg] = _gather_prefix_kv(parents, [len(p) for p in p_ids], width, start,
-                                                    self.model.config)
+            if start < REUSE_MIN_TOKENS:  # too little left to copy: encode these prompts whole
+                start = 0
+            else:
+                kw[self._cache_arg] = _gather_prefix_kv(parents, [len(p) for p in p_ids], width, start,
+                                                        self.model.config)
         n_reused = sum(max(0, len(p) - (width - start)) for p in p_ids) if start else 0
         self.prompt_tokens["reused"] += n_reused
         self.prompt_tokens["encoded"] += sum(len(p) for p in p_ids) - n_reused

@@ -24,3 +24,27 @@ def eval_record(method: str, seed: int, run: dict, metrics: dict, extra: dict | 
     return {"run_id": run_id_of(method), "seed": int(seed), "stage": "selection", "method": method,
             "method_used": run["method_used"], "n_examples": run.get("n_examples"),
             "train_snapshot_ids": run.get("train_snapshot_ids"), "metrics": metrics, **(extra or {})}
+
+
+EVAL_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "quadrant", "heldout", "state")
+
+
+def evaluate_arm(cfg: dict, student_path: str, snaps: list[dict], adapter: str, run_path: str, base_path: str,
+                 method: str, seed: int, out: str, episodes: str | None, device: str) -> dict:
+    """Evaluate one trained arm like a phase-3 run and write eval.json (and its per-episode
+    rows, for the two-level CIs); `snaps` read with EVAL_KEYS. Used by selection_evaluate.py
+    and, with eval.with_training, by selection_train.py right after training."""
+    from ..evaluation import evaluate_model
+    from ..io import atomic_path, read_json, write_json
+
+    run = read_json(run_path)
+    check_run(run, method, seed, run_path)
+    res = evaluate_model(student_path, adapter, cfg, snaps, seed, device, read_json(base_path))
+    if episodes:
+        import pandas as pd
+
+        rows = [{"run_id": run_id_of(method), "seed": seed, **r} for r in res["episodes"]]
+        with atomic_path(episodes, suffix=".csv") as tmp:
+            pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_json(out, eval_record(method, seed, run, res["metrics"]))
+    return res["metrics"]
