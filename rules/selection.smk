@@ -70,6 +70,7 @@ rule selection_train:
         snapshots=rules.label_gather.output.jsonl,
         picks=lambda wc: dag.picks_path(SEL, wc.method, wc.seed),
         replay=rules.replay_set.output.jsonl,
+        replay_info=rules.replay_set.output.info,
     output:
         **ARM_EVAL_OUT,
         adapter=directory(f"{SEL}/{{method}}/seed{{seed}}/adapter"),
@@ -93,7 +94,7 @@ rule selection_train:
         evaluate=dag.arm_eval_args,
     shell:
         "python scripts/selection_train.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
-        " --picks {input.picks} --replay {input.replay} --method {wildcards.method} --seed {wildcards.seed} --out-dir {params.out}"
+        " --picks {input.picks} --replay {input.replay} --replay-info {input.replay_info} --method {wildcards.method} --seed {wildcards.seed} --out-dir {params.out}"
         " {params.evaluate} --threads {threads} > {log} 2>&1"
 
 

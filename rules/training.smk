@@ -46,6 +46,7 @@ rule replay_set:
             "training.replay_source",
             "training.replay_tasks",
             "training.replay_min_p",
+            "training.probe_tasks",
         ),
         student=student_arg,
     shell:
@@ -58,6 +59,7 @@ rule train_run:
         student=student_dir(),
         labeled=rules.label_gather.output.jsonl,
         replay=rules.replay_set.output.jsonl,
+        replay_info=rules.replay_set.output.info,
     output:
         **TRAINED_BLOCKS,
         adapter=directory(f"{R}/phase2/{{run_id}}/seed{{seed}}/adapter"),
@@ -82,7 +84,7 @@ rule train_run:
         evaluate=dag.eval_block_args(config["eval"]["shard_size"]),
     shell:
         "python scripts/train_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
-        " --replay {input.replay} --run-id {wildcards.run_id} --seed {wildcards.seed} --out-dir {params.out} --stage {params.stage}"
+        " --replay {input.replay} --replay-info {input.replay_info} --run-id {wildcards.run_id} --seed {wildcards.seed} --out-dir {params.out} --stage {params.stage}"
         " {params.evaluate} --threads {threads} > {log} 2>&1"
 
 

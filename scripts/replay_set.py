@@ -1,10 +1,13 @@
 #!/usr/bin/env python
 """Phase 2: the replay set every training run mixes in (training.replay_source; see
-teachable.training.replay) -> replay_set.jsonl (one SFT example per line) and a summary JSON."""
+teachable.training.replay) -> replay_set.jsonl (one SFT example per line) and a summary JSON,
+which also holds BASE's probe success (base_probe_success: every run's step-0 probe)."""
 
 from teachable import scripting
 from teachable.io import InputError, read_records, write_json, write_jsonl
+from teachable.policy import pick_device
 from teachable.training.replay import build_replay
+from teachable.training.sft import base_probe_success
 
 
 def main():
@@ -21,7 +24,9 @@ def main():
             raise InputError("training.replay_source 'snapshots' needs --labeled phase1/labeled_snapshots.jsonl")
         return read_records(args.labeled, ("snapshot_id", "mission", "obs_text", "valid_actions"))
 
-    rows, info = build_replay(cfg, scripting.student_path(cfg, args.student), labeled)
+    student = scripting.student_path(cfg, args.student)
+    rows, info = build_replay(cfg, student, labeled)
+    info["base_probe_success"] = base_probe_success(cfg, student, str(pick_device(cfg["student"]["device"])))
     write_jsonl(args.out, rows)
     write_json(args.info, info)
     print(f"replay set ({info['source']}): {len(rows)} examples; {info}")

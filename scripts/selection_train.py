@@ -12,6 +12,7 @@ from teachable.policy import pick_device
 from teachable.selection import selection_config
 from teachable.selection.evaluate import EVAL_KEYS, evaluate_arm
 from teachable.selection.train import train_arm
+from teachable.training.sft import read_base_probe
 
 LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "teacher", "heldout")
 
@@ -22,6 +23,7 @@ def main():
     p.add_argument("--snapshots", required=True, help="phase1/labeled_snapshots.jsonl")
     p.add_argument("--picks", required=True, help="phase5/selection/{method}/picks.json")
     p.add_argument("--replay", default=None, help="phase2/replay_set.jsonl (needed when training.replay_share > 0)")
+    p.add_argument("--replay-info", default=None, help="phase2/replay_set.json (BASE's probe success for step 0)")
     p.add_argument("--method", required=True)
     p.add_argument("--seed", type=int, required=True, help="training seed")
     p.add_argument("--out-dir", required=True, help="phase5/selection/{method}/seed{seed}")
@@ -38,7 +40,8 @@ def main():
     picks = read_json(args.picks)
     dev = str(pick_device(cfg["student"]["device"]))
     res = train_arm(cfg, scfg, scripting.student_path(cfg, args.student), snaps, picks, args.method, args.seed,
-                    args.out_dir, dev, picks_path=args.picks, replay_path=args.replay)
+                    args.out_dir, dev, picks_path=args.picks, replay_path=args.replay,
+                    base_probe=read_base_probe(args.replay_info))
     print(f"done: {res['steps']} steps, final loss {res['final_loss']}, {res['wall_time_s']:.1f}s")
     if args.eval_out:
         out = Path(args.out_dir)

@@ -14,7 +14,7 @@ from teachable.provenance import record_run
 from teachable.registry.wandb_mirror import live_logger
 from teachable.training.runs import check_no_heldout, run_data
 from teachable.training.replay import replay_for_run
-from teachable.training.sft import check_train_cfg, env_probe, train_adapter
+from teachable.training.sft import check_train_cfg, env_probe, read_base_probe, train_adapter
 
 LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "teacher", "quadrant", "heldout")
 
@@ -24,6 +24,7 @@ def main():
     p.add_argument("--student", default=None)
     p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl")
     p.add_argument("--replay", default=None, help="phase2/replay_set.jsonl (needed when training.replay_share > 0)")
+    p.add_argument("--replay-info", default=None, help="phase2/replay_set.json (BASE's probe success for step 0)")
     p.add_argument("--run-id", required=True)
     p.add_argument("--seed", type=int, required=True, help="training seed")
     p.add_argument("--out-dir", required=True, help="phase2/{run_id}/seed{seed}")
@@ -54,7 +55,7 @@ def main():
                            config=run_cfg, out_dir=args.wandb_dir)
         try:
             res = train_adapter(scripting.student_path(cfg, args.student), data.examples, tr, args.seed,
-                                out / "adapter", dev, probe=env_probe(cfg, data.examples),
+                                out / "adapter", dev, probe=env_probe(cfg, data.examples, read_base_probe(args.replay_info)),
                                 metrics_path=out / "metrics.jsonl", on_row=live[0] if live else None, replay=replay)
         finally:
             if live:

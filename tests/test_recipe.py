@@ -82,7 +82,7 @@ def test_best_probe_checkpoint_is_kept_and_never_step_zero(snaps, mock_student, 
     ex = run_data("B2_all", snaps, 0).examples
     calls = []
 
-    def probe(policy):  # a probe whose best value is at the second probed step (step 4)
+    def probe(policy, step=None):  # a probe whose best value is at the second probed step (step 4)
         calls.append(1)
         return {"probe_success": [0.9, 0.2, 0.5, 0.1][len(calls) - 1]}
 
@@ -100,6 +100,24 @@ def test_best_probe_checkpoint_is_kept_and_never_step_zero(snaps, mock_student, 
 
     a, b = (load_file(tmp_path / d / "adapter_model.safetensors") for d in ("best", "last"))
     assert any(not torch.equal(a[k], b[k]) for k in a)  # the saved adapter is the step-4 one, not the last
+
+
+def test_step_zero_probe_is_bases_measured_once(cfg, snaps, mock_student, tmp_path):
+    """Step 0's adapter is BASE (B = 0), so every run's step-0 probe success is BASE's:
+    rule replay_set measures it once (base_probe_success) and the runs take it; the value
+    is exactly what a run measures itself, and the later probes are unchanged."""
+    from teachable.training.sft import base_probe_success, env_probe
+
+    ex = run_data("B2_all", snaps, 0).examples
+    c = {**LORA, "batch_size": 4, "lr": 0.01, "budget": "steps", "budget_value": 2, "probe_every": 2}
+    own = train_adapter(mock_student, ex, c, 0, tmp_path / "own", "cpu", probe=env_probe(cfg, ex), **QUIET)
+    base = base_probe_success(cfg, mock_student)
+    probes = [x for x in own["metrics_rows"] if "loss" not in x]
+    assert probes[0]["step"] == 0 and probes[0]["probe_success"] == base
+    given = train_adapter(mock_student, ex, c, 0, tmp_path / "given", "cpu", probe=env_probe(cfg, ex, 0.125), **QUIET)
+    probes_given = [x for x in given["metrics_rows"] if "loss" not in x]
+    assert probes_given[0]["probe_success"] == 0.125  # taken, not measured
+    assert probes_given[1:] == probes[1:] and "probe_train_acc" in probes_given[0]
 
 
 def test_replay_is_the_students_own_solved_behaviour_from_train_snapshots(snaps, mock_student, tmp_path):

@@ -18,7 +18,7 @@ _log = logging.getLogger(__name__)  # progress lines (timestamps/levels from tea
 
 def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks: dict, method: str, seed: int,
               out_dir: str | Path, device: str, picks_path: str = "picks.json", log=_log.info,
-              replay_path: str | None = None) -> dict:
+              replay_path: str | None = None, base_probe: float | None = None) -> dict:
     from ..training import env_probe, examples_for, train_adapter
     from ..training.replay import replay_for_run
     from ..training.sft import check_train_cfg
@@ -43,7 +43,7 @@ def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks
                     train_snapshot_ids=[e.snapshot_id for e in examples], method=method,
                     method_used=picks["method_used"]) as run:
         res = train_adapter(student_path, examples, tr, seed, out / "adapter", device,
-                            probe=env_probe(cfg, examples), metrics_path=out / "metrics.jsonl", log=log,
+                            probe=env_probe(cfg, examples, base_probe), metrics_path=out / "metrics.jsonl", log=log,
                             replay=replay)
         run.update(n_examples=res["n_examples"], n_tokens=res["n_tokens"], adapter_path=res["adapter_path"])
         run["metrics"] = {

@@ -74,16 +74,21 @@ def plan_steps(cfg: dict, n_examples: int) -> dict:
 
 
 def make_probe(make_env: Callable | None, n_tasks: int, seed: int, max_steps: int, history_len: int,
-               examples: list[SFTExample] = (), max_examples: int = 64) -> Callable[[Policy], dict]:
+               examples: list[SFTExample] = (), max_examples: int = 64,
+               base_success: float | None = None) -> Callable[..., dict]:
     """A cheap probe of a policy: greedy success on `n_tasks` fixed probe tasks (seeds from
     (seed, 'probe_tasks', i): not the phase-3 evaluation tasks) and greedy accuracy on the
-    first `max_examples` training examples (argmax over their valid actions == target)."""
+    first `max_examples` training examples (argmax over their valid actions == target).
+    `base_success`: BASE's probe success, measured once for every run (rule replay_set,
+    base_probe_success), taken for step 0, where the zero-initialised adapter is BASE."""
     task_seeds = [derive_seed(seed, "probe_tasks", i) for i in range(n_tasks)]
     exs = list(examples)[:max_examples]
 
-    def probe(policy: Policy) -> dict:
+    def probe(policy: Policy, step: int | None = None) -> dict:
         out = {}
-        if make_env is not None and task_seeds:
+        if step == 0 and base_success is not None and task_seeds:
+            out["probe_success"] = float(base_success)
+        elif make_env is not None and task_seeds:
             specs = [EpisodeSpec(f"probe{i}", seed=s, max_steps=max_steps) for i, s in enumerate(task_seeds)]
             res = run_episodes(policy, make_env, specs, temperature=0.0, history_len=history_len)
             out["probe_success"] = float(np.mean([r.success for r in res]))
@@ -181,7 +186,7 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     def run_probe(step: int):
         if probe is None:
             return
-        pr = probe(Policy(model, tok, batch_size_eval))
+        pr = probe(Policy(model, tok, batch_size_eval), step)
         row = {"step": step, "epoch": main_c.passes, **pr}
         rows.append(row)
         if on_row:
@@ -255,10 +260,11 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     }
 
 
-def env_probe(cfg: dict, examples: list[SFTExample]) -> Callable[[Policy], dict] | None:
+def env_probe(cfg: dict, examples: list[SFTExample], base_success: float | None = None) -> Callable[..., dict] | None:
     """The probe of a phase-2 run from the config (training.probe_tasks tasks derived from
     the master seed, so every run and seed is probed on the same tasks; env,
-    student.history, env.max_steps); None when probes are off."""
+    student.history, env.max_steps); None when probes are off. `base_success`: BASE's
+    probe success (base_probe_success), used at step 0 instead of rolling BASE out again."""
     from ..envs import env_from_config
 
     n = int(cfg["training"].get("probe_tasks", 0))
@@ -266,4 +272,23 @@ def env_probe(cfg: dict, examples: list[SFTExample]) -> Callable[[Policy], dict]
     if n <= 0 and n_ex <= 0:
         return None
     return make_probe(partial(env_from_config, cfg["env"], expert=False) if n > 0 else None, n, cfg["seed"],
-                      cfg["env"]["max_steps"], cfg["student"]["history"], examples, n_ex)
+                      cfg["env"]["max_steps"], cfg["student"]["history"], examples, n_ex, base_success)
+
+
+def base_probe_success(cfg: dict, student_path: str, device: str = "cpu", batch_size_eval: int = 256) -> float | None:
+    """BASE's greedy success on the probe tasks, as train_adapter's step-0 probe measures it
+    (the student loaded the same way, the same batch size): the same for every run and
+    seed, so rule replay_set measures it once; None when probe_tasks is 0."""
+    if int(cfg["training"].get("probe_tasks", 0)) <= 0:
+        return None
+    model, tok = load_model_and_tokenizer(student_path, None, device)
+    return env_probe(cfg, [])(Policy(model, tok, batch_size_eval))["probe_success"]
+
+
+def read_base_probe(info_path: str | Path | None) -> float | None:
+    """base_probe_success from rule replay_set's summary JSON (None: not given or absent)."""
+    if not info_path:
+        return None
+    from ..io import read_json
+
+    return read_json(info_path).get("base_probe_success")
