@@ -36,7 +36,7 @@ def _model_rules() -> set[str]:
             if m and "gpu=MODEL_GPU" in block:
                 found.add(m.group(1))
         # `use rule A as B with:` inherits A's resources (gpu included)
-        derived.update({b: a for a, b in re.findall(r"^use rule (\w+) as (\w+)", text, re.M)})
+        derived.update({b: a for a, b in re.findall(r"^\s*use rule (\w+) as (\w+)", text, re.M)})
     return found | {b for b, a in derived.items() if a in found}
 
 
