@@ -2,10 +2,9 @@
 (run_id selection_{method}, seed, method, method_used, metrics)."""
 
 from teachable import scripting
-from teachable.io import read_json
 from teachable.phase0 import read_snapshots
 from teachable.policy import pick_device
-from teachable.selection.evaluate import EVAL_KEYS, check_run, evaluate_arm
+from teachable.selection.evaluate import EVAL_KEYS, evaluate_arm
 
 
 def main():
@@ -21,7 +20,6 @@ def main():
     p.add_argument("--episodes", default=None, help="per-episode rows (eval.episodes.csv) for two-level CIs")
     args = p.parse_args()
     cfg = scripting.setup(args)
-    check_run(read_json(args.run), args.method, args.seed, args.run)  # before any model is loaded
     snaps = read_snapshots(args.snapshots, EVAL_KEYS, cfg["env"])  # every record checked first
     dev = str(pick_device(cfg["student"]["device"]))
     metrics = evaluate_arm(cfg, scripting.student_path(cfg, args.student), snaps, args.adapter, args.run, args.base,
