@@ -88,6 +88,59 @@ rule train_run:
         " {params.evaluate} --threads {threads} > {log} 2>&1"
 
 
+# training.job: seed -- one job per seed trains every run of the matrix in one process and
+# writes the very files train_run writes (the imports and the student's load are paid once
+# per seed, not per run); train_run then stays the recipe of validation_train.
+if config["training"]["job"] == "seed":
+
+    ruleorder: train_seed > train_run
+
+    SEED_RUNS = f"{R}/phase2/{{run_id}}/seed{{{{seed}}}}"  # {run_id} expanded, {seed} kept
+
+    rule train_seed:
+        input:
+            student=student_dir(),
+            labeled=rules.label_gather.output.jsonl,
+            replay=rules.replay_set.output.jsonl,
+            replay_info=rules.replay_set.output.info,
+        output:
+            **(
+                {
+                    "blocks": expand(
+                        EVAL_BLOCK.replace("{seed}", "{{seed}}"),
+                        run_id=RUN_IDS,
+                        shard=range(STAGE_SHARDS["eval"]),
+                    )
+                }
+                if EVAL_WITH_TRAINING
+                else {}
+            ),
+            adapters=[
+                directory(d) for d in expand(f"{SEED_RUNS}/adapter", run_id=RUN_IDS)
+            ],
+            runs=expand(f"{SEED_RUNS}/run.json", run_id=RUN_IDS),
+            metrics=expand(f"{SEED_RUNS}/metrics.jsonl", run_id=RUN_IDS),
+        log:
+            f"{R}/logs/phase2/seed{{seed}}.log",
+        benchmark:
+            f"{R}/benchmarks/phase2/seed{{seed}}.tsv"
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30 * len(RUN_IDS),
+            gpu=MODEL_GPU,
+        params:
+            cfg=rules.train_run.params.cfg,
+            student=student_arg,
+            runs=dag.seed_job_args(config["eval"]["shard_size"]),
+        shell:
+            "python scripts/train_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+            " --replay {input.replay} --replay-info {input.replay_info} --seed {wildcards.seed} --stage phase2"
+            " {params.runs} --threads {threads} > {log} 2>&1"
+
+
 rule training_summary:
     input:
         expand(rules.train_run.output.run, run_id=RUN_IDS, seed=TRAIN_SEEDS),

@@ -187,3 +187,29 @@ def test_separate_evaluation_jobs_write_the_same_blocks(wf):
     assert "evaluate_run" in res.stdout + res.stderr
     separate = json.loads((wf / block).read_text())
     assert separate["rows"] == fused["rows"] and len(fused["rows"]) > 0
+
+
+def test_one_job_per_seed_writes_what_one_job_per_run_writes(wf):
+    """training.job: seed trains every run of a seed in one train_seed job (one process);
+    each run's adapter, metrics and evaluation block equal those of its own train_run job."""
+    runs = sorted(p.parent for p in (wf / "results/phase2").glob("*/seed0/run.json"))
+    assert len(runs) == 14
+
+    def outputs(d):
+        block = wf / "results/phase3/blocks" / d.parent.name / "seed0/block0.json"
+        metrics = [{k: v for k, v in json.loads(line).items() if k != "wall_time_s"}
+                   for line in (d / "metrics.jsonl").read_text().splitlines()]
+        return ((d / "adapter/adapter_model.safetensors").read_bytes(), metrics,
+                json.loads(block.read_text())["rows"])
+
+    before = {d.parent.name: outputs(d) for d in runs}
+    targets = [str(d.relative_to(wf) / "run.json") for d in runs]
+    res = snakemake(wf, *targets, "--configfile", CFG, "--cores", "2", "--forcerun", "train_seed",
+                    "--config", "training={'job': 'seed'}")
+    assert "train_seed" in res.stdout + res.stderr and "rule train_run:" not in res.stdout + res.stderr
+    assert (wf / "results/logs/phase2/seed0.log").exists()
+    after = {d.parent.name: outputs(d) for d in runs}
+    for run_id in before:
+        assert after[run_id][0] == before[run_id][0], run_id  # adapter weights, byte for byte
+        assert after[run_id][1] == before[run_id][1], run_id
+        assert after[run_id][2] == before[run_id][2] and after[run_id][2], run_id

@@ -6,6 +6,7 @@ modules that own them (teachable.training.runs, teachable.validation)."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 
 from .envs import job_section
@@ -69,7 +70,8 @@ FIGURE_NAMES: tuple[str, ...] = tuple(FIGURE_INPUTS)
 def train_config_json(config: dict) -> str:
     """Config read by train_run (rules/training.smk), without training.seeds: adding a seed
     must not make the existing (run_id, seed) jobs stale (the seed is a wildcard)."""
-    tr = {k: v for k, v in config["training"].items() if k != "seeds"}
+    # training.job only groups runs into jobs: a run's files do not depend on it
+    tr = {k: v for k, v in config["training"].items() if k not in ("seeds", "job")}
     sections = {"seed": config["seed"], "env": job_section(config["env"]), "student": config["student"]}
     # live W&B logging makes the job do more; off (default), jobs are unchanged
     if config["tracking"]["wandb_live"]:
@@ -90,6 +92,22 @@ def eval_block_args(shard_size: int):
             return ""
         blocks = [output.blocks] if isinstance(output.blocks, str) else list(output.blocks)
         return f"--eval-blocks {' '.join(blocks)} --eval-shard-size {shard_size}"
+
+    return args
+
+
+def seed_job_args(shard_size: int):
+    """train_seed's params function (training.job: seed): every run id of the job, its
+    output directory and, with eval.with_training, its evaluation blocks, in the order of
+    the rule's outputs (scripts/train_run.py takes several runs of one seed)."""
+
+    def args(wildcards, output) -> str:
+        dirs = [os.path.dirname(r) for r in output.runs]
+        run_ids = [os.path.basename(os.path.dirname(d)) for d in dirs]
+        out = f"--run-id {' '.join(run_ids)} --out-dir {' '.join(dirs)}"
+        if "blocks" in output.keys():
+            out += f" --eval-blocks {' '.join(output.blocks)} --eval-shard-size {shard_size}"
+        return out
 
     return args
 
