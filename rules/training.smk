@@ -95,7 +95,9 @@ if config["training"]["job"] == "seed":
 
     ruleorder: train_seed > train_run
 
-    SEED_RUNS = f"{R}/phase2/{{run_id}}/seed{{{{seed}}}}"  # {run_id} expanded, {seed} kept
+    SEED_RUNS = (
+        f"{R}/phase2/{{run_id}}/seed{{{{seed}}}}"  # {run_id} expanded, {seed} kept
+    )
 
     rule train_seed:
         input:
@@ -124,6 +126,9 @@ if config["training"]["job"] == "seed":
             f"{R}/logs/phase2/seed{{seed}}.log",
         benchmark:
             f"{R}/benchmarks/phase2/seed{{seed}}.tsv"
+        # the longest jobs of the DAG: started first, so that the short ones (selection
+        # arms, label_reliability) fill the other cores instead of leaving one seed alone
+        priority: 10
         conda:
             CONDA_ENV
         threads: 1
