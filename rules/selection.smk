@@ -98,6 +98,60 @@ rule selection_train:
         " {params.evaluate} --threads {threads} > {log} 2>&1"
 
 
+# training.job: seed -- one job per seed trains (and evaluates) every arm of the seed in one
+# process, writing the very files selection_train writes (rules/training.smk, train_seed).
+if config["training"]["job"] == "seed":
+
+    ruleorder: selection_seed > selection_train
+
+    SEED_ARMS = f"{SEL}/{{method}}/seed{{{{seed}}}}"  # {method} expanded, {seed} kept
+
+    rule selection_seed:
+        input:
+            **ARM_EVAL_IN,
+            student=student_dir(),
+            snapshots=rules.label_gather.output.jsonl,
+            picks=lambda wc: [dag.picks_path(SEL, m, wc.seed) for m in SEL_METHODS],
+            replay=rules.replay_set.output.jsonl,
+            replay_info=rules.replay_set.output.info,
+        output:
+            **(
+                {
+                    "records": expand(f"{SEED_ARMS}/eval.json", method=SEL_METHODS),
+                    "episodes": expand(
+                        f"{SEED_ARMS}/eval.episodes.csv", method=SEL_METHODS
+                    ),
+                }
+                if EVAL_WITH_TRAINING
+                else {}
+            ),
+            adapters=[
+                directory(d)
+                for d in expand(f"{SEED_ARMS}/adapter", method=SEL_METHODS)
+            ],
+            runs=expand(f"{SEED_ARMS}/run.json", method=SEL_METHODS),
+            metrics=expand(f"{SEED_ARMS}/metrics.jsonl", method=SEL_METHODS),
+        log:
+            f"{R}/logs/selection_seed{{seed}}.log",
+        benchmark:
+            f"{R}/benchmarks/selection_seed{{seed}}.tsv"
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=6000,
+            runtime=60 * len(SEL_METHODS),
+            gpu=MODEL_GPU,
+        params:
+            cfg=rules.selection_train.params.cfg,
+            student=student_arg,
+            arms=dag.arm_seed_args,
+        shell:
+            "python scripts/selection_train.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
+            " --replay {input.replay} --replay-info {input.replay_info} --seed {wildcards.seed}"
+            " {params.arms} --threads {threads} > {log} 2>&1"
+
+
 if not EVAL_WITH_TRAINING:
 
     rule selection_evaluate:

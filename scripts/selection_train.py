@@ -1,7 +1,10 @@
-"""Phase 5: train one selection arm (method x seed) with the shared SFT recipe and format on
-the method's picks -> {out}/adapter/, run.json (stage "selection"), metrics.jsonl. With
---eval-out (eval.with_training) the arm is then evaluated in the same process, as
-selection_evaluate.py evaluates it."""
+"""Phase 5: train selection arms (method x seed) with the shared SFT recipe and format on
+each method's picks -> {out}/adapter/, run.json (stage "selection"), metrics.jsonl. With
+--eval-out (eval.with_training) each arm is then evaluated in the same process, as
+selection_evaluate.py evaluates it.
+
+Several arms of one seed (`--method A B --picks pA pB --out-dir dA dB ...`, training.job:
+seed) train one after another in one process, each exactly as alone."""
 
 from pathlib import Path
 
@@ -21,34 +24,41 @@ def main():
     p = scripting.parser(__doc__)
     p.add_argument("--student", default=None)
     p.add_argument("--snapshots", required=True, help="phase1/labeled_snapshots.jsonl")
-    p.add_argument("--picks", required=True, help="phase5/selection/{method}/picks.json")
+    p.add_argument("--picks", required=True, nargs="+", help="phase5/selection/{method}/picks.json, one per --method")
     p.add_argument("--replay", default=None, help="phase2/replay_set.jsonl (needed when training.replay_share > 0)")
     p.add_argument("--replay-info", default=None, help="phase2/replay_set.json (BASE's probe success for step 0)")
-    p.add_argument("--method", required=True)
+    p.add_argument("--method", required=True, nargs="+", help="one or more selection methods (same seed)")
     p.add_argument("--seed", type=int, required=True, help="training seed")
-    p.add_argument("--out-dir", required=True, help="phase5/selection/{method}/seed{seed}")
+    p.add_argument("--out-dir", required=True, nargs="+", help="phase5/selection/{method}/seed{seed}, one per --method")
     p.add_argument("--base", default=None, help="BASE's phase-3 record (retention; with --eval-out)")
-    p.add_argument("--eval-out", default=None, help="the arm's eval.json, written after training")
-    p.add_argument("--eval-episodes", default=None, help="its per-episode rows (eval.episodes.csv)")
+    p.add_argument("--eval-out", default=None, nargs="+", help="each arm's eval.json, written after training")
+    p.add_argument("--eval-episodes", default=None, nargs="+", help="their per-episode rows (eval.episodes.csv)")
     args = p.parse_args()
     cfg = scripting.setup(args)
-    if args.eval_out and not args.base:
-        raise SystemExit("--eval-out needs --base (BASE's phase-3 record)")
+    n = len(args.method)
+    for name in ("picks", "out_dir", "eval_out", "eval_episodes"):
+        given = getattr(args, name)
+        if given is not None and len(given) != n:
+            raise SystemExit(f"--{name.replace('_', '-')}: {len(given)} values for {n} methods")
+    if args.eval_out and not (args.base and args.eval_episodes):
+        raise SystemExit("--eval-out needs --base (BASE's phase-3 record) and --eval-episodes")
     eval_snaps = read_snapshots(args.snapshots, EVAL_KEYS, cfg["env"]) if args.eval_out else None
     scfg = selection_config(cfg)
     snaps = read_records(args.snapshots, LABELED_KEYS)
-    picks = read_json(args.picks)
+    picks = [read_json(path) for path in args.picks]  # every input read before the first arm trains
     dev = str(pick_device(cfg["student"]["device"]))
-    res = train_arm(cfg, scfg, scripting.student_path(cfg, args.student), snaps, picks, args.method, args.seed,
-                    args.out_dir, dev, picks_path=args.picks, replay_path=args.replay,
-                    base_probe=read_base_probe(args.replay_info))
-    print(f"done: {res['steps']} steps, final loss {res['final_loss']}, {res['wall_time_s']:.1f}s")
-    if args.eval_out:
-        out = Path(args.out_dir)
-        metrics = evaluate_arm(cfg, scripting.student_path(cfg, args.student), eval_snaps, str(out / "adapter"),
-                               str(out / "run.json"), args.base, args.method, args.seed, args.eval_out,
-                               args.eval_episodes, dev)
-        print(f"selection {args.method} seed {args.seed}: {metrics}")
+    for i, method in enumerate(args.method):
+        res = train_arm(cfg, scfg, scripting.student_path(cfg, args.student), snaps, picks[i], method, args.seed,
+                        args.out_dir[i], dev, picks_path=args.picks[i], replay_path=args.replay,
+                        base_probe=read_base_probe(args.replay_info))
+        print(f"{method} seed {args.seed} done: {res['steps']} steps, final loss {res['final_loss']}, "
+              f"{res['wall_time_s']:.1f}s")
+        if args.eval_out:
+            out = Path(args.out_dir[i])
+            metrics = evaluate_arm(cfg, scripting.student_path(cfg, args.student), eval_snaps, str(out / "adapter"),
+                                   str(out / "run.json"), args.base, method, args.seed, args.eval_out[i],
+                                   args.eval_episodes[i], dev)
+            print(f"selection {method} seed {args.seed}: {metrics}")
 
 
 if __name__ == "__main__":

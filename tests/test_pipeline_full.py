@@ -190,26 +190,34 @@ def test_separate_evaluation_jobs_write_the_same_blocks(wf):
 
 
 def test_one_job_per_seed_writes_what_one_job_per_run_writes(wf):
-    """training.job: seed trains every run of a seed in one train_seed job (one process);
-    each run's adapter, metrics and evaluation block equal those of its own train_run job."""
+    """training.job: seed trains every run of a seed in one train_seed job and every
+    selection arm of a seed in one selection_seed job (one process each); each run's and
+    arm's adapter, metrics and evaluation equal those of its own per-run job."""
     runs = sorted(p.parent for p in (wf / "results/phase2").glob("*/seed0/run.json"))
-    assert len(runs) == 14
+    arms = sorted(p.parent for p in (wf / "results/phase5/selection").glob("*/seed0/run.json"))
+    assert len(runs) == 14 and len(arms) >= 2
+
+    def metrics(d):
+        return [{k: v for k, v in json.loads(line).items() if k != "wall_time_s"}
+                for line in (d / "metrics.jsonl").read_text().splitlines()]
 
     def outputs(d):
-        block = wf / "results/phase3/blocks" / d.parent.name / "seed0/block0.json"
-        metrics = [{k: v for k, v in json.loads(line).items() if k != "wall_time_s"}
-                   for line in (d / "metrics.jsonl").read_text().splitlines()]
-        return ((d / "adapter/adapter_model.safetensors").read_bytes(), metrics,
-                json.loads(block.read_text())["rows"])
+        if d in arms:
+            evaluation = (d / "eval.episodes.csv").read_text()
+        else:
+            evaluation = json.loads((wf / "results/phase3/blocks" / d.parent.name / "seed0/block0.json").read_text())["rows"]
+        return (d / "adapter/adapter_model.safetensors").read_bytes(), metrics(d), evaluation
 
-    before = {d.parent.name: outputs(d) for d in runs}
-    targets = [str(d.relative_to(wf) / "run.json") for d in runs]
-    res = snakemake(wf, *targets, "--configfile", CFG, "--cores", "2", "--forcerun", "train_seed",
+    before = {d: outputs(d) for d in runs + arms}
+    targets = [str(d.relative_to(wf) / "run.json") for d in runs + arms]
+    res = snakemake(wf, *targets, "--configfile", CFG, "--cores", "2", "--forcerun", "train_seed", "selection_seed",
                     "--config", "training={'job': 'seed'}")
-    assert "train_seed" in res.stdout + res.stderr and "rule train_run:" not in res.stdout + res.stderr
-    assert (wf / "results/logs/phase2/seed0.log").exists()
-    after = {d.parent.name: outputs(d) for d in runs}
-    for run_id in before:
-        assert after[run_id][0] == before[run_id][0], run_id  # adapter weights, byte for byte
-        assert after[run_id][1] == before[run_id][1], run_id
-        assert after[run_id][2] == before[run_id][2] and after[run_id][2], run_id
+    text = res.stdout + res.stderr
+    assert "rule train_seed:" in text and "rule selection_seed:" in text
+    assert "rule train_run:" not in text and "rule selection_train:" not in text
+    assert (wf / "results/logs/phase2/seed0.log").exists() and (wf / "results/logs/selection_seed0.log").exists()
+    for d, (adapter, rows, evaluation) in before.items():
+        new = outputs(d)
+        assert new[0] == adapter, d  # adapter weights, byte for byte
+        assert new[1] == rows, d
+        assert new[2] == evaluation and evaluation, d

@@ -16,7 +16,7 @@ from teachable.labeling.rollouts import patches_for
 from teachable.policy import Policy, load_model_and_tokenizer
 from teachable.prompts import build_prompt
 from teachable.rollout import run_episodes
-from teachable.student import collate, encode_examples, pack
+from teachable.student import encode_examples
 from teachable.training import RUN_IDS, examples_for, parse_run_id, run_data, train_adapter
 from teachable.training.micro import (MicroTrainer, correlation, correlation_report, micro_train_panel,
                                       select_panel, validation_specs)
@@ -66,32 +66,6 @@ def test_formats_prompts_targets_and_loss_mask(snaps, mock_student):
     kept = [t for t in labels if t != -100]
     assert tok.decode(kept).strip() == ex["hint"].action
     assert labels[: len(ids) - len(kept)] == [-100] * (len(ids) - len(kept))
-
-
-def test_packed_warm_start_batch_has_the_padded_batchs_loss_and_gradients(snaps, mock_student):
-    """The warm-start packs a batch's sequences into fewer rows (student.pack); every token
-    must see what it sees alone: same loss and gradients as the padded batch."""
-    model, tok = load_model_and_tokenizer(mock_student, device="cpu")
-    model.train()
-    train = [s for s in snaps if not s["heldout"]]
-    exs = [e for f in ("demo", "hint", "contrast") for e in examples_for(train, f)[0]][:24]
-    batch = encode_examples(tok, exs)
-    assert len({len(x) for x, _ in batch}) > 3  # lengths differ: there is padding to save
-
-    def loss_grads(ids, lab, mask, pos=None):
-        model.zero_grad()
-        loss = model(input_ids=ids, attention_mask=mask, position_ids=pos, labels=lab).loss
-        loss.backward()
-        return float(loss), [p.grad.clone() for p in model.parameters() if p.grad is not None]
-
-    padded = collate(batch, tok.pad_token_id)
-    packed = pack(batch, tok.pad_token_id)
-    assert packed[0].numel() < padded[0].numel()
-    assert (packed[1] != -100).sum() == (padded[1] != -100).sum()
-    l1, g1 = loss_grads(*padded)
-    l2, g2 = loss_grads(*packed)
-    assert l2 == pytest.approx(l1, abs=1e-5)
-    assert max(float((a - b).abs().max()) for a, b in zip(g1, g2)) < 1e-5
 
 
 def test_invalid_teacher_skipped_and_counted_heldout_refused(snaps):

@@ -120,6 +120,18 @@ def arm_eval_args(wildcards, input, output) -> str:
     return f"--base {input.base} --eval-out {output.record} --eval-episodes {output.episodes}"
 
 
+def arm_seed_args(wildcards, input, output) -> str:
+    """selection_seed's arguments (training.job: seed): every arm of the seed, its picks,
+    output directory and, with eval.with_training, its evaluation outputs, in one order."""
+    dirs = [os.path.dirname(r) for r in output.runs]
+    methods = [os.path.basename(os.path.dirname(d)) for d in dirs]
+    out = f"--method {' '.join(methods)} --picks {' '.join(input.picks)} --out-dir {' '.join(dirs)}"
+    if "records" in output.keys():
+        out += (f" --base {input.base} --eval-out {' '.join(output.records)}"
+                f" --eval-episodes {' '.join(output.episodes)}")
+    return out
+
+
 def model_args(wildcards, input) -> str:
     """Arguments naming the model an evaluation job loads (rules/evaluation.smk,
     rules/validation.smk): a run's adapter, or BASE (seed 0, no adapter) where the rule has

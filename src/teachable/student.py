@@ -285,43 +285,6 @@ def collate(batch, pad_id: int):
     return ids, lab, mask
 
 
-def pack(batch, pad_id: int):
-    """The same batch without padding waste (warm-start steps): sequences are packed into
-    rows of the longest one's width (first fit, longest first), each with its own positions
-    (0, 1, ...) and a block-diagonal causal 4D mask, so every token sees exactly what it
-    would see alone. The loss (mean over label tokens) is that of `collate`'s padded batch
-    up to float summation order; BabyAI's padded batches are about 40% padding."""
-    width = max(len(x) for x, _ in batch)
-    rows: list[list[int]] = []  # batch indices per row
-    free: list[int] = []
-    for i in sorted(range(len(batch)), key=lambda i: -len(batch[i][0])):
-        n = len(batch[i][0])
-        r = next((k for k, f in enumerate(free) if f >= n), None)
-        if r is None:
-            rows.append([]), free.append(width)
-            r = len(rows) - 1
-        rows[r].append(i)
-        free[r] -= n
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    lab = torch.full((len(rows), width), -100, dtype=torch.long)
-    pos = torch.zeros((len(rows), width), dtype=torch.long)
-    seg = torch.full((len(rows), width), -1, dtype=torch.long)
-    for r, members in enumerate(rows):
-        at = 0
-        for i in members:
-            x, y = batch[i]
-            ids[r, at : at + len(x)] = torch.tensor(x)
-            lab[r, at : at + len(y)] = torch.tensor(y)
-            pos[r, at : at + len(x)] = torch.arange(len(x))
-            seg[r, at : at + len(x)] = i
-            at += len(x)
-    causal = torch.ones(width, width, dtype=torch.bool).tril()
-    see = (seg[:, :, None] == seg[:, None, :]) & causal
-    see |= torch.eye(width, dtype=torch.bool)  # a padding query sees itself (no empty row)
-    mask = torch.zeros(see.shape, dtype=torch.float32).masked_fill(~see, torch.finfo(torch.float32).min)
-    return ids, lab, mask[:, None], pos
-
-
 def evaluate_student(policy: Policy, make_env, seeds: list[int], max_steps: int, history_len: int) -> dict:
     """Greedy success rate and the warm-start ratio mean(H / ln|A|) over visited states."""
     specs = [EpisodeSpec(f"eval{i}", seed=s, max_steps=max_steps) for i, s in enumerate(seeds)]
@@ -398,10 +361,9 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
             src = data_warm if step < warm_steps else data  # same states, same order
             batch = [src[j] for j in order[pos : pos + cfg["batch_size"]]]
             pos += cfg["batch_size"]
-            ids, lab, mask, positions = pack(batch, tok.pad_token_id)
+            ids, lab, mask = collate(batch, tok.pad_token_id)
             with amp():
-                loss = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                             position_ids=positions.to(device), labels=lab.to(device)).loss
+                loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device)).loss
             opt.zero_grad()
             loss.backward()
             opt.step()
