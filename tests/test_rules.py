@@ -55,6 +55,23 @@ def rules_separate_eval(tmp_path_factory):
     return _dump("tests/data/config_mock.yaml", str(over))
 
 
+def test_one_job_per_seed_has_the_per_run_recipe_and_config(rules, tmp_path):
+    """training.job: seed adds train_seed / selection_seed: the same config params as the
+    per-run recipes (training.job left out of both, so switching it makes no run stale),
+    every run's files as outputs, and GPU routing."""
+    over = tmp_path / "per_seed.yaml"
+    over.write_text("training: {job: seed}\n")
+    seed = _dump("tests/data/config_mock.yaml", str(over))
+    assert "train_seed" not in rules and "selection_seed" not in rules
+    for batch, recipe in (("train_seed", "train_run"), ("selection_seed", "selection_train")):
+        assert seed[batch]["params"]["cfg"] == seed[recipe]["params"]["cfg"] == rules[recipe]["params"]["cfg"]
+        assert '"job"' not in seed[batch]["params"]["cfg"]
+        assert seed[batch]["gpu"] == seed[recipe]["gpu"]
+    runs = [f for f in seed["train_seed"]["output"] if f.endswith("run.json")]
+    assert len(runs) == 14 and "results/phase2/B2_all/seed{seed}/run.json" in runs
+    assert "results/phase3/blocks/B2_all/seed{seed}/block0.json" in seed["train_seed"]["output"]
+
+
 def test_evaluation_blocks_come_from_training_or_from_their_own_jobs(rules, rules_separate_eval):
     block = "results/phase3/blocks/{run_id}/seed{seed}/block0.json"
     assert "evaluate_run" not in rules and block in rules["train_run"]["output"]
