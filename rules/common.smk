@@ -49,7 +49,8 @@ def cfg_json(*sections):
             out.setdefault(sec, {})[key] = config[sec][key]
         else:
             out[s] = job_section(config[s]) if s == "env" else config[s]
-    if "training" in out:  # training.job only groups runs into jobs (rules/training.smk)
+    # training.job only groups runs into jobs (rules/training.smk): no result depends on it
+    if "training" in out:
         out["training"] = {k: v for k, v in out["training"].items() if k != "job"}
     return json.dumps(out, sort_keys=True)
 
