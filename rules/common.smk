@@ -38,6 +38,11 @@ MODEL_GPU = 1  # model rules ask for one GPU; the slurm profile routes them to G
 BOOTSTRAP = config["student"]["base_model"] == "bootstrap"
 
 
+# what a job's config carries of a section: env without other envs' options, training
+# without training.job (teachable.envs.job_section, teachable.dag.training_section)
+SECTION_VIEWS = {"env": job_section, "training": dag.training_section}
+
+
 def cfg_json(*sections):
     """The config a script reads, as JSON for --cfg: carried in params so that a change to
     any of it makes the job stale. A section ('env') or one key of it ('gates.strict').
@@ -48,10 +53,7 @@ def cfg_json(*sections):
             sec, key = s.split(".", 1)
             out.setdefault(sec, {})[key] = config[sec][key]
         else:
-            out[s] = job_section(config[s]) if s == "env" else config[s]
-    # training.job only groups runs into jobs (rules/training.smk): no result depends on it
-    if "training" in out:
-        out["training"] = {k: v for k, v in out["training"].items() if k != "job"}
+            out[s] = SECTION_VIEWS.get(s, lambda sec: sec)(config[s])
     return json.dumps(out, sort_keys=True)
 
 

@@ -67,11 +67,17 @@ FIGURE_NAMES: tuple[str, ...] = tuple(FIGURE_INPUTS)
 # `def`, so `snakemake --lint` stays clean). Arguments are Snakemake's wildcards / input
 # objects or plain values; nothing here reads the workflow's globals.
 
+def training_section(training: dict) -> dict:
+    """The training section as a job's config carries it: without training.job, which only
+    groups runs into jobs (rules/training.smk); no run's files depend on it, so switching
+    it makes no job stale. cfg_json (rules/common.smk) and train_config_json use it."""
+    return {k: v for k, v in training.items() if k != "job"}
+
+
 def train_config_json(config: dict) -> str:
     """Config read by train_run (rules/training.smk), without training.seeds: adding a seed
     must not make the existing (run_id, seed) jobs stale (the seed is a wildcard)."""
-    # training.job only groups runs into jobs: a run's files do not depend on it
-    tr = {k: v for k, v in config["training"].items() if k not in ("seeds", "job")}
+    tr = {k: v for k, v in training_section(config["training"]).items() if k != "seeds"}
     sections = {"seed": config["seed"], "env": job_section(config["env"]), "student": config["student"]}
     # live W&B logging makes the job do more; off (default), jobs are unchanged
     if config["tracking"]["wandb_live"]:
@@ -96,17 +102,26 @@ def eval_block_args(shard_size: int):
     return args
 
 
+def _words(paths) -> str:
+    return " ".join(shlex.quote(str(x)) for x in paths)
+
+
+def _batch_args(id_flag: str, runs) -> str:
+    """`--run-id A B ... --out-dir dA dB ...` (or --method) of a per-seed batch job, read off
+    its run.json outputs ({results}/.../{id}/seed{seed}/run.json), in the outputs' order."""
+    dirs = [os.path.dirname(r) for r in runs]
+    return f"{id_flag} {_words(os.path.basename(os.path.dirname(d)) for d in dirs)} --out-dir {_words(dirs)}"
+
+
 def seed_job_args(shard_size: int):
     """train_seed's params function (training.job: seed): every run id of the job, its
     output directory and, with eval.with_training, its evaluation blocks, in the order of
     the rule's outputs (scripts/train_run.py takes several runs of one seed)."""
 
     def args(wildcards, output) -> str:
-        dirs = [os.path.dirname(r) for r in output.runs]
-        run_ids = [os.path.basename(os.path.dirname(d)) for d in dirs]
-        out = f"--run-id {' '.join(run_ids)} --out-dir {' '.join(dirs)}"
+        out = _batch_args("--run-id", output.runs)
         if "blocks" in output.keys():
-            out += f" --eval-blocks {' '.join(output.blocks)} --eval-shard-size {shard_size}"
+            out += f" --eval-blocks {_words(output.blocks)} --eval-shard-size {shard_size}"
         return out
 
     return args
@@ -123,12 +138,10 @@ def arm_eval_args(wildcards, input, output) -> str:
 def arm_seed_args(wildcards, input, output) -> str:
     """selection_seed's arguments (training.job: seed): every arm of the seed, its picks,
     output directory and, with eval.with_training, its evaluation outputs, in one order."""
-    dirs = [os.path.dirname(r) for r in output.runs]
-    methods = [os.path.basename(os.path.dirname(d)) for d in dirs]
-    out = f"--method {' '.join(methods)} --picks {' '.join(input.picks)} --out-dir {' '.join(dirs)}"
+    out = f"{_batch_args('--method', output.runs)} --picks {_words(input.picks)}"
     if "records" in output.keys():
-        out += (f" --base {input.base} --eval-out {' '.join(output.records)}"
-                f" --eval-episodes {' '.join(output.episodes)}")
+        out += (f" --base {shlex.quote(str(input.base))} --eval-out {_words(output.records)}"
+                f" --eval-episodes {_words(output.episodes)}")
     return out
 
 
