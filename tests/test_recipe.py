@@ -78,6 +78,36 @@ def test_kl_to_base_is_zero_for_a_fresh_adapter_and_positive_after_training(snap
     assert all("kl" in x for x in rows if "loss" in x)
 
 
+def test_kl_scope_replay_guards_the_replay_rows_only(snaps, mock_student, tmp_path):
+    """kl_scope replay: the KL of a step is the replay rows' (the rows after the run's in a
+    batch), so a run whose replay items are its own examples gets the KL of those rows."""
+    from teachable.training.lora import sft_step
+
+    model, tok = load_model_and_tokenizer(mock_student, None, "cpu")
+    model = attach_lora(model, LORA, 0)
+    ex = run_data("B2_all", snaps, 0).examples[:6]
+    enc = encode(tok, ex)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    sft_step(model, opt, enc, tok.pad_token_id, "cpu", kl_weight=1.0)  # move off BASE
+    ids, lab, mask = collate(enc, tok.pad_token_id)
+    with torch.no_grad():
+        want = float(kl_to_base(model, model(input_ids=ids[3:], attention_mask=mask[3:]).logits,
+                                ids[3:], mask[3:], lab[3:]))
+        every = float(kl_to_base(model, model(input_ids=ids, attention_mask=mask).logits, ids, mask, lab))
+    st = {}
+    sft_step(model, torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0), enc,
+             tok.pad_token_id, "cpu", kl_weight=1.0, stats=st, kl_rows=slice(3, None))
+    assert want > 1e-6 and st["kl"] == pytest.approx(want, rel=1e-4) and st["kl"] != pytest.approx(every, rel=1e-3)
+    c = {**LORA, "batch_size": 4, "lr": 0.01, "budget": "steps", "budget_value": 2, "kl_weight": 5.0}
+    with pytest.raises(InputError, match="training.kl_scope: replay needs replay items"):
+        check_train_cfg({**c, "kl_scope": "replay"})
+    with pytest.raises(InputError, match="training.kl_scope: 'rows'"):
+        check_train_cfg({**c, "kl_scope": "rows"})
+    r = train_adapter(mock_student, ex, {**c, "kl_scope": "replay", "replay_share": 0.5}, 0, tmp_path / "a", "cpu",
+                      replay=ex[:2], **QUIET)
+    assert all(x["kl"] >= 0 for x in r["metrics_rows"] if "loss" in x)
+
+
 def test_best_probe_checkpoint_is_kept_and_never_step_zero(snaps, mock_student, tmp_path):
     ex = run_data("B2_all", snaps, 0).examples
     calls = []

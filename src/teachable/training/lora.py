@@ -86,17 +86,19 @@ def kl_to_base(model, logits, ids, mask, lab) -> torch.Tensor:
 
 
 def sft_step(model, opt, batch, pad_id: int, device, max_grad_norm: float | None = 1.0,
-             scheduler=None, kl_weight: float = 0.0, stats: dict | None = None) -> float:
+             scheduler=None, kl_weight: float = 0.0, stats: dict | None = None, kl_rows: slice | None = None) -> float:
     """One optimizer step on a list of encoded examples; returns the cross-entropy loss.
     With kl_weight > 0 the objective adds kl_weight * KL(BASE || adapted) on the action
-    positions (a guard against forgetting); its value goes to stats['kl']."""
+    positions (a guard against forgetting) of the batch rows `kl_rows` (None: all); its
+    value goes to stats['kl']."""
     ids, lab, mask = collate(batch, pad_id)
     ids, lab, mask = ids.to(device), lab.to(device), mask.to(device)
     model.train()
     out = model(input_ids=ids, attention_mask=mask, labels=lab)
     obj = out.loss
     if kl_weight:
-        kl = kl_to_base(model, out.logits, ids, mask, lab)
+        r = kl_rows or slice(None)
+        kl = kl_to_base(model, out.logits[r], ids[r], mask[r], lab[r])
         obj = obj + float(kl_weight) * kl
         if stats is not None:
             stats["kl"] = float(kl.detach())

@@ -27,6 +27,7 @@ _log = logging.getLogger(__name__)  # progress lines (timestamps/levels from tea
 TRAIN_KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "lr")
 BUDGETS = ("steps", "examples", "epochs")
 CHECKPOINTS = ("best_probe", "last")
+KL_SCOPES = ("batch", "replay")
 
 
 def check_train_cfg(cfg: dict, where: str = "training") -> None:
@@ -42,6 +43,11 @@ def check_train_cfg(cfg: dict, where: str = "training") -> None:
         raise InputError(f"{where}.checkpoint: '{cfg['checkpoint']}' is not one of {', '.join(CHECKPOINTS)}")
     if not 0 <= float(cfg.get("replay_share", 0.0)) < 1:
         raise InputError(f"{where}.replay_share: {cfg['replay_share']} is not in [0, 1)")
+    scope = cfg.get("kl_scope", "batch")
+    if scope not in KL_SCOPES:
+        raise InputError(f"{where}.kl_scope: '{scope}' is not one of {', '.join(KL_SCOPES)}")
+    if scope == "replay" and float(cfg.get("kl_weight", 0.0)) and not float(cfg.get("replay_share", 0.0)):
+        raise InputError(f"{where}.kl_scope: replay needs replay items in each batch ({where}.replay_share > 0)")
     if missing:
         raise InputError(f"{where}: missing config key(s) {', '.join(missing)}")
 
@@ -143,7 +149,8 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     train_cfg keys: lora_rank, lora_alpha, lora_dropout, target_modules, batch_size, lr;
     the budget (plan_steps: budget steps|examples|epochs, budget_value or epochs);
     optionally weight_decay (0), lr_schedule ('constant'), warmup_ratio (0), max_grad_norm
-    (1.0), kl_weight (0: KL(BASE || adapted) on the action positions), replay_share (0:
+    (1.0), kl_weight (0: KL(BASE || adapted) on the action positions; kl_scope 'batch' = of
+    every example, 'replay' = of the replay items only), replay_share (0:
     share of each batch drawn from `replay`, the student's own solved behaviour),
     probe_every (0 = only at the end), checkpoint ('last' | 'best_probe': keep the
     probed checkpoint with the best probe success, ties -> probe train accuracy -> later).
@@ -174,6 +181,9 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     rep_c = _Cycler(len(rep), torch.Generator().manual_seed(derive_seed(int(seed), "replay"))) if rep else None
     clip = train_cfg.get("max_grad_norm", 1.0)
     kl_w = float(train_cfg.get("kl_weight", 0.0))
+    # kl_scope replay: the guard holds BASE on the replay rows (after the run's rows in a
+    # batch) and leaves the run's own examples to the cross-entropy
+    kl_rows = slice(plan["run_examples_per_step"], None) if train_cfg.get("kl_scope", "batch") == "replay" else None
     every = int(train_cfg.get("probe_every", 0)) or total
     keep_best = train_cfg.get("checkpoint", "last") == "best_probe" and probe is not None
     rows: list[dict] = []
@@ -212,7 +222,8 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
         lr = float(sched.get_last_lr()[0])
         st: dict = {}
         if plan["grad_accum"] == 1:
-            loss = sft_step(model, opt, batch, tok.pad_token_id, dev, clip, sched, kl_weight=kl_w, stats=st)
+            loss = sft_step(model, opt, batch, tok.pad_token_id, dev, clip, sched, kl_weight=kl_w, stats=st,
+                            kl_rows=kl_rows)
         else:  # the same step, in micro-batches of batch_size (memory of large students)
             mb = plan["micro_batch"]
             loss = sft_accum_step(model, opt, [batch[k : k + mb] for k in range(0, len(batch), mb)],
