@@ -3,7 +3,12 @@
 (a JSON dict of training.* overrides) train the given phase-2 runs on each --seeds training seed
 and evaluate them exactly as phase 3 does (task success, retention, panel) -> one JSON
 line per (variant, run) appended to --out. Reads the pilot's student, labels and BASE
-record; writes only under --work and --out."""
+record; writes only under --work and --out.
+
+Run id `null_replay` (besides the phase-2 run ids) is a null fine-tune: it trains on the
+replay set itself, i.e. on BASE's own greedy actions, with the same recipe. It teaches
+nothing new, so its retention drop is the churn that training alone causes on this
+student: the floor a real run's retention drop is measured against."""
 
 import argparse
 import json
@@ -17,6 +22,9 @@ from teachable.io import read_json, read_records
 from teachable.training.runs import run_data
 from teachable.training.replay import as_examples, build_replay
 from teachable.training.sft import env_probe, train_adapter
+
+
+NULL_RUN = "null_replay"
 
 
 def replay_set(cfg: dict, student: str, snaps: list[dict], cache: dict) -> list:
@@ -33,7 +41,7 @@ def main():
     p.add_argument("--config", default="config/config.yaml")
     p.add_argument("--results", required=True, help="a finished pilot's results/ (read only)")
     p.add_argument("--variants", required=True, help="JSON list of {name, training overrides}")
-    p.add_argument("--runs", nargs="+", required=True)
+    p.add_argument("--runs", nargs="+", required=True, help="phase-2 run ids, or null_replay (see above)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (B1_uniform is redrawn per seed)")
     p.add_argument("--work", required=True)
     p.add_argument("--out", required=True)
@@ -47,12 +55,15 @@ def main():
         cfg = load_config(a.config, {"training": var["training"]})
         tr, st = cfg["training"], cfg["student"]
         for rid, seed in ((r, s) for r in a.runs for s in a.seeds):
-            data = run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=seed)
             rep = replay_set(cfg, student, snaps, replays)
+            if rid == NULL_RUN and not rep:
+                raise SystemExit(f"{NULL_RUN}: the variant's replay set is empty (training.replay_share 0?)")
+            examples = rep if rid == NULL_RUN else \
+                run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=seed).examples
             out = Path(a.work) / var["name"] / rid / f"seed{seed}"
             t0 = time.perf_counter()
-            r = train_adapter(student, data.examples, tr, seed, out / "adapter", "cpu",
-                              probe=env_probe(cfg, data.examples), log=lambda *_: None, replay=rep)
+            r = train_adapter(student, examples, tr, seed, out / "adapter", "cpu",
+                              probe=env_probe(cfg, examples), log=lambda *_: None, replay=rep)
             ev = evaluate_model(student, str(out / "adapter"), cfg, snaps, seed, "cpu", base)
             m = ev["metrics"]
             losses = [x["loss"] for x in r["metrics_rows"] if "loss" in x]
