@@ -25,6 +25,7 @@ from teachable.labeling import reliability as rel
 from teachable.labeling import rollouts as R
 from teachable.labeling.rollouts import label_rollouts, labels_at_n, prefix_labels
 from teachable.policy import Policy
+from teachable.prompts import check_student_layout, layout_of
 from teachable.scripting import set_threads
 
 LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit")
@@ -56,7 +57,7 @@ def label_once(args) -> tuple[list[dict], float]:
     copies = [rel.fresh_copy(s) for s in snaps]
     t0 = time.process_time()
     label_rollouts(policy, partial(env_from_config, cfg["env"]), copies, a.n_rollouts, a.horizon, seed,
-                   st["temperature"], st["history"])
+                   st["temperature"], st["history"], layout=layout_of(st))
     for s in copies:
         s["progress_end"] = ends[s["snapshot_id"]]
     return copies, time.process_time() - t0
@@ -78,6 +79,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2, help="processes (one labeling each)")
     a = ap.parse_args()
     cfg = load_config(a.configfile)
+    check_student_layout(a.student, cfg["student"])
     a.horizon = a.horizon or cfg["labeling"]["horizon"]
     snaps = rel.subset(read_jsonl(a.labels), a.n_snapshots, 0.0, cfg["seed"])
     seeds = (cfg["seed"], derive_seed(cfg["seed"], "label_reliability"))

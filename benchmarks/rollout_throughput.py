@@ -29,11 +29,12 @@ from teachable.config import load_config
 from teachable.envs import env_from_config
 from teachable.io import derive_seed
 from teachable.policy import Policy, load_model_and_tokenizer, softmax
+from teachable.prompts import check_student_layout, layout_of
 from teachable import rollout
 from teachable.rollout import EpisodeSpec, inverse_cdf, run_episodes
 
 
-def naive(policy, mk, seeds, max_steps, history_len, temperature):
+def naive(policy, mk, seeds, max_steps, history_len, temperature, layout):
     from teachable.prompts import build_prompt
 
     steps = 0
@@ -43,7 +44,7 @@ def naive(policy, mk, seeds, max_steps, history_len, temperature):
         obs, hist = env.reset(s), []
         rng = np.random.default_rng(s)
         for _ in range(max_steps):
-            prompt = build_prompt(obs.mission, obs.text, hist[-history_len:])
+            prompt = build_prompt(obs.mission, obs.text, hist[-history_len:] if history_len else [], "", layout)
             prompts.append(prompt)
             cands.append(list(obs.valid_actions))
             lp = np.array([policy.score_unbatched(prompt, [a])[0] for a in obs.valid_actions])
@@ -66,11 +67,12 @@ def measure(model, tok, cfg, args) -> dict:
     mk = partial(env_from_config, cfg["env"])
     mk_free = partial(env_from_config, cfg["env"], expert=False)
     hist, max_steps = cfg["student"]["history"], cfg["env"]["max_steps"]
+    layout = layout_of(cfg["student"])  # the student's prompt layout (student.prompt_layout)
     seeds = [derive_seed(cfg["seed"], "bench", i) for i in range(args.episodes)]
     specs = [EpisodeSpec(f"b{i}", seed=s, max_steps=max_steps, sample_seed=s) for i, s in enumerate(seeds)]
     temp = args.temperature
 
-    run_episodes(policy, mk, specs[:4], temperature=temp, history_len=hist)  # warm-up
+    run_episodes(policy, mk, specs[:4], temperature=temp, history_len=hist, layout=layout)  # warm-up
 
     def best(fn):
         """Best (shortest) of `repeats` timings: the machine's noise only ever adds time."""
@@ -81,20 +83,22 @@ def measure(model, tok, cfg, args) -> dict:
             times.append(time.perf_counter() - t)
         return min(times), out
 
-    t_batched, res = best(lambda: run_episodes(policy, mk, specs, temperature=temp, history_len=hist))
+    t_batched, res = best(lambda: run_episodes(policy, mk, specs, temperature=temp, history_len=hist, layout=layout))
     steps_batched = sum(r.steps for r in res)
     live_per_step = [sum(r.steps > k for r in res) for k in range(max(r.steps for r in res))]
-    t_free, res_free = best(lambda: run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist))
+    t_free, res_free = best(lambda: run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist,
+                                                 layout=layout))
     assert [r.steps for r in res_free] == [r.steps for r in res], "the bot changed the dynamics"
     rollout.REUSE_PREFIX = False
-    t_whole, res_whole = best(lambda: run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist))
+    t_whole, res_whole = best(lambda: run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist,
+                                                   layout=layout))
     rollout.REUSE_PREFIX = True
     assert [r.actions for r in res_whole] == [r.actions for r in res_free], "prefix reuse changed the rollouts"
     policy.prompt_tokens = {"encoded": 0, "reused": 0}
-    run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist)
+    run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist, layout=layout)
     reused_share = policy.prompt_tokens["reused"] / sum(policy.prompt_tokens.values())
     t_naive, (steps_naive, prompts, cands) = best(
-        lambda: naive(policy, mk_free, seeds[: args.naive_episodes], max_steps, hist, temp))
+        lambda: naive(policy, mk_free, seeds[: args.naive_episodes], max_steps, hist, temp, layout))
     workload = {"prompt_tokens": float(np.mean([len(policy._prompt_ids(p)) for p in prompts])),
                 "candidates": float(np.mean([len(c) for c in cands])),
                 "candidate_tokens": float(np.mean([len(policy._cand_ids(a)) for c in cands for a in c]))}
@@ -105,7 +109,7 @@ def measure(model, tok, cfg, args) -> dict:
     scored: list[list[str]] = []
     score = policy.score
     policy.score = lambda p, c, *reuse: scored.append(list(p)) or score(p, c, *reuse)
-    run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist)
+    run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist, layout=layout)
     policy.score = score
     encoded = []
     for batch in scored:
@@ -184,8 +188,10 @@ def main():
         cfg["env"]["max_steps"] = args.max_steps
     if not Path(args.student).exists():
         raise SystemExit(f"{args.student}: no student; run `make pilot` (or the build_student rule) first")
+    check_student_layout(args.student, cfg["student"])
     model, tok = load_model_and_tokenizer(args.student, device=cfg["student"]["device"])
     print(f"best of {args.repeats} runs per measurement")
+    print(f"prompt layout {layout_of(cfg['student'])} (student.prompt_layout)")
     report("pilot student", measure(model, tok, cfg, args), args.episodes, args.threads)
     if args.wide:
         hidden, layers = (int(v) for v in args.wide.split(":"))

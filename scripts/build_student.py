@@ -6,6 +6,7 @@ from functools import partial
 from teachable import scripting
 from teachable.envs import env_from_config
 from teachable.policy import pick_device
+from teachable.prompts import layout_of
 from teachable.student import bootstrap_student
 
 
@@ -17,7 +18,7 @@ def main():
     lo, hi = cfg["gates"]["warmstart_ratio_range"]
     rep = bootstrap_student(partial(env_from_config, cfg["env"]), cfg["bootstrap"], cfg["seed"], args.out,
                             cfg["student"]["history"], cfg["env"]["max_steps"],
-                            device=str(pick_device(cfg["student"]["device"])))
+                            device=str(pick_device(cfg["student"]["device"])), layout=layout_of(cfg["student"]))
     ok = lo < rep["entropy_ratio"] < hi
     print(f"student: success {rep['success_rate']:.3f}, mean(H)/ln|A| {rep['entropy_ratio']:.3f} "
           f"({'inside' if ok else 'OUTSIDE'} ({lo}, {hi})), {rep['steps']} steps, {rep['wall_time_s']:.1f}s")

@@ -11,6 +11,7 @@ from teachable.io import read_json, read_jsonl, write_json
 from teachable.labeling import reliability as rel
 from teachable.labeling.rollouts import label_rollouts
 from teachable.policy import Policy
+from teachable.prompts import layout_of
 
 
 def main():
@@ -26,7 +27,7 @@ def main():
     t0 = time.time()
     label_rollouts(policy, partial(env_from_config, cfg["env"]), again, lab["n_rollouts"], lab["horizon"],
                    rel.retest_seed(cfg["seed"]), st["temperature"], st["history"], progress="label retest",
-                   outcome=lab["outcome"])
+                   outcome=lab["outcome"], layout=layout_of(st))
     wall = time.time() - t0
     out = rel.report(first, again, th, {"L_local": rcfg["min_spearman_L_local"],
                                         "ELP_net": rcfg["min_spearman_ELP_net"]}, lab["n_rollouts"], lab["horizon"],

@@ -12,6 +12,7 @@ from teachable.io import InputError, write_json, write_jsonl
 from teachable.phase0 import read_snapshots
 from teachable.labeling.pipeline import SNAPSHOT_KEYS, label_shard, select_snapshots, shard_of
 from teachable.policy import Policy
+from teachable.prompts import layout_of
 from teachable.teacher import make_teacher
 
 
@@ -43,7 +44,7 @@ def main():
     try:
         labeled, flagged = label_shard(policy, partial(env_from_config, cfg["env"]), teacher, mine, lab,
                                        cfg["seed"], st["temperature"], st["history"],
-                                       progress=f"label shard {args.shard}")
+                                       progress=f"label shard {args.shard}", layout=layout_of(st))
     finally:  # a failed shard still logs what its teacher calls cost
         print(f"teacher usage: {json.dumps(teacher.usage.to_dict())}", file=sys.stderr)
     write_json(args.usage, teacher.usage.to_dict())

@@ -12,6 +12,7 @@ from teachable.envs import env_from_config
 from teachable.phase0 import read_snapshots
 from teachable.io import InputError, write_json
 from teachable.policy import load_model_and_tokenizer, pick_device, pick_dtype
+from teachable.prompts import layout_of
 from teachable.provenance import collect_provenance
 from teachable.sharding import block
 from teachable.training.micro import MicroTrainer, micro_train_panel, select_panel
@@ -51,7 +52,7 @@ def main():
         trainer = MicroTrainer(model, tok, p1b, seed, st["batch_size"])
         records = micro_train_panel(trainer, partial(env_from_config, cfg["env"]), panel, p1b, seed,
                                     cfg["labeling"]["horizon"], st["temperature"], st["history"],
-                                    outcome=cfg["labeling"]["outcome"])
+                                    outcome=cfg["labeling"]["outcome"], layout=layout_of(st))
     wall = time.perf_counter() - t0
     write_json(args.out, {
         "seed": seed, "phase1b": p1b, "horizon": cfg["labeling"]["horizon"], "temperature": st["temperature"],

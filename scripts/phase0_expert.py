@@ -9,6 +9,7 @@ from teachable.envs import env_from_config
 from teachable.io import atomic_dir, write_json
 from teachable.phase0 import expert_trajectories, sample_expert_snapshots
 from teachable.policy import Policy
+from teachable.prompts import layout_of
 
 
 def main():
@@ -23,7 +24,8 @@ def main():
     trajs = expert_trajectories(mk, ph["expert_n_tasks"], cfg["seed"], cfg["env"]["max_steps"])
     policy = Policy.load(scripting.student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"],
                          st["prompt_format"], st["dtype"])
-    snaps = sample_expert_snapshots(trajs, mk, policy, ph["expert_sample_rate"], cfg["seed"], st["history"])
+    snaps = sample_expert_snapshots(trajs, mk, policy, ph["expert_sample_rate"], cfg["seed"], st["history"],
+                                    layout_of(st))
     with atomic_dir(args.out_dir) as tmp:
         for tr in trajs:
             write_json(f"{tmp}/{tr['trajectory_id']}.json", tr)

@@ -9,6 +9,7 @@ from teachable.envs import env_from_config
 from teachable.io import write_json
 from teachable.phase0 import student_rollouts
 from teachable.policy import Policy
+from teachable.prompts import layout_of
 
 
 def main():
@@ -26,7 +27,7 @@ def main():
                          st["prompt_format"], st["dtype"])
     trajs = student_rollouts(policy, partial(env_from_config, cfg["env"]), cfg["phase0"]["n_tasks"], cfg["seed"],
                              st["temperature"], st["history"], cfg["env"]["max_steps"], progress="rollouts",
-                             ids=ids)
+                             ids=ids, layout=layout_of(st))
     n_ok = sum(t["success"] for t in trajs)
     write_json(args.out, {"seed": cfg["seed"], "n": len(trajs), "success_rate": n_ok / max(1, len(trajs)),
                           "shard": args.shard, "trajectories": trajs}, indent=None)

@@ -19,6 +19,7 @@ from pathlib import Path
 from teachable.config import load_config
 from teachable.evaluation import evaluate_model
 from teachable.io import read_json, read_records
+from teachable.prompts import check_student_layout, layout_of
 from teachable.training.runs import run_data
 from teachable.training.replay import as_examples, build_replay
 from teachable.training.sft import env_probe, train_adapter
@@ -54,12 +55,14 @@ def main():
     for var in json.loads(a.variants):
         cfg = load_config(a.config, {"training": var["training"]})
         tr, st = cfg["training"], cfg["student"]
+        check_student_layout(student, st)
         for rid, seed in ((r, s) for r in a.runs for s in a.seeds):
             rep = replay_set(cfg, student, snaps, replays)
             if rid == NULL_RUN and not rep:
                 raise SystemExit(f"{NULL_RUN}: the variant's replay set is empty (training.replay_share 0?)")
             examples = rep if rid == NULL_RUN else \
-                run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=seed).examples
+                run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=seed,
+                         layout=layout_of(st)).examples
             out = Path(a.work) / var["name"] / rid / f"seed{seed}"
             t0 = time.perf_counter()
             r = train_adapter(student, examples, tr, seed, out / "adapter", "cpu",

@@ -14,6 +14,7 @@ from teachable import scripting
 from teachable.evaluation import write_block
 from teachable.io import read_records
 from teachable.policy import Policy, pick_device
+from teachable.prompts import layout_of
 from teachable.provenance import record_run
 from teachable.registry.wandb_mirror import live_logger
 from teachable.training.runs import check_no_heldout, run_data
@@ -48,11 +49,12 @@ def main():
     per_run = len(args.eval_blocks) // len(args.run_id)
     eval_snaps = scripting.read_eval_snapshots(args, cfg) if args.eval_blocks else None
     check_train_cfg(cfg["training"])
+    scripting.student_path(cfg, args.student)  # the student's prompt layout is the config's, before any work
     snaps = read_records(args.labeled, LABELED_KEYS)
     replay = replay_for_run(cfg["training"], args.replay)
     # every run's data is checked before the first one trains
     datas = [run_data(r, snaps, cfg["seed"], cfg["training"].get("max_samples"), cfg["student"]["history"],
-                      train_seed=args.seed) for r in args.run_id]
+                      train_seed=args.seed, layout=layout_of(cfg["student"])) for r in args.run_id]
     for r, data in zip(args.run_id, datas):
         check_no_heldout(data.snapshot_ids, snaps, r)
     for i, (run_id, data) in enumerate(zip(args.run_id, datas)):

@@ -23,6 +23,7 @@ def test_textworld_dag_artifacts(wf):
     assert sorted(man["pools"]) == ["coin5", "treasure1"] and man["textworld_version"]
     rep = json.loads((wf / "results/student/base/bootstrap_report.json").read_text())
     assert rep["vocab_size"] <= 600 + 10
+    assert rep["prompt_layout"] == "observation_first"  # the config's student.prompt_layout, as built
     chk = json.loads((wf / "results/phase0/state_restore_check.json").read_text())
     assert chk["passed"] and chk["n_checked"] > 0
     from teachable.teacher.bot_textworld import leaked_commands

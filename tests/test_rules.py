@@ -174,3 +174,18 @@ def test_dag_lists_agree_with_selection_module(tmp_path):
     assert dag.selected_records(str(sel), "v", [7, 8]) == [
         "v/Q1_demo/seed7/eval.json", "v/Q1_demo/seed8/eval.json",
         "v/B1_uniform/seed7/eval.json", "v/B1_uniform/seed8/eval.json"]
+
+
+def test_prompt_layout_makes_every_student_job_stale(rules, tmp_path):
+    """student.prompt_layout is part of the student: every job that builds, loads or prompts
+    the student carries it in its config params (the whole `student` section), so changing it
+    re-runs them (and, through their outputs, everything downstream)."""
+    over = tmp_path / "layout.yaml"
+    over.write_text("student: {base_model: bootstrap, temperature: 1.0, history: 2, prompt_layout: observation_first}\n")
+    other = _dump("tests/data/config_mock.yaml", str(over))
+    changed = {r for r in rules if rules[r]["params"].get("cfg") != other[r]["params"].get("cfg")}
+    student_jobs = {"build_student", "phase0_rollouts", "phase0_expert", "phase0_mine", "label_shard",
+                    "label_reliability", "micro_training", "replay_set", "train_run", "validation_train",
+                    "evaluate_base", "validation_evaluate", "validation_base", "selection_train"}
+    assert student_jobs <= changed, student_jobs - changed
+    assert all('"prompt_layout": "observation_first"' in other[r]["params"]["cfg"] for r in student_jobs)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from teachable.envs import InvalidAction, env_from_config
+from teachable.io import InputError
 from teachable.envs.textworld import is_info_command
 
 pytestmark = pytest.mark.slow
@@ -51,6 +52,33 @@ def test_observation_and_actions(tw_env_cfg):
     assert any(a == "look" for a in keep.reset(0).valid_actions)
     with pytest.raises(InvalidAction):
         env.step("dance wildly")
+
+
+def test_observation_order_room_first(tw_env_cfg):
+    """env.textworld.obs_order room_first: room | inventory | feedback, the same parts (same
+    trimming budget) as feedback | room | inventory; the state key does not change."""
+    def env(order, chars=600):
+        return env_from_config({**tw_env_cfg, "textworld": {**tw_env_cfg["textworld"], "obs_order": order,
+                                                            "obs_max_chars": chars}})
+
+    fb_env, room_env = env("feedback_first"), env("room_first")
+    for seed in range(4):
+        a, b = fb_env.reset(seed), room_env.reset(seed)
+        act = fb_env.expert_action()
+        a, _, _, _ = fb_env.step(act)
+        b, _, _, _ = room_env.step(act)
+        fb, room, inv = a.text.split(" | ")
+        assert fb and b.text == " | ".join((room, inv, fb))
+        assert a.valid_actions == b.valid_actions and a.mission == b.mission
+        assert fb_env.state_key() == room_env.state_key()
+    for chars in (120, 200):  # trimmed to the same parts whatever the order
+        e1, e2 = env("feedback_first", chars), env("room_first", chars)
+        e1.reset(1), e2.reset(1)
+        a, _, _, _ = e1.step(e1.expert_action())
+        b, _, _, _ = e2.step(e2.expert_action())
+        assert len(b.text) <= chars and sorted(a.text.split(" | ")) == sorted(b.text.split(" | "))
+    with pytest.raises(InputError, match="obs_order"):
+        env("sideways")
 
 
 def test_restore_exact_on_200_random_states(tw_env_cfg):

@@ -64,13 +64,15 @@ def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, s
                  task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> list[dict]:
     """Greedy per-episode rows of block `shard` (all episodes when shard_size is None)."""
     from .envs import env_from_config
+    from .prompts import layout_of
     from .rollout import run_episodes
 
     specs, quad = eval_specs(cfg, snaps, task_stage, panel_part)
     if shard_size is not None:
         specs = block(specs, shard, shard_size)
     res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False, split="eval"), specs, temperature=0.0,
-                       history_len=cfg["student"]["history"], max_live=cfg["student"].get("max_live_episodes"))
+                       history_len=cfg["student"]["history"], max_live=cfg["student"].get("max_live_episodes"),
+                       layout=layout_of(cfg["student"]))
     rows = []
     for r in res:
         kind, item = r.episode_id.split("|", 1)

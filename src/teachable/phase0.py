@@ -12,7 +12,7 @@ import numpy as np
 from .envs import TextEnv
 from .io import InputError, derive_seed, hash_fraction, read_records_located
 from .action_dist import entropy, softmax
-from .prompts import build_prompt
+from .prompts import DEFAULT_LAYOUT, build_prompt
 from .rollout import EpisodeSpec, run_episodes
 
 if TYPE_CHECKING:  # torch comes with the policy a caller passes in: mining, the restore check
@@ -87,16 +87,18 @@ def task_seeds(master: int, stage: str, n: int) -> list[int]:
 
 def student_rollouts(policy: Policy, make_env: Callable[[], TextEnv], n_tasks: int, seed: int,
                      temperature: float, history_len: int, max_steps: int, progress=False,
-                     ids: range | None = None) -> list[dict]:
+                     ids: range | None = None, layout: str = DEFAULT_LAYOUT) -> list[dict]:
     """Sampled student episodes on tasks derived from (seed, 'phase0_tasks', i), for the task
-    indices `ids` (a shard; default all n_tasks): task i is the same whatever the shard."""
+    indices `ids` (a shard; default all n_tasks): task i is the same whatever the shard.
+    `layout`: the student's prompt layout (student.prompt_layout)."""
     ids = range(n_tasks) if ids is None else ids
     specs = [
         EpisodeSpec(f"traj{i:05d}", seed=derive_seed(seed, "phase0_tasks", i), max_steps=max_steps,
                     sample_seed=derive_seed(seed, "phase0_sample", i))
         for i in ids
     ]
-    res = run_episodes(policy, make_env, specs, temperature, history_len, record_steps=True, progress=progress)
+    res = run_episodes(policy, make_env, specs, temperature, history_len, record_steps=True, progress=progress,
+                       layout=layout)
     out = []
     for spec, r in zip(specs, res):
         out.append({
@@ -177,9 +179,9 @@ def expert_trajectories(make_env, n_tasks: int, seed: int, max_steps: int) -> li
 
 
 def sample_expert_snapshots(trajs: list[dict], make_env, policy: Policy, sample_rate: float, seed: int,
-                            history_len: int) -> list[dict]:
+                            history_len: int, layout: str = DEFAULT_LAYOUT) -> list[dict]:
     """States along expert trajectories kept with prob `sample_rate` (hash of id and seed),
-    with the student's action distribution at each."""
+    with the student's action distribution at each (prompts in `layout`)."""
     env = make_env()
     snaps = []
     for tr in trajs:
@@ -192,7 +194,7 @@ def sample_expert_snapshots(trajs: list[dict], make_env, policy: Policy, sample_
                                           tr["actions"][:idx], history_len, "expert", None,
                                           {"k": 0, "failure_step": None, "failure_reason": None}))
     if snaps and policy is not None:
-        prompts = [build_prompt(s["mission"], s["obs_text"], s["history"]) for s in snaps]
+        prompts = [build_prompt(s["mission"], s["obs_text"], s["history"], "", layout) for s in snaps]
         for s, lp in zip(snaps, policy.score(prompts, [s["valid_actions"] for s in snaps])):
             p = softmax(lp)
             s["action_dist"] = dict(zip(s["valid_actions"], map(float, p)))

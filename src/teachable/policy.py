@@ -150,8 +150,10 @@ class _PromptKV:
 
 class PrefixCache:
     """The prompt KV of each episode's last scored step (rollout engine): an episode's next
-    prompt mostly repeats the last one's beginning (mission, patch), so Policy.score
-    re-encodes only what follows the common prefix. Holds one step of KV at a time."""
+    prompt mostly repeats the last one's beginning (mission, patch; with
+    student.prompt_layout observation_first also the observation's unchanged start), so
+    Policy.score re-encodes only what follows the common prefix. Holds one step of KV at a
+    time."""
 
     def __init__(self):
         self._last: dict = {}

@@ -5,18 +5,78 @@ supervision formats of training all use the same wording."""
 
 from __future__ import annotations
 
+import os
+
+from .io import InputError
+
 CONDITIONS = ("base", "placebo", "demo", "contrast", "hint")
 ROUTES = ("demo", "hint", "contrast")  # also the tie order of route_net: first wins
 PLACEBO_TEXT = "read the observation carefully and then choose one action ."
 
+# student.prompt_layout: the order of a prompt's lines after the mission (and patch).
+# history_first = mission / [patch] / history / observation / action: (the original text);
+# observation_first = mission / [patch] / observation / history / action: the parts that
+# change least from step to step come first, so an episode's next prompt shares a longer
+# prefix with its last one (policy.PrefixCache re-encodes less; docs/design.md §4).
+PROMPT_LAYOUTS = ("history_first", "observation_first")
+DEFAULT_LAYOUT = "history_first"
 
-def build_prompt(mission: str, obs_text: str, history: list[str] | tuple = (), patch: str = "") -> str:
-    """Prompt ending right before the action; a candidate is scored as ' ' + action."""
+
+def check_layout(layout: str) -> str:
+    """`layout` if it is one of PROMPT_LAYOUTS, else InputError (a ValueError) naming it."""
+    if layout not in PROMPT_LAYOUTS:
+        raise InputError(f"student.prompt_layout: unknown prompt layout {layout!r} "
+                         f"(known: {', '.join(PROMPT_LAYOUTS)})")
+    return layout
+
+
+def layout_of(student_cfg: dict) -> str:
+    """student.prompt_layout of a config's student section, checked (history_first where the
+    key is absent: a hand-made partial config; a schema-validated one always carries it)."""
+    return check_layout(student_cfg.get("prompt_layout", DEFAULT_LAYOUT))
+
+
+# the bootstrap student's build report (student.bootstrap_student): it records the layout
+# the student was built with
+BUILD_REPORT = "bootstrap_report.json"
+
+
+def built_layout(student_dir) -> str | None:
+    """The prompt layout a built student was trained with: its build report's
+    `prompt_layout` (history_first for a report written before the option existed); None
+    where the directory holds no build report (a hub model: no layout of its own)."""
+    import json
+
+    path = os.path.join(str(student_dir), BUILD_REPORT)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f).get("prompt_layout", DEFAULT_LAYOUT)
+
+
+def check_student_layout(student_dir, student_cfg: dict) -> None:
+    """A student is scored in the layout it was built with: InputError naming
+    student.prompt_layout where the config's differs from the one recorded with the built
+    student at `student_dir` (scripting.student_path calls it for every job that loads the
+    student)."""
+    want, built = layout_of(student_cfg), built_layout(student_dir)
+    if built is not None and built != want:
+        raise InputError(f"student.prompt_layout: the config says {want!r}, but the student at {student_dir} was "
+                         f"built with {built!r} ({os.path.join(str(student_dir), BUILD_REPORT)}); rebuild the "
+                         f"student or set student.prompt_layout: {built}")
+
+
+def build_prompt(mission: str, obs_text: str, history: list[str] | tuple = (), patch: str = "",
+                 layout: str = DEFAULT_LAYOUT) -> str:
+    """Prompt ending right before the action; a candidate is scored as ' ' + action.
+    `layout` (PROMPT_LAYOUTS) orders the history and observation lines."""
+    check_layout(layout)
     lines = [f"mission: {mission}"]
     if patch:
         lines.append(patch)
-    lines.append("history: " + (" , ".join(history) if history else "none"))
-    lines.append(f"observation: {obs_text}")
+    hist = "history: " + (" , ".join(history) if history else "none")
+    obs = f"observation: {obs_text}"
+    lines += [hist, obs] if layout == "history_first" else [obs, hist]
     lines.append("action:")
     return "\n".join(lines)
 

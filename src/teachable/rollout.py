@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from .envs import TextEnv
 from .action_dist import entropy, softmax
-from .prompts import build_prompt
+from .prompts import DEFAULT_LAYOUT, build_prompt, check_layout
 
 if TYPE_CHECKING:  # the engine is torch-free at import; the policy it is given brings torch
     from .policy import Policy
@@ -70,13 +70,15 @@ class EpisodeResult:
 
 
 class _Live:
-    def __init__(self, spec: EpisodeSpec, env: TextEnv, history_len: int, uid: int = 0):
+    def __init__(self, spec: EpisodeSpec, env: TextEnv, history_len: int, uid: int = 0,
+                 layout: str = DEFAULT_LAYOUT):
         self.spec = spec
         self.uid = uid  # its index in run_episodes' specs: the key of its prompt's KV (PrefixCache)
         self.env = env
         self.obs = env.set_state(spec.state) if spec.state is not None else env.reset(spec.seed)
         self.history = list(spec.history)
         self.history_len = history_len
+        self.layout = layout  # student.prompt_layout
         self.rng = np.random.default_rng(spec.sample_seed) if spec.sample_seed is not None else None
         self.actions: list[str] = []
         self.records: list[StepRecord] = []
@@ -108,7 +110,7 @@ class _Live:
 
     def prompt(self) -> str:
         hist = self.history[-self.history_len :] if self.history_len else []
-        return build_prompt(self.obs.mission, self.obs.text, hist, self.spec.patch)
+        return build_prompt(self.obs.mission, self.obs.text, hist, self.spec.patch, self.layout)
 
 
 def coupled_deviation(p: np.ndarray, u: float, avoid: int) -> int:
@@ -236,13 +238,16 @@ def run_episodes(
     record_steps: bool = False,
     progress: bool | str = False,
     max_live: int | None = None,
+    layout: str = DEFAULT_LAYOUT,
 ) -> list[EpisodeResult]:
     """Roll out every spec to the end; returns results in the order of `specs`.
 
     At most `max_live` episodes (env copies) are alive at once (default MAX_LIVE_EPISODES):
     the next spec starts as soon as another episode finishes, so memory stays flat however
     many specs there are. An episode's result depends only on its spec (its own sample
-    seed), not on the cap or on which episodes share its batches."""
+    seed), not on the cap or on which episodes share its batches. `layout` is the
+    student's prompt layout (student.prompt_layout, prompts.PROMPT_LAYOUTS)."""
+    check_layout(layout)
     for s in specs:
         if s.mode not in MODES:
             raise ValueError(f"unknown rollout mode {s.mode!r} (known: {', '.join(MODES)})")
@@ -263,7 +268,7 @@ def run_episodes(
                disable=not progress, mininterval=2.0)
     while True:
         while next_spec < len(specs) and len(live) < cap:  # refill freed slots, in spec order
-            live.append((next_spec, _Live(specs[next_spec], make_env(), history_len, next_spec)))
+            live.append((next_spec, _Live(specs[next_spec], make_env(), history_len, next_spec, layout)))
             next_spec += 1
         if not live:
             break

@@ -93,9 +93,15 @@ def _one_line(e: Exception) -> str:
 
 
 def student_path(cfg: dict, built: str | None) -> str:
+    """The student a job loads (the built one, or student.base_model), checked against the
+    config: a built student's prompt layout must be student.prompt_layout's
+    (prompts.check_student_layout)."""
     from .policy import resolve_student_path
+    from .prompts import check_student_layout
 
-    return built if cfg["student"]["base_model"] == "bootstrap" and built else resolve_student_path(cfg["student"])
+    path = built if cfg["student"]["base_model"] == "bootstrap" and built else resolve_student_path(cfg["student"])
+    check_student_layout(path, cfg["student"])
+    return path
 
 
 def gather_shards(description: str, merge: Callable[[list], dict], summary: Callable[[dict, int], str],

@@ -24,7 +24,7 @@ import torch
 from .envs import TextEnv
 from .io import atomic_dir, derive_seed, write_json
 from .policy import Policy, pick_dtype
-from .prompts import build_prompt, patch_text
+from .prompts import BUILD_REPORT, DEFAULT_LAYOUT, build_prompt, check_layout, patch_text
 from .rollout import EpisodeSpec, run_episodes
 
 _log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
@@ -105,10 +105,10 @@ def demo_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, histor
 
 
 def add_patches(episodes: list[list[dict]], seed: int, patch_share: float, diagnose: Callable = default_diagnosis,
-                weights: tuple[float, ...] = PATCH_KIND_WEIGHTS) -> list[Example]:
+                weights: tuple[float, ...] = PATCH_KIND_WEIGHTS, layout: str = DEFAULT_LAYOUT) -> list[Example]:
     """Examples from demo_states: a share `patch_share` of the states carries a patch whose
     source is drawn from PATCH_KINDS with probabilities `weights` (see `_patch`);
-    Example.patch_kind / patch_action record it."""
+    Example.patch_kind / patch_action record it. Prompts in `layout` (student.prompt_layout)."""
     w = np.asarray(weights, dtype=float)
     if w.shape != (len(PATCH_KINDS),) or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"patch mix weights {list(weights)} must be {len(PATCH_KINDS)} non-negative numbers "
@@ -124,7 +124,7 @@ def add_patches(episodes: list[list[dict]], seed: int, patch_share: float, diagn
                 others = [o for u, o in enumerate(states) if u != t]
                 other = others[int(prng.integers(len(others)))] if others else None
                 patch, named = _patch(kind, prng, st, other, diagnose)
-            out.append(Example(build_prompt(st["mission"], st["obs"], st["hist"], patch), st["action"],
+            out.append(Example(build_prompt(st["mission"], st["obs"], st["hist"], patch, layout), st["action"],
                                kind, named))
     return out
 
@@ -132,10 +132,10 @@ def add_patches(episodes: list[list[dict]], seed: int, patch_share: float, diagn
 def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int,
                   noise: float, patch_share: float, max_steps: int,
                   diagnose: Callable = default_diagnosis,
-                  weights: tuple[float, ...] = PATCH_KIND_WEIGHTS) -> list[Example]:
+                  weights: tuple[float, ...] = PATCH_KIND_WEIGHTS, layout: str = DEFAULT_LAYOUT) -> list[Example]:
     """Warm-start examples: demo_states, then add_patches."""
     return add_patches(demo_states(make_env, n_tasks, seed, history_len, noise, max_steps), seed, patch_share,
-                       diagnose, weights)
+                       diagnose, weights, layout)
 
 
 def follow_states(make_env, seeds: list[int], max_steps: int, history_len: int, seed: int,
@@ -162,16 +162,17 @@ def follow_states(make_env, seeds: list[int], max_steps: int, history_len: int, 
     return rows
 
 
-def follow_rates_on(policy: Policy, rows: list[tuple]) -> dict:
+def follow_rates_on(policy: Policy, rows: list[tuple], layout: str = DEFAULT_LAYOUT) -> dict:
     """How often the greedy student picks the action a patch names, for patches whose
     action is right now (demo/contrast naming the expert action) and patches whose action
     is wrong now (naming a random other valid action), beside how often it picks that same
-    action without a patch. `follow_gain` = follow_right_now - no_patch_picks_right."""
+    action without a patch. `follow_gain` = follow_right_now - no_patch_picks_right. Prompts
+    in `layout` (student.prompt_layout)."""
     prompts, cands = [], []
     for m, o, h, valid, a, w in rows:
         for patch in ("", patch_text("demo", a, situation=o), patch_text("contrast", a, wrong_action=w, situation=o),
                       patch_text("demo", w, situation=o), patch_text("contrast", w, wrong_action=a, situation=o)):
-            prompts.append(build_prompt(m, o, h, patch))
+            prompts.append(build_prompt(m, o, h, patch, layout))
             cands.append(valid)
     if not rows:
         return {"n_states": 0, "follow_right_now": None, "follow_wrong_now": None, "no_patch_picks_right": None,
@@ -197,9 +198,9 @@ def follow_rates_on(policy: Policy, rows: list[tuple]) -> dict:
 
 
 def follow_rates(policy: Policy, make_env, seeds: list[int], max_steps: int, history_len: int,
-                 seed: int, max_states: int = 300) -> dict:
+                 seed: int, max_states: int = 300, layout: str = DEFAULT_LAYOUT) -> dict:
     """follow_rates_on the states of expert rollouts of `seeds` (see follow_states)."""
-    return follow_rates_on(policy, follow_states(make_env, seeds, max_steps, history_len, seed, max_states))
+    return follow_rates_on(policy, follow_states(make_env, seeds, max_steps, history_len, seed, max_states), layout)
 
 
 def build_tokenizer(texts: list[str], actions: tuple[str, ...] = ()):
@@ -285,10 +286,12 @@ def collate(batch, pad_id: int):
     return ids, lab, mask
 
 
-def evaluate_student(policy: Policy, make_env, seeds: list[int], max_steps: int, history_len: int) -> dict:
+def evaluate_student(policy: Policy, make_env, seeds: list[int], max_steps: int, history_len: int,
+                     layout: str = DEFAULT_LAYOUT) -> dict:
     """Greedy success rate and the warm-start ratio mean(H / ln|A|) over visited states."""
     specs = [EpisodeSpec(f"eval{i}", seed=s, max_steps=max_steps) for i, s in enumerate(seeds)]
-    res = run_episodes(policy, make_env, specs, temperature=0.0, history_len=history_len, record_steps=True)
+    res = run_episodes(policy, make_env, specs, temperature=0.0, history_len=history_len, record_steps=True,
+                       layout=layout)
     ratios = [r.entropy / math.log(len(r.valid_actions)) for e in res for r in e.records
               if r.entropy is not None and len(r.valid_actions) > 1]
     return {
@@ -311,18 +314,23 @@ def _lr_schedule(opt, kind: str, total: int):
 
 
 def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len: int, max_steps: int,
-                      device: str = "cpu", log=_log.info, diagnose: Callable = default_diagnosis) -> dict:
-    """Build, warm-start and save the bootstrap student; returns its report."""
+                      device: str = "cpu", log=_log.info, diagnose: Callable = default_diagnosis,
+                      layout: str = DEFAULT_LAYOUT) -> dict:
+    """Build, warm-start and save the bootstrap student; returns its report. Every prompt
+    (warm-start data, competence checks) is in `layout` (student.prompt_layout), which the
+    report records: the student is scored in that layout only (check_student_layout)."""
     t0 = time.time()
+    check_layout(layout)
     mix = cfg.get("patch_mix") or dict(zip(PATCH_KINDS, PATCH_KIND_WEIGHTS))
     episodes = demo_states(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"], max_steps)
-    examples = add_patches(episodes, seed, cfg["patch_share"], diagnose, tuple(mix[k] for k in PATCH_KINDS))
+    examples = add_patches(episodes, seed, cfg["patch_share"], diagnose, tuple(mix[k] for k in PATCH_KINDS),
+                           layout)
     # curriculum: the first advice_warmup_steps train on states whose patches are all about
     # this very state (the copy signal a small model needs to learn to read a patch at all);
     # the mix above then teaches it which advice applies (docs/labeling.md)
     warm_steps = int(cfg.get("advice_warmup_steps", 0))
     warm = add_patches(episodes, derive_seed(seed, "bootstrap_warmup"), cfg.get("advice_warmup_share", 1.0),
-                       diagnose, (1.0, 0.0, 0.0, 0.0)) if warm_steps else []
+                       diagnose, (1.0, 0.0, 0.0, 0.0), layout) if warm_steps else []
     corpus = [ex.prompt + " " + ex.action for ex in examples + warm]
     actions = tuple(make_env().actions)
     corpus += [patch_text("contrast", a, wrong_action=b) for a in actions for b in actions]
@@ -370,8 +378,8 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
             sched.step()
             step += 1
         pol = Policy(model.eval(), tok)
-        ev = evaluate_student(pol, eval_env, eval_seeds, max_steps, history_len)
-        fr = follow_rates_on(pol, rows)
+        ev = evaluate_student(pol, eval_env, eval_seeds, max_steps, history_len, layout)
+        fr = follow_rates_on(pol, rows, layout)
         curve.append({"step": step, "loss": float(loss.detach()), **ev,
                       **{k: fr[k] for k in ("follow_right_now", "follow_wrong_now", "no_patch_picks_right", "no_patch_picks_wrong",
                                              "follow_gain", "discrimination")}})
@@ -389,8 +397,8 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
             break
     model.load_state_dict(best["state"])
     pol = Policy(model.eval(), tok)
-    report = evaluate_student(pol, eval_env, final_seeds, max_steps, history_len)
-    follow = follow_rates_on(pol, follow_states(make_env, final_seeds, max_steps, history_len, seed))
+    report = evaluate_student(pol, eval_env, final_seeds, max_steps, history_len, layout)
+    follow = follow_rates_on(pol, follow_states(make_env, final_seeds, max_steps, history_len, seed), layout)
     log(f"bootstrap: kept step {best['step']} of {step}; on {len(final_seeds)} fresh tasks success "
         f"{report['success_rate']:.2f} H/lnA {report['entropy_ratio']:.2f}; follow rates: right-now patch "
         f"{follow['follow_right_now']:.2f} (no patch {follow['no_patch_picks_right']:.2f}), "
@@ -404,9 +412,11 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
         "n_parameters": sum(p.numel() for p in model.parameters()), "curve": curve,
         "ratio_in_range": bool(0.1 < report["entropy_ratio"] < 0.9),
         "target_success": cfg["target_success"], "seed": seed, "wall_time_s": time.time() - t0,
+        # the prompt the student was built with (check_student_layout compares the config's)
+        "prompt_layout": layout, "history": history_len,
     }
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        write_json(f"{tmp}/bootstrap_report.json", report)
+        write_json(f"{tmp}/{BUILD_REPORT}", report)
     return report

@@ -68,6 +68,7 @@ def _quad_cfg(cfg, args):
 def run(args: argparse.Namespace) -> int:
     from ..envs import env_from_config
     from ..labeling import pipeline, quadrants, rollouts, uncertainty
+    from ..prompts import layout_of
 
     cfg = load_config(args.config)
     from ..phase0 import read_snapshots
@@ -85,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
             s.setdefault("student_greedy_action", s.get("student_action") or s["valid_actions"][0])
         pipeline.ask_teacher(teacher, snaps)
     elif args.step == "uncertainty":
-        uncertainty.add_uncertainty(_policy(cfg, args), snaps)
+        uncertainty.add_uncertainty(_policy(cfg, args), snaps, layout_of(st))
     elif args.step in ("leverage", "cpt"):
         if args.step == "cpt" and any("teacher" not in s for s in snaps):
             raise SystemExit(f"{args.inp}: 'cpt' needs teacher advice: run `teachable label hints` first")
         rollouts.label_rollouts(_policy(cfg, args), mk, snaps, lab["n_rollouts"], lab["horizon"], cfg["seed"],
                                 st["temperature"], st["history"], cpt=args.step == "cpt", progress=args.step,
-                                outcome=lab["outcome"])
+                                outcome=lab["outcome"], layout=layout_of(st))
     elif args.step == "quadrants":
         snaps, th, _ = pipeline.gather([snaps], _quad_cfg(cfg, args), lab["holdout_frac"], cfg["seed"])
         print(f"thresholds U={th['U_threshold']:.4f} L={th['L_threshold']:.4f}; counts {th['counts']}")

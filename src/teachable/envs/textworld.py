@@ -3,7 +3,8 @@
 at one difficulty.
 
 Observation: the game's feedback, the room description and the inventory (whitespace
-collapsed), trimmed to `obs_max_chars`. Valid actions: the admissible commands, without the
+collapsed), trimmed to `obs_max_chars`; in that order, or room | inventory | feedback with
+`obs_order: room_first` (OBS_ORDERS). Valid actions: the admissible commands, without the
 pure-information ones (look, inventory, examine ...) when `drop_info_actions`. Expert: the
 first non-information command of the game's walkthrough recomputed from the current state
 (`policy_commands`). Success: the game is won. Steps to go (the progress labels): the number of
@@ -30,6 +31,10 @@ _STATE_VERSION = 1
 INFO_VERBS = ("look", "inventory", "examine")
 _WS = re.compile(r"\s+")
 _BANNER = re.compile(r"^.*?\$\$\s*", re.S)  # the ASCII-art title of a game's first feedback
+# env.textworld.obs_order: feedback_first = feedback | room | inventory; room_first = room |
+# inventory | feedback (the parts that change least between steps first: with
+# student.prompt_layout observation_first, consecutive prompts share a longer prefix)
+OBS_ORDERS = ("feedback_first", "room_first")
 
 
 def textworld_version() -> str:
@@ -98,12 +103,16 @@ class TextWorldEnv(TextEnv):
 
     def __init__(self, families=(), max_steps: int = 30, games_dir: str = "results/textworld/games",
                  obs_max_chars: int = 600, drop_info_actions: bool = True, split: str = "tasks",
-                 expert: bool = True, **_generation):  # game-generation keys are the games rule's
+                 expert: bool = True, obs_order: str = "feedback_first",
+                 **_generation):  # game-generation keys are the games rule's
         self.families = list(families)
         if not self.families:
             raise InputError("env.families: empty for textworld")
         if split not in ("tasks", "eval"):
             raise ValueError(f"textworld env: unknown split {split!r} (tasks | eval)")
+        if obs_order not in OBS_ORDERS:
+            raise InputError(f"env.textworld.obs_order: {obs_order!r} is not one of {', '.join(OBS_ORDERS)}")
+        self.obs_order = obs_order
         self.max_steps = int(max_steps)
         self.games_dir = Path(games_dir)
         self.obs_max_chars = int(obs_max_chars)
@@ -172,7 +181,8 @@ class TextWorldEnv(TextEnv):
         n = self.obs_max_chars
         fb, inv = trim(self._s["feedback"], n // 4), trim(clean(gs["inventory"]), n // 4)
         room = trim(clean(gs["description"]), n - len(fb) - len(inv) - 6)
-        text = trim(" | ".join(p for p in (fb, room, inv) if p), n)
+        parts = (fb, room, inv) if self.obs_order == "feedback_first" else (room, inv, fb)
+        text = trim(" | ".join(p for p in parts if p), n)
         mission = trim(clean(gs["objective"]), self.obs_max_chars)
         valid = [] if self._s["won"] or self._s["lost"] else self._valid()
         return Obs(text=text, mission=mission, valid_actions=valid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..io import InputError
+from ..prompts import DEFAULT_LAYOUT
 from .quadrants import (QUADRANTS, add_depth, add_split, assign_quadrants, structural_features, thresholds)
 from .uncertainty import add_uncertainty
 
@@ -45,17 +46,18 @@ def ask_teacher(teacher, snaps: list[dict]) -> None:
 
 
 def label_shard(policy, make_env, teacher, snaps: list[dict], lab_cfg: dict, seed: int, temperature: float,
-                history_len: int, progress=False) -> tuple[list[dict], list[dict]]:
+                history_len: int, progress=False, layout: str = DEFAULT_LAYOUT) -> tuple[list[dict], list[dict]]:
     """Returns (labeled, flagged): a snapshot whose teacher answer is flagged invalid gets
-    no CPT (its patches would carry a wrong action) and is set aside, never relabeled."""
+    no CPT (its patches would carry a wrong action) and is set aside, never relabeled.
+    `layout`: the student's prompt layout (student.prompt_layout)."""
     from .rollouts import label_rollouts  # torch (the engine) only here: gathers stay torch-free
 
-    add_uncertainty(policy, snaps)
+    add_uncertainty(policy, snaps, layout)
     ask_teacher(teacher, snaps)
     flagged = [s for s in snaps if not s["teacher"].get("valid", True)]
     snaps = [s for s in snaps if s["teacher"].get("valid", True)]
     label_rollouts(policy, make_env, snaps, lab_cfg["n_rollouts"], lab_cfg["horizon"], seed, temperature,
-                   history_len, cpt=True, progress=progress, outcome=lab_cfg["outcome"])
+                   history_len, cpt=True, progress=progress, outcome=lab_cfg["outcome"], layout=layout)
     for s in snaps:
         s["features"] = structural_features(s)
     return snaps, flagged

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..io import InputError, derive_seed
 from ..phase0 import decode_state
-from ..prompts import CONDITIONS, ROUTES, patch_text
+from ..prompts import CONDITIONS, DEFAULT_LAYOUT, ROUTES, patch_text
 from ..rollout import EpisodeSpec, run_episodes
 
 LEVERAGE = ("policy", "force", "deviate", "expert")
@@ -233,17 +233,20 @@ def apply_rates(snap: dict, outcomes: dict[str, list[bool]], pi_star: float, cpt
 
 
 def label_rollouts(policy, make_env, snaps: list[dict], n: int, horizon: int, seed: int, temperature: float,
-                   history_len: int, cpt: bool = True, progress=False, outcome: str = "success") -> list[dict]:
+                   history_len: int, cpt: bool = True, progress=False, outcome: str = "success",
+                   layout: str = DEFAULT_LAYOUT) -> list[dict]:
     """Every rollout of `snaps`. Stream j's force rollout is policy rollout j where the
     policy's first action was the expert's, and its deviate rollout is policy rollout j
-    where it was not (see _twins); only the other half runs, in a second batch."""
+    where it was not (see _twins); only the other half runs, in a second batch. `layout`:
+    the student's prompt layout (student.prompt_layout)."""
     specs = rollout_specs(snaps, n, horizon, seed, cpt)
     first = [s for s in specs if s.episode_id.split("|")[1] not in ("force", "deviate")]
-    res = run_episodes(policy, make_env, first, temperature, history_len, progress=progress)
+    res = run_episodes(policy, make_env, first, temperature, history_len, progress=progress, layout=layout)
     twins = _twins(specs, res, {s["snapshot_id"]: list(s["valid_actions"]) for s in snaps})
     res += run_episodes(policy, make_env, [s for s in specs if s.episode_id.split("|")[1] in ("force", "deviate")
                                            and s.episode_id not in twins], temperature, history_len,
-                        progress=f"{progress} (force, deviate)" if isinstance(progress, str) else progress)
+                        progress=f"{progress} (force, deviate)" if isinstance(progress, str) else progress,
+                        layout=layout)
     by = {r.episode_id: r for r in res}
     full = res + [replace(by[t], episode_id=e) for e, t in twins.items()]
     rates, prog = success_rates(full), progress_outcomes(full)

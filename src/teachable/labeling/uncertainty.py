@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..action_dist import softmax
-from ..prompts import build_prompt
+from ..prompts import DEFAULT_LAYOUT, build_prompt
 
 if TYPE_CHECKING:
     from ..policy import Policy
@@ -29,14 +29,14 @@ def uncertainty_stats(p: np.ndarray, k: int = 3) -> dict:
     }
 
 
-def student_distributions(policy: Policy, snaps: list[dict]) -> list[np.ndarray]:
-    """pi(a|s) at each snapshot under the base prompt (no patch)."""
-    prompts = [build_prompt(s["mission"], s["obs_text"], s["history"]) for s in snaps]
+def student_distributions(policy: Policy, snaps: list[dict], layout: str = DEFAULT_LAYOUT) -> list[np.ndarray]:
+    """pi(a|s) at each snapshot under the base prompt (no patch) in `layout` (student.prompt_layout)."""
+    prompts = [build_prompt(s["mission"], s["obs_text"], s["history"], "", layout) for s in snaps]
     return [softmax(lp) for lp in policy.score(prompts, [s["valid_actions"] for s in snaps])]
 
 
-def add_uncertainty(policy: Policy, snaps: list[dict]) -> list[dict]:
-    for s, p in zip(snaps, student_distributions(policy, snaps)):
+def add_uncertainty(policy: Policy, snaps: list[dict], layout: str = DEFAULT_LAYOUT) -> list[dict]:
+    for s, p in zip(snaps, student_distributions(policy, snaps, layout)):
         s["pi"] = dict(zip(s["valid_actions"], map(float, p)))
         s["student_greedy_action"] = s["valid_actions"][int(np.argmax(p))]
         s.update(uncertainty_stats(p))

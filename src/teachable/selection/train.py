@@ -19,6 +19,7 @@ _log = logging.getLogger(__name__)  # progress lines (timestamps/levels from tea
 def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks: dict, method: str, seed: int,
               out_dir: str | Path, device: str, picks_path: str = "picks.json", log=_log.info,
               replay_path: str | None = None, base_probe: float | None = None) -> dict:
+    from ..prompts import layout_of
     from ..training import env_probe, examples_for, train_adapter
     from ..training.replay import replay_for_run
     from ..training.sft import check_train_cfg
@@ -26,7 +27,8 @@ def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks
     tr = cfg["training"]
     check_train_cfg(tr)
     chosen = check_picks(picks, snaps, method, picks_path, train_seed=seed)
-    examples, skipped = examples_for(chosen, scfg["format"], cfg["student"]["history"])
+    examples, skipped = examples_for(chosen, scfg["format"], cfg["student"]["history"],
+                                     layout=layout_of(cfg["student"]))
     if skipped:  # the pool only holds valid teacher answers, so this means stale picks
         raise SelectionError(f"selection method '{method}': {len(skipped)} picked snapshot(s) have an invalid "
                              f"teacher answer (first: {skipped[0]}); {picks_path} is stale")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ..io import InputError
 from ..labeling.rollouts import patches_for
-from ..prompts import ROUTES, build_prompt
+from ..prompts import DEFAULT_LAYOUT, ROUTES, build_prompt
 
 FORMATS = ROUTES  # ("demo", "hint", "contrast")
 
@@ -47,8 +47,9 @@ def teacher_valid(snap: dict) -> bool:
     return bool(t.get("valid", True)) and act is not None and act in snap["valid_actions"]
 
 
-def example_for(snap: dict, fmt: str, history_len: int | None = None) -> SFTExample:
-    """The SFT example of one labeled snapshot in format `fmt` (demo, hint, contrast, route)."""
+def example_for(snap: dict, fmt: str, history_len: int | None = None, layout: str = DEFAULT_LAYOUT) -> SFTExample:
+    """The SFT example of one labeled snapshot in format `fmt` (demo, hint, contrast, route),
+    its prompt in `layout` (student.prompt_layout)."""
     sid = snap.get("snapshot_id", "?")
     if fmt == "route":
         fmt = snap.get("route_net")
@@ -62,12 +63,12 @@ def example_for(snap: dict, fmt: str, history_len: int | None = None) -> SFTExam
     hist = list(snap.get("history") or [])
     if history_len is not None:
         hist = hist[-history_len:] if history_len else []
-    return SFTExample(sid, fmt, build_prompt(snap["mission"], snap["obs_text"], hist, patch),
+    return SFTExample(sid, fmt, build_prompt(snap["mission"], snap["obs_text"], hist, patch, layout),
                       snap["teacher"]["suggested_action"], tuple(snap["valid_actions"]))
 
 
 def examples_for(snaps: list[dict], fmt: str, history_len: int | None = None,
-                 allow_heldout: bool = False) -> tuple[list[SFTExample], list[str]]:
+                 allow_heldout: bool = False, layout: str = DEFAULT_LAYOUT) -> tuple[list[SFTExample], list[str]]:
     """(examples, skipped ids): one example per usable snapshot in `fmt`, in input order.
 
     Snapshots with an invalid teacher answer are skipped (their ids returned). A held-out
@@ -82,5 +83,5 @@ def examples_for(snaps: list[dict], fmt: str, history_len: int | None = None,
         if not teacher_valid(s):
             skipped.append(s["snapshot_id"])
             continue
-        out.append(example_for(s, fmt, history_len))
+        out.append(example_for(s, fmt, history_len, layout))
     return out, skipped

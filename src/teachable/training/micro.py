@@ -21,7 +21,7 @@ from ..labeling.quadrants import QUADRANTS
 from ..labeling.rollouts import rollout_progress
 from ..phase0 import decode_state
 from ..policy import Policy, softmax
-from ..prompts import build_prompt
+from ..prompts import DEFAULT_LAYOUT, build_prompt
 from ..rollout import EpisodeSpec, run_episodes
 from .formats import example_for, teacher_valid
 from .lora import attach_lora, encode, reset_lora, sft_step, trainable_parameters
@@ -72,10 +72,11 @@ def progress_by_snapshot(results) -> dict[str, list[float] | None]:
     return {k: None if any(x is None for x in v) else v for k, v in out.items()}
 
 
-def target_prob(policy: Policy, snap: dict, action: str, history_len: int) -> float:
-    """pi(action | s) under the base prompt (no patch): did training move the policy?"""
+def target_prob(policy: Policy, snap: dict, action: str, history_len: int, layout: str = DEFAULT_LAYOUT) -> float:
+    """pi(action | s) under the base prompt (no patch, in `layout`): did training move the policy?"""
     hist = list(snap["history"])[-history_len:] if history_len else []
-    lp = policy.score([build_prompt(snap["mission"], snap["obs_text"], hist)], [list(snap["valid_actions"])])[0]
+    lp = policy.score([build_prompt(snap["mission"], snap["obs_text"], hist, "", layout)],
+                      [list(snap["valid_actions"])])[0]
     return float(softmax(lp)[snap["valid_actions"].index(action)])
 
 
@@ -103,18 +104,20 @@ class MicroTrainer:
 
 def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dict], p1b: dict, seed: int,
                       horizon: int, temperature: float, history_len: int, log: Callable = _log.info,
-                      outcome: str = "success") -> list[dict]:
+                      outcome: str = "success", layout: str = DEFAULT_LAYOUT) -> list[dict]:
     """Before/after success (and progress) of every panel snapshot (see module doc). p1b
     keys: n_steps, lr, n_validation_rollouts (and max_grad_norm, optional). `utility` is
     the change in the labels' outcome (labeling.outcome), so that ELP_net and the utility
-    it should predict measure the same thing; both changes are stored."""
+    it should predict measure the same thing; both changes are stored. Every prompt (rollouts,
+    the training example, pi(target)) is in `layout` (student.prompt_layout)."""
     n = int(p1b["n_validation_rollouts"])
     trainer.reset(derive_seed(seed, "phase1b_lora", "before"))  # any fresh adapter: zero effect
     t0 = time.perf_counter()
     specs = [sp for s in panel for sp in validation_specs(s, n, horizon, seed)]
-    res = run_episodes(trainer.policy, make_env, specs, temperature, history_len)
+    res = run_episodes(trainer.policy, make_env, specs, temperature, history_len, layout=layout)
     before, prog_before = success_by_snapshot(res), progress_by_snapshot(res)
-    pi_before = {s["snapshot_id"]: target_prob(trainer.policy, s, s["teacher"]["suggested_action"], history_len)
+    pi_before = {s["snapshot_id"]: target_prob(trainer.policy, s, s["teacher"]["suggested_action"], history_len,
+                                               layout)
                  for s in panel}
     log(f"before: {len(specs)} rollouts in {time.perf_counter() - t0:.1f}s")
     out = []
@@ -122,9 +125,10 @@ def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dic
         sid = s["snapshot_id"]
         t1 = time.perf_counter()
         trainer.reset(derive_seed(seed, "phase1b_lora", sid))
-        ex = example_for(s, "route", history_len)
+        ex = example_for(s, "route", history_len, layout)
         losses = trainer.train(ex, int(p1b["n_steps"]), float(p1b["lr"]), p1b.get("max_grad_norm", 1.0))
-        res = run_episodes(trainer.policy, make_env, validation_specs(s, n, horizon, seed), temperature, history_len)
+        res = run_episodes(trainer.policy, make_env, validation_specs(s, n, horizon, seed), temperature, history_len,
+                           layout=layout)
         after, prog_after = success_by_snapshot(res)[sid], progress_by_snapshot(res)[sid]
         pb, pa = float(np.mean(before[sid])), float(np.mean(after))
         gb = None if prog_before[sid] is None else float(np.mean(prog_before[sid]))
@@ -142,7 +146,7 @@ def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dic
             "successes_before": before[sid], "successes_after": after, "n_validation_rollouts": n,
             "losses": losses, "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
             "pi_target_before": pi_before[sid],
-            "pi_target_after": target_prob(trainer.policy, s, ex.action, history_len),
+            "pi_target_after": target_prob(trainer.policy, s, ex.action, history_len, layout),
             "wall_time_s": round(time.perf_counter() - t1, 3),
         }
         out.append(rec)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from ..io import InputError, derive_seed, read_records
+from ..prompts import DEFAULT_LAYOUT, layout_of
 from .formats import SFTExample
 
 if TYPE_CHECKING:
@@ -28,13 +29,15 @@ RECORD_KEYS = ("example_id", "source", "prompt", "action", "valid_actions")
 
 
 def base_greedy_records(policy: Policy, make_env: Callable, n_tasks: int, seed: int, max_steps: int,
-                        history_len: int) -> tuple[list[dict], dict]:
-    """Every step of BASE's solved greedy episodes on the replay tasks, and a summary."""
+                        history_len: int, layout: str = DEFAULT_LAYOUT) -> tuple[list[dict], dict]:
+    """Every step of BASE's solved greedy episodes on the replay tasks, and a summary (the
+    engine's prompts, in `layout`: student.prompt_layout)."""
     from ..rollout import EpisodeSpec, run_episodes
 
     specs = [EpisodeSpec(f"replay{i:05d}", seed=derive_seed(seed, "replay_tasks", i), max_steps=max_steps)
              for i in range(n_tasks)]
-    res = run_episodes(policy, make_env, specs, temperature=0.0, history_len=history_len, record_steps=True)
+    res = run_episodes(policy, make_env, specs, temperature=0.0, history_len=history_len, record_steps=True,
+                       layout=layout)
     rows = [{"example_id": f"{r.episode_id}_t{rec.t:03d}", "source": "base_greedy", "task_seed": spec.seed,
              "family": r.family, "prompt": rec.prompt, "action": rec.action, "valid_actions": rec.valid_actions}
             for spec, r in zip(specs, res) if r.success for rec in r.records]
@@ -43,8 +46,10 @@ def base_greedy_records(policy: Policy, make_env: Callable, n_tasks: int, seed: 
                   "success_rate": solved / max(1, n_tasks), "n_examples": len(rows)}
 
 
-def snapshot_records(snaps: list[dict], history_len: int | None, min_p: float) -> tuple[list[dict], dict]:
-    """Train-split snapshots BASE solves from (p_policy >= min_p), greedy action as target."""
+def snapshot_records(snaps: list[dict], history_len: int | None, min_p: float,
+                     layout: str = DEFAULT_LAYOUT) -> tuple[list[dict], dict]:
+    """Train-split snapshots BASE solves from (p_policy >= min_p), greedy action as target
+    (prompts in `layout`)."""
     from ..prompts import build_prompt
 
     rows = []
@@ -56,7 +61,7 @@ def snapshot_records(snaps: list[dict], history_len: int | None, min_p: float) -
         if history_len is not None:
             hist = hist[-history_len:] if history_len else []
         rows.append({"example_id": s["snapshot_id"], "source": "snapshots", "family": s.get("family"),
-                     "prompt": build_prompt(s["mission"], s["obs_text"], hist, ""), "action": act,
+                     "prompt": build_prompt(s["mission"], s["obs_text"], hist, "", layout), "action": act,
                      "valid_actions": list(s["valid_actions"])})
     return rows, {"source": "snapshots", "min_p": min_p, "n_train_snapshots": sum(not s.get("heldout") for s in snaps),
                   "n_examples": len(rows)}
@@ -79,9 +84,10 @@ def build_replay(cfg: dict, student_path: str, snaps: Callable[[], list[dict]]) 
         policy = Policy.load(student_path, st.get("adapter"), st.get("device", "cpu"), st["batch_size"],
                              st.get("prompt_format", "auto"), st.get("dtype", "auto"))
         return base_greedy_records(policy, partial(env_from_config, cfg["env"], expert=False),
-                                   int(tr["replay_tasks"]), cfg["seed"], cfg["env"]["max_steps"], st["history"])
+                                   int(tr["replay_tasks"]), cfg["seed"], cfg["env"]["max_steps"], st["history"],
+                                   layout_of(st))
     if source == "snapshots":
-        return snapshot_records(snaps(), st["history"], float(tr["replay_min_p"]))
+        return snapshot_records(snaps(), st["history"], float(tr["replay_min_p"]), layout_of(st))
     raise InputError(f"training.replay_source: '{source}' is not one of {', '.join(SOURCES)}")
 
 

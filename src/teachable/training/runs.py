@@ -22,6 +22,7 @@ import numpy as np
 
 from ..io import InputError, derive_seed, hash_fraction
 from ..labeling.quadrants import QUADRANTS
+from ..prompts import DEFAULT_LAYOUT
 from .formats import FORMATS, SFTExample, examples_for, teacher_valid
 
 BASELINES = ("B1_uniform", "B2_all")
@@ -84,9 +85,11 @@ def b1_draw_seed(seed: int, train_seed: int) -> int:
 
 
 def run_data(run_id: str, snaps: list[dict], seed: int, max_samples: int | None = None,
-             history_len: int | None = None, train_seed: int | None = None) -> RunData:
+             history_len: int | None = None, train_seed: int | None = None,
+             layout: str = DEFAULT_LAYOUT) -> RunData:
     """Examples of one phase-2 run (train snapshots only; raises on an empty set).
-    `train_seed` is required for B1_uniform (its subset is redrawn per training seed)."""
+    `train_seed` is required for B1_uniform (its subset is redrawn per training seed);
+    `layout`: the student's prompt layout (student.prompt_layout)."""
     quadrant, fmt = parse_run_id(run_id)
     pool = train_pool(snaps)
     info: dict = {"n_train_pool": len(pool), "n_heldout_excluded": len(snaps) - len(pool)}
@@ -103,7 +106,7 @@ def run_data(run_id: str, snaps: list[dict], seed: int, max_samples: int | None 
         info.update(typical_quadrant_size=size, draw_seed=draw, draw="derive_seed(seed, 'B1', training seed)")
     else:
         chosen = pool
-    examples, skipped = examples_for(chosen, fmt, history_len)
+    examples, skipped = examples_for(chosen, fmt, history_len, layout=layout)
     if max_samples is not None and len(examples) > max_samples:
         info["n_before_cap"] = len(examples)
         keep = {e.snapshot_id for e in hash_rank(examples, lambda e: e.snapshot_id, f"max_samples{seed}")[:max_samples]}

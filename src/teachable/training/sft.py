@@ -18,6 +18,7 @@ import torch
 from ..io import InputError, atomic_dir, derive_seed, write_jsonl
 from ..logs import progress
 from ..policy import Policy, load_model_and_tokenizer, pick_dtype
+from ..prompts import DEFAULT_LAYOUT, layout_of
 from ..rollout import EpisodeSpec, run_episodes
 from .formats import SFTExample
 from .lora import attach_lora, encode, sft_accum_step, sft_step, sort_adapter_config, trainable_parameters
@@ -81,12 +82,14 @@ def plan_steps(cfg: dict, n_examples: int) -> dict:
 
 def make_probe(make_env: Callable | None, n_tasks: int, seed: int, max_steps: int, history_len: int,
                examples: list[SFTExample] = (), max_examples: int = 64,
-               base_success: float | None = None) -> Callable[..., dict]:
+               base_success: float | None = None, layout: str = DEFAULT_LAYOUT) -> Callable[..., dict]:
     """A cheap probe of a policy: greedy success on `n_tasks` fixed probe tasks (seeds from
     (seed, 'probe_tasks', i): not the phase-3 evaluation tasks) and greedy accuracy on the
     first `max_examples` training examples (argmax over their valid actions == target).
     `base_success`: BASE's probe success, measured once for every run (rule replay_set,
-    base_probe_success), taken for step 0, where the zero-initialised adapter is BASE."""
+    base_probe_success), taken for step 0, where the zero-initialised adapter is BASE.
+    `layout`: the prompt layout of the probe episodes (student.prompt_layout; the examples'
+    prompts are built already)."""
     task_seeds = [derive_seed(seed, "probe_tasks", i) for i in range(n_tasks)]
     exs = list(examples)[:max_examples]
 
@@ -96,7 +99,7 @@ def make_probe(make_env: Callable | None, n_tasks: int, seed: int, max_steps: in
             out["probe_success"] = float(base_success)
         elif make_env is not None and task_seeds:
             specs = [EpisodeSpec(f"probe{i}", seed=s, max_steps=max_steps) for i, s in enumerate(task_seeds)]
-            res = run_episodes(policy, make_env, specs, temperature=0.0, history_len=history_len)
+            res = run_episodes(policy, make_env, specs, temperature=0.0, history_len=history_len, layout=layout)
             out["probe_success"] = float(np.mean([r.success for r in res]))
         if exs:
             scores = policy.score([e.prompt for e in exs], [list(e.valid_actions) for e in exs])
@@ -274,8 +277,9 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
 def env_probe(cfg: dict, examples: list[SFTExample], base_success: float | None = None) -> Callable[..., dict] | None:
     """The probe of a phase-2 run from the config (training.probe_tasks tasks derived from
     the master seed, so every run and seed is probed on the same tasks; env,
-    student.history, env.max_steps); None when probes are off. `base_success`: BASE's
-    probe success (base_probe_success), used at step 0 instead of rolling BASE out again."""
+    student.history, student.prompt_layout, env.max_steps); None when probes are off.
+    `base_success`: BASE's probe success (base_probe_success), used at step 0 instead of
+    rolling BASE out again."""
     from ..envs import env_from_config
 
     n = int(cfg["training"].get("probe_tasks", 0))
@@ -283,7 +287,8 @@ def env_probe(cfg: dict, examples: list[SFTExample], base_success: float | None 
     if n <= 0 and n_ex <= 0:
         return None
     return make_probe(partial(env_from_config, cfg["env"], expert=False) if n > 0 else None, n, cfg["seed"],
-                      cfg["env"]["max_steps"], cfg["student"]["history"], examples, n_ex, base_success)
+                      cfg["env"]["max_steps"], cfg["student"]["history"], examples, n_ex, base_success,
+                      layout_of(cfg["student"]))
 
 
 def base_probe_success(cfg: dict, student_path: str, device: str = "cpu", batch_size_eval: int = 256) -> float | None:
