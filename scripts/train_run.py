@@ -49,7 +49,7 @@ def main():
     per_run = len(args.eval_blocks) // len(args.run_id)
     eval_snaps = scripting.read_eval_snapshots(args, cfg) if args.eval_blocks else None
     check_train_cfg(cfg["training"])
-    scripting.student_path(cfg, args.student)  # the student's prompt layout is the config's, before any work
+    student = scripting.student_path(cfg, args.student)  # checks its prompt layout before any work
     snaps = read_records(args.labeled, LABELED_KEYS)
     replay = replay_for_run(cfg["training"], args.replay)
     # every run's data is checked before the first one trains
@@ -58,11 +58,12 @@ def main():
     for r, data in zip(args.run_id, datas):
         check_no_heldout(data.snapshot_ids, snaps, r)
     for i, (run_id, data) in enumerate(zip(args.run_id, datas)):
-        train_one(args, cfg, run_id, data, Path(args.out_dir[i]), replay,
+        train_one(args, cfg, student, run_id, data, Path(args.out_dir[i]), replay,
                   args.eval_blocks[i * per_run : (i + 1) * per_run], eval_snaps)
 
 
-def train_one(args, cfg: dict, run_id: str, data, out: Path, replay, eval_blocks: list[str], eval_snaps) -> None:
+def train_one(args, cfg: dict, student: str, run_id: str, data, out: Path, replay, eval_blocks: list[str],
+              eval_snaps) -> None:
     tr, st = cfg["training"], cfg["student"]
     dev = str(pick_device(st["device"]))
     run_cfg = {**cfg, "run": {"run_id": run_id, "seed": args.seed, "format": data.fmt,
@@ -74,7 +75,7 @@ def train_one(args, cfg: dict, run_id: str, data, out: Path, replay, eval_blocks
         live = live_logger(cfg.get("tracking", {}), stage=args.stage, run_id=run_id, seed=args.seed,
                            config=run_cfg, out_dir=args.wandb_dir)
         try:
-            res = train_adapter(scripting.student_path(cfg, args.student), data.examples, tr, args.seed,
+            res = train_adapter(student, data.examples, tr, args.seed,
                                 out / "adapter", dev, probe=env_probe(cfg, data.examples, read_base_probe(args.replay_info)),
                                 metrics_path=out / "metrics.jsonl", on_row=live[0] if live else None, replay=replay)
         finally:
@@ -93,7 +94,7 @@ def train_one(args, cfg: dict, run_id: str, data, out: Path, replay, eval_blocks
     print(f"done: {res['steps']} steps, final loss {res['final_loss']:.4f}, {res['wall_time_s']:.1f}s, "
           f"probe {res['probe_first']} -> {res['probe_final']}")
     if eval_blocks:  # the saved adapter, loaded as evaluate_block.py loads it
-        policy = Policy.load(scripting.student_path(cfg, args.student), res["adapter_path"], dev, st["batch_size"],
+        policy = Policy.load(student, res["adapter_path"], dev, st["batch_size"],
                              st["prompt_format"], st["dtype"])
         for shard, path in enumerate(eval_blocks):
             n = write_block(path, policy, cfg, eval_snaps, shard, args.eval_shard_size, run_id=run_id,
