@@ -5,12 +5,19 @@ and evaluate them exactly as phase 3 does (task success, retention, panel) -> on
 line per (variant, run) appended to --out. Reads the pilot's student, labels and BASE
 record; writes only under --work and --out.
 
-Run id `null_replay` (besides the phase-2 run ids) is a null fine-tune: it trains on the
-replay set itself, i.e. on BASE's own greedy actions, with the same recipe. It teaches
-nothing new, so its retention drop is the churn that training alone causes on this
-student: the floor a real run's retention drop is measured against."""
+Besides the phase-2 run ids, two controls (teachable.training.controls):
+- `null_replay`, the floor: the replay set itself, i.e. BASE's own greedy actions. It
+  teaches nothing new, so its retention drop is the churn that training alone causes.
+- `expert_demos`, the positive control: fresh expert demonstrations on --expert-tasks tasks
+  of their own. If the recipe can not improve the student on these, no run can be expected to.
+
+BASE is evaluated under the sweep's --config (cached in --work, one file per evaluation
+setting), so raising eval.n_tasks there resolves smaller differences than the pilot's 64
+tasks. `--summary` prints one markdown row per (variant, run) of --out: delta vs BASE and
+retention drop with two-level (seeds x tasks) paired CIs."""
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -18,14 +25,12 @@ from pathlib import Path
 
 from teachable.config import load_config
 from teachable.evaluation import evaluate_model
-from teachable.io import read_json, read_records
+from teachable.io import read_json, read_records, write_json
 from teachable.prompts import check_student_layout, layout_of
+from teachable.training.controls import EXPERT_RUN, NULL_RUN, expert_examples
 from teachable.training.runs import run_data
 from teachable.training.replay import as_examples, build_replay
 from teachable.training.sft import env_probe, train_adapter
-
-
-NULL_RUN = "null_replay"
 
 
 def replay_set(cfg: dict, student: str, snaps: list[dict], cache: dict) -> list:
@@ -40,18 +45,31 @@ def replay_set(cfg: dict, student: str, snaps: list[dict], cache: dict) -> list:
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--config", default="config/config.yaml")
-    p.add_argument("--results", required=True, help="a finished pilot's results/ (read only)")
-    p.add_argument("--variants", required=True, help="JSON list of {name, training overrides}")
-    p.add_argument("--runs", nargs="+", required=True, help="phase-2 run ids, or null_replay (see above)")
+    p.add_argument("--results", help="a finished pilot's results/ (read only)")
+    p.add_argument("--variants", help="JSON list of {name, training overrides}")
+    p.add_argument("--runs", nargs="+", help="phase-2 run ids, null_replay or expert_demos (see above)")
+    p.add_argument("--expert-tasks", type=int, default=300, help="tasks of the expert_demos control")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (B1_uniform is redrawn per seed)")
-    p.add_argument("--work", required=True)
+    p.add_argument("--work", help="adapters and the BASE record")
     p.add_argument("--out", required=True)
+    p.add_argument("--summary", action="store_true", help="only print the table of --out (two-level CIs vs BASE)")
     a = p.parse_args()
+    if a.summary:
+        return summary(a.out)
+    if not (a.variants and a.runs and a.results and a.work):
+        p.error("--results, --work, --variants and --runs are required (unless --summary)")
     res = Path(a.results)
-    base = read_json(res / "phase3/runs/BASE/seed0.json")
     snaps = read_records(res / "phase1/labeled_snapshots.jsonl", ("snapshot_id", "heldout"))
     student = str(res / "student" / "base")
+    cfg0 = load_config(a.config)
+    key = hashlib.sha256(json.dumps([cfg0["seed"], cfg0["env"], cfg0["eval"], cfg0["student"]],
+                                    sort_keys=True).encode()).hexdigest()[:12]
+    base_path = Path(a.work) / f"BASE_{key}.json"  # BASE on the sweep's own evaluation tasks
+    if not base_path.exists():
+        write_json(base_path, evaluate_model(student, None, cfg0, snaps, 0, "cpu"))
+    base = read_json(base_path)
     replays: dict = {}
+    expert = None
     for var in json.loads(a.variants):
         cfg = load_config(a.config, {"training": var["training"]})
         tr, st = cfg["training"], cfg["student"]
@@ -60,9 +78,14 @@ def main():
             rep = replay_set(cfg, student, snaps, replays)
             if rid == NULL_RUN and not rep:
                 raise SystemExit(f"{NULL_RUN}: the variant's replay set is empty (training.replay_share 0?)")
-            examples = rep if rid == NULL_RUN else \
-                run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=seed,
-                         layout=layout_of(st)).examples
+            if rid == NULL_RUN:
+                examples = rep
+            elif rid == EXPERT_RUN:
+                expert = expert or expert_examples(cfg, a.expert_tasks)  # variants change training.* only
+                examples = expert
+            else:
+                examples = run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=seed,
+                                    layout=layout_of(st)).examples
             out = Path(a.work) / var["name"] / rid / f"seed{seed}"
             t0 = time.perf_counter()
             r = train_adapter(student, examples, tr, seed, out / "adapter", "cpu",
@@ -78,10 +101,44 @@ def main():
                    "probes": probes,
                    "task_success": m["task_success"], "delta_base": m["task_success"] - base["metrics"]["task_success"],
                    "retention": m.get("retention"), "panel_success": m["panel_success"],
+                   "base_record": str(base_path), "tasks": [[int(e["item"]), int(e["success"])] for e in ev["episodes"] if e["kind"] == "task"],
                    "wall_s": round(time.perf_counter() - t0, 1), "load_avg_1m": round(os.getloadavg()[0], 2)}
             print(json.dumps(row), flush=True)
             with open(a.out, "a") as f:
                 f.write(json.dumps(row) + "\n")
+
+
+def summary(out: str) -> None:
+    """One markdown row per (variant, run): delta vs BASE and retention drop, each mean over
+    seeds x tasks with a two-level paired bootstrap CI (teachable.stats.hierarchical:
+    seeds and tasks resampled, paired by task; BASE is greedy, one row every seed shares)."""
+    import numpy as np
+    import pandas as pd
+
+    from teachable.stats import hierarchical as hier
+
+    rows = pd.DataFrame(read_records(out, ("variant", "run_id", "seed", "tasks", "base_record")))
+    if rows["base_record"].nunique() != 1:
+        raise SystemExit(f"{out}: rows evaluated against different BASE records (--config changed): "
+                         f"{sorted(rows['base_record'].unique())}")
+    base = read_json(rows["base_record"].iloc[0])
+    items = [int(e["item"]) for e in base["episodes"] if e["kind"] == "task"]
+    b = np.array([[int(e["success"]) for e in base["episodes"] if e["kind"] == "task"]], float)
+    print("| variant | run | seeds | examples | steps | delta vs BASE [95% CI] | retention drop [95% CI] "
+          "| train acc step 0 -> kept |\n|---|---|---|---|---|---|---|---|")
+    for (var, rid), g in rows.groupby(["variant", "run_id"], sort=False):
+        x = np.array([[dict(r)[i] for i in items] for r in g["tasks"]], float)
+        d = hier.paired_diff(b, x, n_resamples=4000)
+        drop = hier.mean_ci(1.0 - x, tasks=b[0] == 1, n_resamples=4000)
+        acc0 = np.mean([r[0]["probe_train_acc"] for r in g["probes"]])
+        acck = np.mean([c["probe_train_acc"] for c in g["checkpoint"]])
+        print(f"| {var} | {rid} | {len(g)} | {g['n_examples'].iloc[0]} | {g['steps'].iloc[0]} "
+              f"| {d.point:+.3f} [{fmt(d.low)}, {fmt(d.high)}] | {drop.point:.3f} [{fmt(drop.low)}, {fmt(drop.high)}] "
+              f"| {acc0:.3f} -> {acck:.3f} |")
+
+
+def fmt(x) -> str:
+    return "n/a" if x is None else f"{x:+.3f}"
 
 
 if __name__ == "__main__":

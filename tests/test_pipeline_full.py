@@ -4,6 +4,7 @@ and CIs that enclose their means, a dry run afterwards has nothing to do, a chan
 figure code re-runs only figures and tables, and `snakemake --report` builds the report."""
 
 import json
+from pathlib import Path
 import sqlite3
 
 import numpy as np
@@ -221,3 +222,36 @@ def test_one_job_per_seed_writes_what_one_job_per_run_writes(wf):
         assert new[0] == adapter, d  # adapter weights, byte for byte
         assert new[1] == rows, d
         assert new[2] == evaluation and evaluation, d
+
+
+def test_recipe_sweep_runs_the_controls_and_summarises_with_two_level_cis(wf, tmp_path):
+    """scripts/recipe_sweep.py on a finished pipeline: the floor (null_replay), the positive
+    control (expert_demos) and a phase-2 run, three seeds each, then --summary."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from teachable.config import load_config
+    from teachable.training.controls import expert_examples
+
+    out = tmp_path / "sweep.jsonl"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "scripts/recipe_sweep.py", "--config", CFG, "--results", str(wf / "results"),
+           "--work", str(tmp_path / "work"), "--out", str(out), "--seeds", "0", "1", "2", "--expert-tasks", "2",
+           "--runs", "null_replay", "expert_demos", "B2_all",
+           "--variants", '[{"name": "short", "training": {"budget_value": 2, "probe_every": 0}}]']
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["run_id"], r["seed"]) for r in rows) == sorted(
+        (run, s) for run in ("null_replay", "expert_demos", "B2_all") for s in (0, 1, 2))
+    n_expert = len(expert_examples(load_config(ROOT / CFG), 2))
+    for r in rows:
+        assert r["steps"] == 2 and len(r["tasks"]) == 8
+        if r["run_id"] == "expert_demos":
+            assert r["n_examples"] == n_expert
+        if r["run_id"] == "null_replay":
+            assert r["n_examples"] == r["n_replay"] > 0
+    table = subprocess.run([sys.executable, "scripts/recipe_sweep.py", "--summary", "--out", str(out)], cwd=ROOT,
+                           env=env, check=True, capture_output=True, text=True).stdout.splitlines()
+    body = [line for line in table[2:] if line.startswith("| short |")]
+    assert len(body) == 3 and all(line.count("[") == 2 and "n/a" not in line for line in body), table

@@ -216,3 +216,31 @@ def test_validation_tasks_and_panel_are_disjoint_from_phase3(cfg, snaps):
     # part 1 continues part 0's ranking: together they are the first 2 per quadrant
     assert p0 | p1 == {s["snapshot_id"] for s in panel(snaps, 2, 0)}
     assert len(p1) == sum(min(max(sum(s["quadrant"] == q for s in held) - 1, 0), 1) for q in QUADRANTS)
+
+
+
+def test_expert_control_is_fresh_expert_behaviour_in_the_students_prompt(cfg):
+    from teachable.envs import env_from_config
+    from teachable.io import derive_seed
+    from teachable.prompts import build_prompt, layout_of
+    from teachable.training.controls import expert_examples
+
+    exs = expert_examples(cfg, 3)
+    assert exs and exs == expert_examples(cfg, 3), "deterministic for a config"
+    assert len({e.snapshot_id for e in exs}) == len(exs)
+    assert all(e.fmt == "demo" and e.action in e.valid_actions for e in exs)
+    assert expert_examples(cfg, 4)[:len(exs)] == exs, "more tasks keep the first ones"
+    # noise 0: the expert's own path; every target is its action in the state the prompt shows
+    task = derive_seed(derive_seed(cfg["seed"], "expert_control"), "bootstrap_task", 0)
+    assert task not in set(eval_tasks(cfg)), "not an evaluation task"
+    env = env_from_config(cfg["env"], expert=True)
+    obs, hist, h = env.reset(task), [], cfg["student"]["history"]
+    path = [e for e in expert_examples(cfg, 1, noise=0.0)]
+    for e in path:
+        assert e.prompt == build_prompt(obs.mission, obs.text, hist[-h:], "", layout_of(cfg["student"]))
+        assert e.action == env.expert_action()
+        obs, _, done, _ = env.step(e.action)
+        hist.append(e.action)
+    assert done, "the expert's path ends in success"
+    with pytest.raises(InputError, match="n_tasks"):
+        expert_examples(cfg, 0)
