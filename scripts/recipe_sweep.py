@@ -33,12 +33,15 @@ from teachable.training.replay import as_examples, build_replay
 from teachable.training.sft import env_probe, train_adapter
 
 
-def replay_set(cfg: dict, student: str, snaps: list[dict], cache: dict) -> list:
-    """The replay set the replay_set rule would write for this variant (built once per source)."""
+def replay_set(cfg: dict, student: str, snaps: list[dict], cache: dict, for_null: bool = False) -> list:
+    """The replay set the replay_set rule would write for this variant (built once per
+    source); `for_null`: built even where the variant turns replay off (the null's data)."""
     tr = cfg["training"]
-    key = (tr["replay_share"] > 0, tr["replay_source"], tr["replay_tasks"], tr["replay_min_p"])
-    if key not in cache:
-        cache[key] = as_examples(build_replay(cfg, student, lambda: snaps)[0])
+    on = for_null or tr["replay_share"] > 0
+    key = (on, tr["replay_source"], tr["replay_tasks"], tr["replay_min_p"])
+    if key not in cache:  # build_replay returns nothing at replay_share 0: any share > 0 builds the same set
+        c = {**cfg, "training": {**tr, "replay_share": tr["replay_share"] or 0.5}} if on else cfg
+        cache[key] = as_examples(build_replay(c, student, lambda: snaps)[0])
     return cache[key]
 
 
@@ -76,10 +79,10 @@ def main():
         check_student_layout(student, st)
         for rid, seed in ((r, s) for r in a.runs for s in a.seeds):
             rep = replay_set(cfg, student, snaps, replays)
-            if rid == NULL_RUN and not rep:
-                raise SystemExit(f"{NULL_RUN}: the variant's replay set is empty (training.replay_share 0?)")
             if rid == NULL_RUN:
-                examples = rep
+                examples = replay_set(cfg, student, snaps, replays, for_null=True)
+                if not examples:
+                    raise SystemExit(f"{NULL_RUN}: the replay set is empty (BASE solves none of its replay tasks)")
             elif rid == EXPERT_RUN:
                 expert = expert or expert_examples(cfg, a.expert_tasks)  # variants change training.* only
                 examples = expert
@@ -109,9 +112,11 @@ def main():
 
 
 def summary(out: str) -> None:
-    """One markdown row per (variant, run): delta vs BASE and retention drop, each mean over
-    seeds x tasks with a two-level paired bootstrap CI (teachable.stats.hierarchical:
-    seeds and tasks resampled, paired by task; BASE is greedy, one row every seed shares)."""
+    """One markdown row per (variant, run): delta vs BASE, delta vs the variant's null_replay
+    (the same recipe on BASE's own actions, same seeds) and retention drop, each a mean over
+    seeds x tasks with a two-level paired bootstrap CI (teachable.stats.hierarchical: seeds
+    and tasks resampled, paired by task, and by seed against the null; BASE is greedy, one
+    row every seed shares)."""
     import numpy as np
     import pandas as pd
 
@@ -124,21 +129,31 @@ def summary(out: str) -> None:
     base = read_json(rows["base_record"].iloc[0])
     items = [int(e["item"]) for e in base["episodes"] if e["kind"] == "task"]
     b = np.array([[int(e["success"]) for e in base["episodes"] if e["kind"] == "task"]], float)
-    print("| variant | run | seeds | examples | steps | delta vs BASE [95% CI] | retention drop [95% CI] "
-          "| train acc step 0 -> kept |\n|---|---|---|---|---|---|---|---|")
+
+    def matrix(g: pd.DataFrame) -> np.ndarray:
+        return np.array([[dict(r)[i] for i in items] for r in g.sort_values("seed")["tasks"]], float)
+
+    print(f"BASE task success {b.mean():.3f} on {b.shape[1]} tasks ({int(b.sum())} solved)\n")
+    print("| variant | run | seeds | examples | steps | delta vs BASE [95% CI] | delta vs null_replay [95% CI] "
+          "| retention drop [95% CI] | train acc step 0 -> kept |\n|---|---|---|---|---|---|---|---|---|")
     for (var, rid), g in rows.groupby(["variant", "run_id"], sort=False):
-        x = np.array([[dict(r)[i] for i in items] for r in g["tasks"]], float)
+        x = matrix(g)
         d = hier.paired_diff(b, x, n_resamples=4000)
+        null = rows[(rows.variant == var) & (rows.run_id == NULL_RUN)]
+        vs_null = "n/a"
+        if rid != NULL_RUN and sorted(null.seed) == sorted(g.seed):
+            n = hier.paired_diff(matrix(null), x, n_resamples=4000)
+            vs_null = f"{n.point:+.3f} [{fmt(n.low)}, {fmt(n.high)}]"
         drop = hier.mean_ci(1.0 - x, tasks=b[0] == 1, n_resamples=4000)
         acc0 = np.mean([r[0]["probe_train_acc"] for r in g["probes"]])
         acck = np.mean([c["probe_train_acc"] for c in g["checkpoint"]])
         print(f"| {var} | {rid} | {len(g)} | {g['n_examples'].iloc[0]} | {g['steps'].iloc[0]} "
-              f"| {d.point:+.3f} [{fmt(d.low)}, {fmt(d.high)}] | {drop.point:.3f} [{fmt(drop.low)}, {fmt(drop.high)}] "
-              f"| {acc0:.3f} -> {acck:.3f} |")
+              f"| {d.point:+.3f} [{fmt(d.low)}, {fmt(d.high)}] | {vs_null} "
+              f"| {drop.point:.3f} [{fmt(drop.low, '.3f')}, {fmt(drop.high, '.3f')}] | {acc0:.3f} -> {acck:.3f} |")
 
 
-def fmt(x) -> str:
-    return "n/a" if x is None else f"{x:+.3f}"
+def fmt(x, spec: str = "+.3f") -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
 if __name__ == "__main__":
