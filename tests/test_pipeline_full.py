@@ -253,5 +253,8 @@ def test_recipe_sweep_runs_the_controls_and_summarises_with_two_level_cis(wf, tm
             assert r["n_examples"] == r["n_replay"] > 0
     table = subprocess.run([sys.executable, "scripts/recipe_sweep.py", "--summary", "--out", str(out)], cwd=ROOT,
                            env=env, check=True, capture_output=True, text=True).stdout.splitlines()
-    body = [line for line in table[2:] if line.startswith("| short |")]
-    assert len(body) == 3 and all(line.count("[") == 2 and "n/a" not in line for line in body), table
+    body = {cells[1]: cells for cells in (line.split(" | ") for line in table if line.startswith("| short |"))}
+    assert set(body) == {"null_replay", "expert_demos", "B2_all"}, table
+    for run, cells in body.items():  # 3 seeds: CIs vs BASE, vs the null (not for the null itself), of the drop
+        delta, vs_null, drop = cells[5], cells[6], cells[7]
+        assert "[" in delta and "[" in drop and ("n/a" if run == "null_replay" else "[") in vs_null, table
