@@ -2,8 +2,8 @@
 """A small recipe sweep on a finished pilot (docs/training.md): for each recipe variant
 (a JSON dict of training.* overrides) train the given phase-2 runs on each --seeds training seed
 and evaluate them exactly as phase 3 does (task success, retention, panel) -> one JSON
-line per (variant, run) appended to --out. Reads the pilot's student, labels and BASE
-record; writes only under --work and --out.
+line per (variant, run, seed) appended to --out. Reads the pilot's student and labels;
+writes only under --work and --out.
 
 Besides the phase-2 run ids, two controls (teachable.training.controls):
 - `null_replay`, the floor: the replay set itself, i.e. BASE's own greedy actions. It
@@ -13,8 +13,8 @@ Besides the phase-2 run ids, two controls (teachable.training.controls):
 
 BASE is evaluated under the sweep's --config (cached in --work, one file per evaluation
 setting), so raising eval.n_tasks there resolves smaller differences than the pilot's 64
-tasks. `--summary` prints one markdown row per (variant, run) of --out: delta vs BASE and
-retention drop with two-level (seeds x tasks) paired CIs."""
+tasks. `--summary` prints one markdown row per (variant, run) of --out: delta vs BASE, delta
+vs the variant's null_replay and retention drop, with two-level (seeds x tasks) paired CIs."""
 
 import argparse
 import hashlib
@@ -39,9 +39,8 @@ def replay_set(cfg: dict, student: str, snaps: list[dict], cache: dict, for_null
     tr = cfg["training"]
     on = for_null or tr["replay_share"] > 0
     key = (on, tr["replay_source"], tr["replay_tasks"], tr["replay_min_p"])
-    if key not in cache:  # build_replay returns nothing at replay_share 0: any share > 0 builds the same set
-        c = {**cfg, "training": {**tr, "replay_share": tr["replay_share"] or 0.5}} if on else cfg
-        cache[key] = as_examples(build_replay(c, student, lambda: snaps)[0])
+    if key not in cache:
+        cache[key] = as_examples(build_replay(cfg, student, lambda: snaps, even_if_off=on)[0])
     return cache[key]
 
 
@@ -55,7 +54,7 @@ def main():
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (B1_uniform is redrawn per seed)")
     p.add_argument("--work", help="adapters and the BASE record")
     p.add_argument("--out", required=True)
-    p.add_argument("--summary", action="store_true", help="only print the table of --out (two-level CIs vs BASE)")
+    p.add_argument("--summary", action="store_true", help="only print the table of --out (two-level CIs vs BASE and vs the null)")
     a = p.parse_args()
     if a.summary:
         return summary(a.out)

@@ -4,8 +4,8 @@ and CIs that enclose their means, a dry run afterwards has nothing to do, a chan
 figure code re-runs only figures and tables, and `snakemake --report` builds the report."""
 
 import json
-from pathlib import Path
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pandas as pd

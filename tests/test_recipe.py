@@ -218,7 +218,6 @@ def test_validation_tasks_and_panel_are_disjoint_from_phase3(cfg, snaps):
     assert len(p1) == sum(min(max(sum(s["quadrant"] == q for s in held) - 1, 0), 1) for q in QUADRANTS)
 
 
-
 def test_expert_control_is_fresh_expert_behaviour_in_the_students_prompt(cfg):
     from teachable.envs import env_from_config
     from teachable.io import derive_seed
@@ -235,8 +234,7 @@ def test_expert_control_is_fresh_expert_behaviour_in_the_students_prompt(cfg):
     assert task not in set(eval_tasks(cfg)), "not an evaluation task"
     env = env_from_config(cfg["env"], expert=True)
     obs, hist, h = env.reset(task), [], cfg["student"]["history"]
-    path = [e for e in expert_examples(cfg, 1, noise=0.0)]
-    for e in path:
+    for e in expert_examples(cfg, 1, noise=0.0):
         assert e.prompt == build_prompt(obs.mission, obs.text, hist[-h:], "", layout_of(cfg["student"]))
         assert e.action == env.expert_action()
         obs, _, done, _ = env.step(e.action)
@@ -244,3 +242,13 @@ def test_expert_control_is_fresh_expert_behaviour_in_the_students_prompt(cfg):
     assert done, "the expert's path ends in success"
     with pytest.raises(InputError, match="n_tasks"):
         expert_examples(cfg, 0)
+
+
+def test_replay_set_is_off_at_share_zero_unless_the_null_control_asks(cfg, mock_student, snaps):
+    from teachable.training.replay import build_replay
+
+    tr = {**cfg["training"], "replay_tasks": 8}
+    on = build_replay({**cfg, "training": {**tr, "replay_share": 0.5}}, mock_student, lambda: snaps)[0]
+    off = {**cfg, "training": {**tr, "replay_share": 0.0}}
+    assert on and build_replay(off, mock_student, lambda: snaps)[0] == []
+    assert build_replay(off, mock_student, lambda: snaps, even_if_off=True)[0] == on

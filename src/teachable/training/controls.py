@@ -22,7 +22,6 @@ from .formats import SFTExample
 
 NULL_RUN = "null_replay"
 EXPERT_RUN = "expert_demos"
-CONTROL_RUNS = (NULL_RUN, EXPERT_RUN)
 
 
 def expert_examples(cfg: dict, n_tasks: int, noise: float | None = None) -> list[SFTExample]:

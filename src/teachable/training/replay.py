@@ -67,13 +67,15 @@ def snapshot_records(snaps: list[dict], history_len: int | None, min_p: float,
                   "n_examples": len(rows)}
 
 
-def build_replay(cfg: dict, student_path: str, snaps: Callable[[], list[dict]]) -> tuple[list[dict], dict]:
+def build_replay(cfg: dict, student_path: str, snaps: Callable[[], list[dict]],
+                 even_if_off: bool = False) -> tuple[list[dict], dict]:
     """The replay set of a config (training.replay_*): what rule replay_set writes and
     scripts/recipe_sweep.py trains with. `snaps` loads the labeled snapshots (only the
-    snapshots source reads them)."""
+    snapshots source reads them). `even_if_off`: build it at replay_share 0 too (the
+    null control's data, teachable.training.controls)."""
     tr, st = cfg["training"], cfg["student"]
     source = tr["replay_source"]
-    if float(tr["replay_share"]) <= 0:
+    if float(tr["replay_share"]) <= 0 and not even_if_off:
         return [], {"source": source, "n_examples": 0, "note": "training.replay_share is 0: replay off"}
     if source == "base_greedy":
         from functools import partial
