@@ -26,6 +26,7 @@ from pathlib import Path
 from teachable.config import load_config
 from teachable.evaluation import evaluate_model
 from teachable.io import read_json, read_records, write_json
+from teachable.policy import pick_device
 from teachable.prompts import check_student_layout, layout_of
 from teachable.training.controls import EXPERT_RUN, NULL_RUN, expert_examples
 from teachable.training.runs import run_data
@@ -53,6 +54,7 @@ def main():
     p.add_argument("--expert-tasks", type=int, default=300, help="tasks of the expert_demos control")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (B1_uniform is redrawn per seed)")
     p.add_argument("--work", help="adapters and the BASE record")
+    p.add_argument("--device", help="torch device for training and evaluation (default: the config's student.device)")
     p.add_argument("--out", required=True)
     p.add_argument("--summary", action="store_true", help="only print the table of --out (two-level CIs vs BASE and vs the null)")
     a = p.parse_args()
@@ -64,11 +66,12 @@ def main():
     snaps = read_records(res / "phase1/labeled_snapshots.jsonl", ("snapshot_id", "heldout"))
     student = str(res / "student" / "base")
     cfg0 = load_config(a.config)
+    device = str(pick_device(a.device or cfg0["student"]["device"]))
     key = hashlib.sha256(json.dumps([cfg0["seed"], cfg0["env"], cfg0["eval"], cfg0["student"]],
                                     sort_keys=True).encode()).hexdigest()[:12]
     base_path = Path(a.work) / f"BASE_{key}.json"  # BASE on the sweep's own evaluation tasks
     if not base_path.exists():
-        write_json(base_path, evaluate_model(student, None, cfg0, snaps, 0, "cpu"))
+        write_json(base_path, evaluate_model(student, None, cfg0, snaps, 0, device))
     base = read_json(base_path)
     replays: dict = {}
     expert = None
@@ -90,9 +93,9 @@ def main():
                                     layout=layout_of(st)).examples
             out = Path(a.work) / var["name"] / rid / f"seed{seed}"
             t0 = time.perf_counter()
-            r = train_adapter(student, examples, tr, seed, out / "adapter", "cpu",
+            r = train_adapter(student, examples, tr, seed, out / "adapter", device,
                               probe=env_probe(cfg, examples), log=lambda *_: None, replay=rep)
-            ev = evaluate_model(student, str(out / "adapter"), cfg, snaps, seed, "cpu", base)
+            ev = evaluate_model(student, str(out / "adapter"), cfg, snaps, seed, device, base)
             m = ev["metrics"]
             losses = [x["loss"] for x in r["metrics_rows"] if "loss" in x]
             probes = [{k: v for k, v in x.items() if k.startswith("probe") or k == "step"}
@@ -104,7 +107,7 @@ def main():
                    "task_success": m["task_success"], "delta_base": m["task_success"] - base["metrics"]["task_success"],
                    "retention": m.get("retention"), "panel_success": m["panel_success"],
                    "base_record": str(base_path), "tasks": [[int(e["item"]), int(e["success"])] for e in ev["episodes"] if e["kind"] == "task"],
-                   "wall_s": round(time.perf_counter() - t0, 1), "load_avg_1m": round(os.getloadavg()[0], 2)}
+                   "device": device, "wall_s": round(time.perf_counter() - t0, 1), "load_avg_1m": round(os.getloadavg()[0], 2)}
             print(json.dumps(row), flush=True)
             with open(a.out, "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -238,6 +238,7 @@ def test_recipe_sweep_runs_the_controls_and_summarises_with_two_level_cis(wf, tm
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")}
     cmd = [sys.executable, "scripts/recipe_sweep.py", "--config", CFG, "--results", str(wf / "results"),
            "--work", str(tmp_path / "work"), "--out", str(out), "--seeds", "0", "1", "2", "--expert-tasks", "2",
+           "--device", "cpu",
            "--runs", "null_replay", "expert_demos", "B2_all",
            "--variants", '[{"name": "short", "training": {"budget_value": 2, "probe_every": 0}}]']
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
@@ -246,7 +247,7 @@ def test_recipe_sweep_runs_the_controls_and_summarises_with_two_level_cis(wf, tm
         (run, s) for run in ("null_replay", "expert_demos", "B2_all") for s in (0, 1, 2))
     n_expert = len(expert_examples(load_config(ROOT / CFG), 2))
     for r in rows:
-        assert r["steps"] == 2 and len(r["tasks"]) == 8
+        assert r["steps"] == 2 and len(r["tasks"]) == 8 and r["device"] == "cpu"
         if r["run_id"] == "expert_demos":
             assert r["n_examples"] == n_expert
         if r["run_id"] == "null_replay":
