@@ -244,6 +244,36 @@ def test_expert_control_is_fresh_expert_behaviour_in_the_students_prompt(cfg):
         expert_examples(cfg, 0)
 
 
+def test_dagger_control_labels_the_students_own_states_with_the_expert(cfg, mock_student):
+    import copy
+
+    import numpy as np
+
+    from teachable.policy import Policy
+    from teachable.training.controls import dagger_examples
+
+    policy = Policy.load(mock_student, None, "cpu", 64)
+    exs = dagger_examples(cfg, policy, 4)
+    assert exs and exs == dagger_examples(cfg, policy, 4), "deterministic for a config and student"
+    assert dagger_examples(cfg, policy, 5)[:len(exs)] == exs, "more tasks keep the first ones"
+    assert len({e.snapshot_id for e in exs}) == len(exs) and all(e.fmt == "demo" for e in exs)
+    # the corridor's expert goes forward when the goal is ahead and turns around when it is behind
+    for e in exs:
+        obs_line = next(line for line in e.prompt.splitlines() if line.startswith("observation:"))
+        assert e.action == ("turn around" if "behind" in obs_line else "go forward"), e.prompt
+    # the student acts: greedy (temperature 0), each next state follows the student's own pick
+    greedy = copy.deepcopy(cfg)
+    greedy["student"]["temperature"] = 0.0
+    exs = dagger_examples(greedy, policy, 3)
+    pairs = [(e, nxt) for e, nxt in zip(exs, exs[1:]) if nxt.snapshot_id.split("_")[0] == e.snapshot_id.split("_")[0]]
+    assert pairs
+    for e, nxt in pairs:
+        pick = e.valid_actions[int(np.argmax(policy.score([e.prompt], [list(e.valid_actions)])[0]))]
+        assert nxt.prompt.split("history: ")[1].split("\n")[0].split(" , ")[-1] == pick
+    with pytest.raises(InputError, match="n_tasks"):
+        dagger_examples(cfg, policy, 0)
+
+
 def test_replay_set_is_off_at_share_zero_unless_the_null_control_asks(cfg, mock_student, snaps):
     from teachable.training.replay import build_replay
 

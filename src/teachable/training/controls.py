@@ -10,6 +10,11 @@ recipe:
   phase 0's, the probe's or evaluation's), the warm-start's noisy-expert rollouts in the
   student's plain prompt. If the recipe can not improve the student on these, no run on a
   few dozen snapshots can be expected to.
+- `dagger_demos`, the positive control at the student's own states: the student acts on
+  fresh tasks of their own (seeds from (seed, 'dagger_control')), sampling at
+  student.temperature as phase 0's rollouts do, and every state it visits is labelled with
+  the expert's action (DAgger's data). B2_all is this at a few dozen failure states; if
+  thousands of such labels can not improve the student, those few can not either.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from .formats import SFTExample
 
 NULL_RUN = "null_replay"
 EXPERT_RUN = "expert_demos"
+DAGGER_RUN = "dagger_demos"
 
 
 def expert_examples(cfg: dict, n_tasks: int, noise: float | None = None) -> list[SFTExample]:
@@ -41,3 +47,44 @@ def expert_examples(cfg: dict, n_tasks: int, noise: float | None = None) -> list
     return [SFTExample(f"expert{i:05d}_t{t:03d}", "demo", build_prompt(s["mission"], s["obs"], s["hist"], "", layout),
                        s["action"], tuple(s["valid"]))
             for i, states in enumerate(episodes) for t, s in enumerate(states)]
+
+
+def dagger_examples(cfg: dict, policy, n_tasks: int) -> list[SFTExample]:
+    """Demo-format examples at the states `policy` visits on `n_tasks` fresh tasks, acting
+    by sampling at student.temperature (greedy at 0), each labelled with the env's expert
+    action. The episodes step in lock-step, one batched scoring per step."""
+    import numpy as np
+
+    from ..action_dist import softmax
+    from ..envs import env_from_config
+    from ..rollout import inverse_cdf
+
+    if n_tasks < 1:
+        raise InputError(f"{DAGGER_RUN}: n_tasks {n_tasks} < 1")
+    st, layout = cfg["student"], layout_of(cfg["student"])
+    temp, hist_len = float(st["temperature"]), int(st["history"])
+    envs = [env_from_config(cfg["env"], expert=True) for _ in range(n_tasks)]
+    rngs = [np.random.default_rng(derive_seed(cfg["seed"], "dagger_sample", i)) for i in range(n_tasks)]
+    obs = [env.reset(derive_seed(cfg["seed"], "dagger_control", i)) for i, env in enumerate(envs)]
+    hist: list[list[str]] = [[] for _ in envs]
+    steps: list[list[SFTExample]] = [[] for _ in envs]
+    live = list(range(n_tasks))
+    for _ in range(cfg["env"]["max_steps"]):
+        if not live:
+            break
+        prompts = [build_prompt(obs[i].mission, obs[i].text, hist[i][-hist_len:] if hist_len else [], "", layout)
+                   for i in live]
+        scores = policy.score(prompts, [list(obs[i].valid_actions) for i in live])
+        still = []
+        for i, prompt, sc in zip(live, prompts, scores):
+            valid = list(obs[i].valid_actions)
+            steps[i].append(SFTExample(f"dagger{i:05d}_t{len(steps[i]):03d}", "demo", prompt,
+                                       envs[i].expert_action(), tuple(valid)))
+            u = rngs[i].random()
+            a = valid[int(np.argmax(sc))] if temp <= 0 else valid[inverse_cdf(softmax(sc, temp), u)]
+            obs[i], _, done, info = envs[i].step(a)
+            hist[i].append(a)
+            if not (done or info.get("success")):
+                still.append(i)
+        live = still
+    return [ex for ep in steps for ex in ep]
