@@ -12,6 +12,7 @@ import pytest
 from teachable.config import load_config
 from teachable.envs import env_from_config
 from teachable.io import InputError
+from teachable.prompts import build_prompt
 from teachable.student_errors import CATEGORIES, category, error_breakdown, error_states
 
 from conftest import MOCK_CONFIG, ROOT
@@ -33,6 +34,10 @@ def test_category_reads_the_experts_subgoal_against_the_view():
     assert category("pick up the blue key", obs) == "target not in view"
     assert category("explore", obs) == category("", obs) == "explore"
     assert category("go to a free cell", obs) == "other"
+    carrying = "you carry a purple box. you face an empty cell. you see a red ball 2 steps forward."
+    assert category("go to a free cell to drop the purple box", carrying) == "other"
+    assert category("drop the purple box", carrying) == "other"
+    assert category("go to the purple box", carrying) == "target not in view"  # carried is not seen
     assert category(None, obs) == "all"
 
 
@@ -70,3 +75,18 @@ def test_student_errors_script_prints_and_writes_the_table(mock_student, tmp_pat
     assert "| overall | 1.000 | 1.000 |" in r.stdout
     rep = json.loads(out.read_text())["students"][mock_student]
     assert 0.0 <= rep["overall"]["optimal"] <= 1.0 and rep["overall"]["expert_optimal"] == 1.0
+
+
+def test_student_driven_states_follow_the_students_own_picks(mock_student):
+    from teachable.policy import Policy
+
+    cfg = load_config(MOCK_CONFIG)
+    policy = Policy.load(mock_student, None, "cpu", 64)
+    make = partial(env_from_config, cfg["env"], expert=True)
+    rows = error_states(make, 3, 0, 99, 0.0, cfg["env"]["max_steps"], policy, temperature=0.0)  # whole history
+    follows = [(r, nxt) for r, nxt in zip(rows, rows[1:]) if len(nxt["hist"]) == len(r["hist"]) + 1]
+    assert follows
+    for r, nxt in follows:  # the next state's last action is the student's greedy pick here
+        sc = policy.score([build_prompt(r["mission"], r["obs"], r["hist"], "")], [r["valid"]])[0]
+        assert nxt["hist"][-1] == r["valid"][int(np.argmax(sc))]
+    assert rows == error_states(make, 3, 0, 99, 0.0, cfg["env"]["max_steps"], policy, temperature=0.0)

@@ -4,13 +4,15 @@
 Agreement with the expert under-states a student where several actions are equally good, and
 over-states what fine-tuning on expert labels can add where the expert decides from what the
 student's prompt does not show (BabyAIBot remembers the room; the prompt holds the 7x7 view
-and two actions). So each state of a noisy-expert rollout (the warm-start's data) carries:
+and two actions), or where the expert itself goes a long way round. So each state of a
+rollout (the noisy expert's, as the warm-start's data, or the student's own, as phase 0's)
+carries:
 
 - the expert's action;
 - the optimal actions: those after which the env's steps_to_go drops by one;
 - a category from the expert's subgoal (BabyAI): `target in view` (the subgoal names an
-  object the observation shows), `target not in view`, `explore`, `other`; `all` for envs
-  without subgoals.
+  object the view shows), `target not in view`, `explore`, `other` (no object, or the carried
+  one: drop it, find a free cell); `all` for envs without subgoals.
 
 error_breakdown() then reports, overall and per category, how often the greedy student picks
 the expert's action and how often it picks an optimal one.
@@ -24,9 +26,11 @@ from typing import Callable
 
 import numpy as np
 
+from .action_dist import softmax
 from .envs.base import TextEnv
 from .io import InputError, derive_seed
 from .prompts import DEFAULT_LAYOUT, build_prompt
+from .rollout import inverse_cdf
 
 _OBJECT = re.compile(r"\b(red|green|blue|purple|yellow|grey) (key|ball|box|door)\b")
 CATEGORIES = ("target in view", "target not in view", "explore", "other", "all")
@@ -39,16 +43,19 @@ def category(subgoal: str | None, obs_text: str) -> str:
     if not subgoal or subgoal == "explore":
         return "explore"
     m = _OBJECT.search(subgoal)
-    if not m:
-        return "other"
-    return "target in view" if m.group(0) in obs_text else "target not in view"
+    if not m or subgoal.startswith("drop") or "free cell" in subgoal:
+        return "other"  # no object, or the carried one: nothing to find in the view
+    view = obs_text.split(". ", 1)[-1] if obs_text.startswith("you carry") else obs_text
+    return "target in view" if m.group(0) in view else "target not in view"
 
 
 def error_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int, noise: float,
-                 max_steps: int) -> list[dict]:
-    """States of `n_tasks` noisy-expert episodes (a random valid action with prob `noise`,
-    as the warm-start's demonstrations), each with the expert's action, the optimal actions
-    and the category. Tasks and noise come from (seed, 'student_errors', i)."""
+                 max_steps: int, driver=None, temperature: float = 1.0, layout: str = DEFAULT_LAYOUT) -> list[dict]:
+    """States of `n_tasks` episodes, each with the expert's action, the optimal actions and
+    the category. Who acts: the noisy expert (a random valid action with prob `noise`, as
+    the warm-start's demonstrations), or, given a `driver` policy, that student sampling at
+    `temperature` (greedy at 0), as phase 0's rollouts: the states a teacher labels. Tasks
+    and draws come from (seed, 'student_errors', i)."""
     if n_tasks < 1:
         raise InputError(f"student_errors: n_tasks {n_tasks} < 1")
     env, probe = make_env(), make_env()
@@ -69,9 +76,15 @@ def error_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, histo
             rows.append({"mission": obs.mission, "obs": obs.text, "hist": hist[-history_len:] if history_len else [],
                          "valid": list(obs.valid_actions), "expert": info["action"], "optimal": optimal,
                          "category": category(info.get("subgoal"), obs.text)})
-            act = info["action"]
-            if rng.random() < noise:
-                act = obs.valid_actions[int(rng.integers(len(obs.valid_actions)))]
+            valid = list(obs.valid_actions)
+            if driver is not None:
+                sc = driver.score([build_prompt(obs.mission, obs.text, rows[-1]["hist"], "", layout)], [valid])[0]
+                u = rng.random()
+                act = valid[int(np.argmax(sc))] if temperature <= 0 else valid[inverse_cdf(softmax(sc, temperature), u)]
+            else:
+                act = info["action"]
+                if rng.random() < noise:
+                    act = valid[int(rng.integers(len(valid)))]
             obs, _, done, _ = env.step(act)
             hist.append(act)
             if done:
