@@ -12,7 +12,8 @@ Besides the phase-2 run ids, two controls (teachable.training.controls):
   of their own. If the recipe can not improve the student on these, no run can be expected to.
 - `dagger_demos`, the positive control at the student's own states: the expert's action at
   every state the student visits (sampling at student.temperature) on --expert-tasks tasks of
-  their own; B2_all at scale.
+  their own; B2_all at scale. `dagger_shortest`: the same states, a shortest-plan action as
+  the label (is the teacher, or the place, the problem?).
 
 BASE is evaluated under the sweep's --config (cached in --work, one file per evaluation
 setting), so raising eval.n_tasks there resolves smaller differences than the pilot's 64
@@ -31,7 +32,8 @@ from teachable.evaluation import evaluate_model
 from teachable.io import read_json, read_records, write_json
 from teachable.policy import pick_device
 from teachable.prompts import check_student_layout, layout_of
-from teachable.training.controls import DAGGER_RUN, EXPERT_RUN, NULL_RUN, dagger_examples, expert_examples
+from teachable.training.controls import (DAGGER_RUN, DAGGER_SHORTEST_RUN, EXPERT_RUN, NULL_RUN, dagger_examples,
+                                         expert_examples)
 from teachable.training.runs import run_data
 from teachable.training.replay import as_examples, build_replay
 from teachable.training.sft import env_probe, train_adapter
@@ -53,8 +55,8 @@ def main():
     p.add_argument("--config", default="config/config.yaml")
     p.add_argument("--results", help="a finished pilot's results/ (read only)")
     p.add_argument("--variants", help="JSON list of {name, training overrides}")
-    p.add_argument("--runs", nargs="+", help="phase-2 run ids, null_replay, expert_demos or dagger_demos (see above)")
-    p.add_argument("--expert-tasks", type=int, default=300, help="tasks of the expert_demos and dagger_demos controls")
+    p.add_argument("--runs", nargs="+", help="phase-2 run ids, null_replay, expert_demos, dagger_demos or dagger_shortest (see above)")
+    p.add_argument("--expert-tasks", type=int, default=300, help="tasks of the expert_demos and dagger_* controls")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (B1_uniform is redrawn per seed)")
     p.add_argument("--work", help="adapters and the BASE record")
     p.add_argument("--device", help="torch device for training and evaluation (default: the config's student.device)")
@@ -77,7 +79,7 @@ def main():
         write_json(base_path, evaluate_model(student, None, cfg0, snaps, 0, device))
     base = read_json(base_path)
     replays: dict = {}
-    expert = dagger = None
+    expert, dagger = None, {}
     for var in json.loads(a.variants):
         cfg = load_config(a.config, {"training": var["training"]})
         tr, st = cfg["training"], cfg["student"]
@@ -91,13 +93,14 @@ def main():
             elif rid == EXPERT_RUN:
                 expert = expert or expert_examples(cfg, a.expert_tasks)  # variants change training.* only
                 examples = expert
-            elif rid == DAGGER_RUN:
-                if dagger is None:
+            elif rid in (DAGGER_RUN, DAGGER_SHORTEST_RUN):
+                if rid not in dagger:
                     from teachable.policy import Policy
 
-                    dagger = dagger_examples(cfg, Policy.load(student, None, device, st["batch_size"],
-                                                              st["prompt_format"], st["dtype"]), a.expert_tasks)
-                examples = dagger
+                    dagger[rid] = dagger_examples(cfg, Policy.load(student, None, device, st["batch_size"],
+                                                                   st["prompt_format"], st["dtype"]), a.expert_tasks,
+                                                  "shortest" if rid == DAGGER_SHORTEST_RUN else "expert")
+                examples = dagger[rid]
             else:
                 examples = run_data(rid, snaps, cfg["seed"], tr.get("max_samples"), st["history"], train_seed=seed,
                                     layout=layout_of(st)).examples

@@ -226,7 +226,7 @@ def test_one_job_per_seed_writes_what_one_job_per_run_writes(wf):
 
 def test_recipe_sweep_runs_the_controls_and_summarises_with_two_level_cis(wf, tmp_path):
     """scripts/recipe_sweep.py on a finished pipeline: the floor (null_replay), the positive
-    controls (expert_demos, dagger_demos) and a phase-2 run, three seeds each, then --summary."""
+    controls (expert_demos, dagger_demos, dagger_shortest) and a phase-2 run, three seeds each, then --summary."""
     import subprocess
     import sys
 
@@ -239,12 +239,12 @@ def test_recipe_sweep_runs_the_controls_and_summarises_with_two_level_cis(wf, tm
     cmd = [sys.executable, "scripts/recipe_sweep.py", "--config", CFG, "--results", str(wf / "results"),
            "--work", str(tmp_path / "work"), "--out", str(out), "--seeds", "0", "1", "2", "--expert-tasks", "2",
            "--device", "cpu",
-           "--runs", "null_replay", "expert_demos", "dagger_demos", "B2_all",
+           "--runs", "null_replay", "expert_demos", "dagger_demos", "dagger_shortest", "B2_all",
            "--variants", '[{"name": "short", "training": {"budget_value": 2, "probe_every": 0}}]']
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted((r["run_id"], r["seed"]) for r in rows) == sorted(
-        (run, s) for run in ("null_replay", "expert_demos", "dagger_demos", "B2_all") for s in (0, 1, 2))
+        (run, s) for run in ("null_replay", "expert_demos", "dagger_demos", "dagger_shortest", "B2_all") for s in (0, 1, 2))
     n_expert = len(expert_examples(load_config(ROOT / CFG), 2))
     for r in rows:
         assert r["steps"] == 2 and len(r["tasks"]) == 8 and r["device"] == "cpu"
@@ -252,12 +252,12 @@ def test_recipe_sweep_runs_the_controls_and_summarises_with_two_level_cis(wf, tm
             assert r["n_examples"] == n_expert
         if r["run_id"] == "null_replay":
             assert r["n_examples"] == r["n_replay"] > 0
-        if r["run_id"] == "dagger_demos":  # the student's own states on 2 tasks: at least a step each
+        if r["run_id"].startswith("dagger_"):  # the student's own states on 2 tasks: at least a step each
             assert r["n_examples"] >= 2
     table = subprocess.run([sys.executable, "scripts/recipe_sweep.py", "--summary", "--out", str(out)], cwd=ROOT,
                            env=env, check=True, capture_output=True, text=True).stdout.splitlines()
     body = {cells[1]: cells for cells in (line.split(" | ") for line in table if line.startswith("| short |"))}
-    assert set(body) == {"null_replay", "expert_demos", "dagger_demos", "B2_all"}, table
+    assert set(body) == {"null_replay", "expert_demos", "dagger_demos", "dagger_shortest", "B2_all"}, table
     for run, cells in body.items():  # 3 seeds: CIs vs BASE, vs the null (not for the null itself), of the drop
         delta, vs_null, drop = cells[5], cells[6], cells[7]
         assert "[" in delta and "[" in drop and ("n/a" if run == "null_replay" else "[") in vs_null, table

@@ -15,7 +15,7 @@ from teachable.training.lora import attach_lora, encode, kl_to_base
 from teachable.training.replay import base_greedy_records, read_replay, replay_for_run, snapshot_records
 from teachable.training.sft import check_train_cfg, plan_steps
 
-from conftest import MOCK_CONFIG
+from conftest import MOCK_CONFIG, ROOT
 from training_fixtures import labeled_snapshots
 
 LORA = {"lora_rank": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": "all-linear"}
@@ -272,6 +272,36 @@ def test_dagger_control_labels_the_students_own_states_with_the_expert(cfg, mock
         assert nxt.prompt.split("history: ")[1].split("\n")[0].split(" , ")[-1] == pick
     with pytest.raises(InputError, match="n_tasks"):
         dagger_examples(cfg, policy, 0)
+    # the corridor's expert always takes a shortest plan: shortest-plan labels are the same
+    assert dagger_examples(cfg, policy, 4, "shortest") == dagger_examples(cfg, policy, 4)
+    with pytest.raises(InputError, match="labels 'best'"):
+        dagger_examples(cfg, policy, 1, "best")
+
+
+def test_shortest_action_leaves_the_shortest_plan_and_the_env_as_it_was():
+    from teachable.config import load_config
+    from teachable.envs import env_from_config
+    from teachable.training.controls import shortest_action
+
+    env = env_from_config(load_config(ROOT / "config" / "config.yaml")["env"], expert=False)
+    seen_detour = False
+    for task in range(6):
+        obs = env.reset(task)
+        for a in ("turn left", "turn left", "go forward"):  # off the expert's path
+            obs, *_ = env.step(a)
+        state, valid = env.get_state(), list(obs.valid_actions)
+        togo = {}
+        for a in valid:
+            env.set_state(state)
+            env.step(a)
+            togo[a] = env.steps_to_go()
+        env.set_state(state)
+        for expert in valid:  # whatever the expert said, the answer is on a shortest plan
+            pick = shortest_action(env, valid, expert)
+            assert togo[pick] == min(togo.values()) and env.get_state() == state
+            assert pick == expert or togo[expert] > togo[pick]
+            seen_detour |= pick != expert
+    assert seen_detour
 
 
 def test_replay_set_is_off_at_share_zero_unless_the_null_control_asks(cfg, mock_student, snaps):

@@ -15,6 +15,9 @@ recipe:
   student.temperature as phase 0's rollouts do, and every state it visits is labelled with
   the expert's action (DAgger's data). B2_all is this at a few dozen failure states; if
   thousands of such labels can not improve the student, those few can not either.
+  `dagger_shortest` is the same states labelled with a shortest-plan action instead (the
+  expert's where it is one, else the first valid action after which the env's steps_to_go
+  is least): it tells a bad teacher from a bad place to teach.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .formats import SFTExample
 NULL_RUN = "null_replay"
 EXPERT_RUN = "expert_demos"
 DAGGER_RUN = "dagger_demos"
+DAGGER_SHORTEST_RUN = "dagger_shortest"
 
 
 def expert_examples(cfg: dict, n_tasks: int, noise: float | None = None) -> list[SFTExample]:
@@ -49,10 +53,25 @@ def expert_examples(cfg: dict, n_tasks: int, noise: float | None = None) -> list
             for i, states in enumerate(episodes) for t, s in enumerate(states)]
 
 
-def dagger_examples(cfg: dict, policy, n_tasks: int) -> list[SFTExample]:
+def shortest_action(env, valid: list[str], expert: str) -> str:
+    """`expert` if no valid action leaves a shorter plan (env.steps_to_go after it), else
+    the first valid action that leaves the shortest; the env is left as it was."""
+    state, togo = env.get_state(), {}
+    for a in valid:
+        env.set_state(state)
+        env.step(a)
+        d = env.steps_to_go()
+        togo[a] = float("inf") if d is None else d
+    env.set_state(state)
+    best = min(togo.values())
+    return expert if togo.get(expert) == best else next(a for a in valid if togo[a] == best)
+
+
+def dagger_examples(cfg: dict, policy, n_tasks: int, labels: str = "expert") -> list[SFTExample]:
     """Demo-format examples at the states `policy` visits on `n_tasks` fresh tasks, acting
     by sampling at student.temperature (greedy at 0), each labelled with the env's expert
-    action. The episodes step in lock-step, one batched scoring per step."""
+    action (`labels` 'expert') or a shortest-plan action ('shortest', shortest_action). The
+    episodes step in lock-step, one batched scoring per step."""
     import numpy as np
 
     from ..action_dist import softmax
@@ -61,6 +80,9 @@ def dagger_examples(cfg: dict, policy, n_tasks: int) -> list[SFTExample]:
 
     if n_tasks < 1:
         raise InputError(f"{DAGGER_RUN}: n_tasks {n_tasks} < 1")
+    if labels not in ("expert", "shortest"):
+        raise InputError(f"{DAGGER_RUN}: labels {labels!r} is not one of expert, shortest")
+    probe = env_from_config(cfg["env"], expert=False) if labels == "shortest" else None
     st, layout = cfg["student"], layout_of(cfg["student"])
     temp, hist_len = float(st["temperature"]), int(st["history"])
     envs = [env_from_config(cfg["env"], expert=True) for _ in range(n_tasks)]
@@ -78,8 +100,11 @@ def dagger_examples(cfg: dict, policy, n_tasks: int) -> list[SFTExample]:
         still = []
         for i, prompt, sc in zip(live, prompts, scores):
             valid = list(obs[i].valid_actions)
-            steps[i].append(SFTExample(f"dagger{i:05d}_t{len(steps[i]):03d}", "demo", prompt,
-                                       envs[i].expert_action(), tuple(valid)))
+            target = envs[i].expert_action()
+            if probe is not None:
+                probe.set_state(envs[i].get_state())
+                target = shortest_action(probe, valid, target)
+            steps[i].append(SFTExample(f"dagger{i:05d}_t{len(steps[i]):03d}", "demo", prompt, target, tuple(valid)))
             u = rngs[i].random()
             a = valid[int(np.argmax(sc))] if temp <= 0 else valid[inverse_cdf(softmax(sc, temp), u)]
             obs[i], _, done, info = envs[i].step(a)
