@@ -21,7 +21,7 @@ from teachable.student_errors import CATEGORIES, error_breakdown, error_states
 def main():
     p = scripting.parser(__doc__)
     p.add_argument("--students", nargs="+", required=True, help="student model directories")
-    p.add_argument("--tasks", type=int, default=150, help="noisy-expert episodes (fresh tasks)")
+    p.add_argument("--tasks", type=int, default=150, help="episodes on fresh tasks (the noisy expert's or the first student's, --states)")
     p.add_argument("--states", choices=("expert", "student"), default="expert",
                    help="whose rollouts: the noisy expert's, or the first student's")
     p.add_argument("--device", default="cpu")

@@ -131,6 +131,12 @@ def coupled_deviation(p: np.ndarray, u: float, avoid: int) -> int:
     return inverse_cdf(rest, v)
 
 
+def pick_index(scores: np.ndarray, temperature: float, u: float) -> int:
+    """The action a student takes from its candidate scores: greedy at temperature 0, else
+    drawn at `temperature` with the uniform `u` (inverse_cdf)."""
+    return int(np.argmax(scores)) if temperature <= 0 else inverse_cdf(softmax(scores, temperature), u)
+
+
 def inverse_cdf(p: np.ndarray, u: float) -> int:
     """Index drawn from `p` with one uniform `u` in [0, 1): the first index whose cumulative
     probability exceeds u. One uniform per step (instead of Generator.choice) lets episodes

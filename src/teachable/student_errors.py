@@ -26,11 +26,10 @@ from typing import Callable
 
 import numpy as np
 
-from .action_dist import softmax
-from .envs.base import TextEnv
+from .envs.base import TextEnv, steps_to_go_after
 from .io import InputError, derive_seed
 from .prompts import DEFAULT_LAYOUT, build_prompt
-from .rollout import inverse_cdf
+from .rollout import pick_index
 
 _OBJECT = re.compile(r"\b(red|green|blue|purple|yellow|grey) (key|ball|box|door)\b")
 CATEGORIES = ("target in view", "target not in view", "explore", "other", "all")
@@ -58,7 +57,7 @@ def error_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, histo
     and draws come from (seed, 'student_errors', i)."""
     if n_tasks < 1:
         raise InputError(f"student_errors: n_tasks {n_tasks} < 1")
-    env, probe = make_env(), make_env()
+    env, probe = make_env(), make_env()  # probe: steps_to_go after each action, env untouched
     rows = []
     for i in range(n_tasks):
         rng = np.random.default_rng(derive_seed(seed, "student_errors_noise", i))
@@ -66,21 +65,17 @@ def error_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, histo
         for _ in range(max_steps):
             info = env.expert_info() if hasattr(env, "expert_info") else {"action": env.expert_action(),
                                                                            "subgoal": None}
-            state, togo = env.get_state(), env.steps_to_go()
-            optimal = []
-            for a in obs.valid_actions:
-                probe.set_state(state)
-                probe.step(a)
-                if togo is not None and probe.steps_to_go() is not None and probe.steps_to_go() < togo:
-                    optimal.append(a)
+            togo = env.steps_to_go()
+            probe.set_state(env.get_state())
+            after = steps_to_go_after(probe, list(obs.valid_actions))
+            optimal = [a for a, d in after.items() if togo is not None and d < togo]
             rows.append({"mission": obs.mission, "obs": obs.text, "hist": hist[-history_len:] if history_len else [],
                          "valid": list(obs.valid_actions), "expert": info["action"], "optimal": optimal,
                          "category": category(info.get("subgoal"), obs.text)})
             valid = list(obs.valid_actions)
             if driver is not None:
                 sc = driver.score([build_prompt(obs.mission, obs.text, rows[-1]["hist"], "", layout)], [valid])[0]
-                u = rng.random()
-                act = valid[int(np.argmax(sc))] if temperature <= 0 else valid[inverse_cdf(softmax(sc, temperature), u)]
+                act = valid[pick_index(sc, temperature, rng.random())]
             else:
                 act = info["action"]
                 if rng.random() < noise:

@@ -77,3 +77,16 @@ class TextEnv:
 
 class InvalidAction(ValueError):
     pass
+
+
+def steps_to_go_after(env: TextEnv, valid: list[str]) -> dict[str, float]:
+    """steps_to_go after each valid action from env's current state (inf where the env
+    cannot tell); env is left in the state it was in."""
+    state, out = env.get_state(), {}
+    for a in valid:
+        env.set_state(state)
+        env.step(a)
+        d = env.steps_to_go()
+        out[a] = float("inf") if d is None else float(d)
+    env.set_state(state)
+    return out

@@ -56,13 +56,9 @@ def expert_examples(cfg: dict, n_tasks: int, noise: float | None = None) -> list
 def shortest_action(env, valid: list[str], expert: str) -> str:
     """`expert` if no valid action leaves a shorter plan (env.steps_to_go after it), else
     the first valid action that leaves the shortest; the env is left as it was."""
-    state, togo = env.get_state(), {}
-    for a in valid:
-        env.set_state(state)
-        env.step(a)
-        d = env.steps_to_go()
-        togo[a] = float("inf") if d is None else d
-    env.set_state(state)
+    from ..envs.base import steps_to_go_after
+
+    togo = steps_to_go_after(env, valid)
     best = min(togo.values())
     return expert if togo.get(expert) == best else next(a for a in valid if togo[a] == best)
 
@@ -74,9 +70,8 @@ def dagger_examples(cfg: dict, policy, n_tasks: int, labels: str = "expert") -> 
     episodes step in lock-step, one batched scoring per step."""
     import numpy as np
 
-    from ..action_dist import softmax
     from ..envs import env_from_config
-    from ..rollout import inverse_cdf
+    from ..rollout import pick_index
 
     if n_tasks < 1:
         raise InputError(f"{DAGGER_RUN}: n_tasks {n_tasks} < 1")
@@ -105,8 +100,7 @@ def dagger_examples(cfg: dict, policy, n_tasks: int, labels: str = "expert") -> 
                 probe.set_state(envs[i].get_state())
                 target = shortest_action(probe, valid, target)
             steps[i].append(SFTExample(f"dagger{i:05d}_t{len(steps[i]):03d}", "demo", prompt, target, tuple(valid)))
-            u = rngs[i].random()
-            a = valid[int(np.argmax(sc))] if temp <= 0 else valid[inverse_cdf(softmax(sc, temp), u)]
+            a = valid[pick_index(sc, temp, rngs[i].random())]
             obs[i], _, done, info = envs[i].step(a)
             hist[i].append(a)
             if not (done or info.get("success")):
