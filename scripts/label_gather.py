@@ -6,7 +6,7 @@ import sys
 
 from teachable import scripting
 from teachable.io import read_jsonl, read_json, write_json, write_jsonl
-from teachable.labeling.pipeline import gather
+from teachable.labeling.pipeline import gather, greedy_teacher_agreement
 from teachable.labeling.plots import threshold_plots
 from teachable.teacher import merge_usage
 
@@ -37,6 +37,7 @@ def main():
         "env": cfg["env"], "student": cfg["student"], "teacher": {k: v for k, v in cfg["teacher"].items()},
         "labeling": lab, "quadrants": cfg["quadrants"], "thresholds": th, "inputs": args.shards,
         "n_values": {"policy": lab["n_rollouts"], "force": lab["n_rollouts"], "expert": 1, "cpt": lab["n_rollouts"]},
+        "base_greedy_is_teacher": greedy_teacher_agreement(snaps),
         "leverage_order_share": sum(s["p_expert"] >= s["p_force"] >= s["p_policy"] for s in snaps) / max(1, len(snaps)),
         "gates": [gate],
     })

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Phase 0: mine failure snapshots from rollouts.json -> failure_snapshots.json."""
+"""Phase 0: mine failure snapshots from rollouts.json -> failure_snapshots.json (the failure
+step from phase0.failure_step)."""
 
 from functools import partial
 
@@ -19,10 +20,13 @@ def main():
     if "trajectories" not in data:
         raise InputError(f"{args.rollouts}: missing key 'trajectories'")
     snaps = mine_failures(data["trajectories"], partial(env_from_config, cfg["env"]), cfg["phase0"]["k_offsets"],
-                          cfg["student"]["history"])
+                          cfg["student"]["history"], cfg["phase0"]["failure_step"])
     write_json(args.out, snaps, indent=None)
     n_fail = sum(not t["success"] for t in data["trajectories"])
-    print(f"{len(snaps)} failure snapshots from {n_fail} failed episodes")
+    g = [s["base_greedy_is_expert"] for s in snaps if s["base_greedy_is_expert"] is not None]
+    share = f"{sum(g) / len(g):.3f}" if g else "n/a"
+    print(f"{len(snaps)} failure snapshots from {n_fail} failed episodes (failure step: "
+          f"{cfg['phase0']['failure_step']}); share where the student's greedy action is the expert's: {share}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Phase 0: sampled student rollouts of one shard of the task ids (contiguous block
+"""Phase 0: student rollouts (phase0.mine_policy: sampled or greedy) of one shard of the task ids (contiguous block
 --shard of size --shard-size; all tasks without them) -> rollouts JSON."""
 
 from functools import partial
@@ -27,9 +27,9 @@ def main():
                          st["prompt_format"], st["dtype"])
     trajs = student_rollouts(policy, partial(env_from_config, cfg["env"]), cfg["phase0"]["n_tasks"], cfg["seed"],
                              st["temperature"], st["history"], cfg["env"]["max_steps"], progress="rollouts",
-                             ids=ids, layout=layout_of(st))
+                             ids=ids, layout=layout_of(st), mine_policy=cfg["phase0"]["mine_policy"])
     n_ok = sum(t["success"] for t in trajs)
-    write_json(args.out, {"seed": cfg["seed"], "n": len(trajs), "success_rate": n_ok / max(1, len(trajs)),
+    write_json(args.out, {"seed": cfg["seed"], "mine_policy": cfg["phase0"]["mine_policy"], "n": len(trajs), "success_rate": n_ok / max(1, len(trajs)),
                           "shard": args.shard, "trajectories": trajs}, indent=None)
     print(f"{len(trajs)} rollouts, success {n_ok}/{len(trajs)}")
 

@@ -85,24 +85,36 @@ def task_seeds(master: int, stage: str, n: int) -> list[int]:
     return [derive_seed(master, stage, i) for i in range(n)]
 
 
+MINE_POLICIES = ("sampled", "greedy")  # phase0.mine_policy
+FAILURE_STEPS = ("least_confident", "first_divergence", "last")  # phase0.failure_step
+
+
 def student_rollouts(policy: Policy, make_env: Callable[[], TextEnv], n_tasks: int, seed: int,
                      temperature: float, history_len: int, max_steps: int, progress=False,
-                     ids: range | None = None, layout: str = DEFAULT_LAYOUT) -> list[dict]:
-    """Sampled student episodes on tasks derived from (seed, 'phase0_tasks', i), for the task
+                     ids: range | None = None, layout: str = DEFAULT_LAYOUT, mine_policy: str = "sampled",
+                     ) -> list[dict]:
+    """Student episodes on tasks derived from (seed, 'phase0_tasks', i), for the task
     indices `ids` (a shard; default all n_tasks): task i is the same whatever the shard.
-    `layout`: the student's prompt layout (student.prompt_layout)."""
+    `mine_policy` (phase0.mine_policy): sampled = at `temperature` from the stream (seed,
+    'phase0_sample', i); greedy = the argmax action every step (the evaluation policy, so
+    the failed episodes are the ones phase 3 sees fail). `layout`: the student's prompt
+    layout (student.prompt_layout)."""
+    if mine_policy not in MINE_POLICIES:
+        raise InputError(f"phase0.mine_policy: unknown policy '{mine_policy}' ({', '.join(MINE_POLICIES)})")
+    greedy = mine_policy == "greedy"
     ids = range(n_tasks) if ids is None else ids
     specs = [
         EpisodeSpec(f"traj{i:05d}", seed=derive_seed(seed, "phase0_tasks", i), max_steps=max_steps,
-                    sample_seed=derive_seed(seed, "phase0_sample", i))
+                    sample_seed=None if greedy else derive_seed(seed, "phase0_sample", i))
         for i in ids
     ]
-    res = run_episodes(policy, make_env, specs, temperature, history_len, record_steps=True, progress=progress,
-                       layout=layout)
+    res = run_episodes(policy, make_env, specs, 0.0 if greedy else temperature, history_len, record_steps=True,
+                       progress=progress, layout=layout)
     out = []
     for spec, r in zip(specs, res):
         out.append({
             "trajectory_id": r.episode_id, "task_seed": spec.seed, "family": r.family, "mission": r.mission,
+            "mine_policy": mine_policy,
             "success": r.success, "steps": r.steps, "loop_step": r.loop_step, "repeat_rate": r.repeat_rate,
             "actions": r.actions,
             "probs": [rec.probs for rec in r.records],
@@ -112,14 +124,41 @@ def student_rollouts(policy: Policy, make_env: Callable[[], TextEnv], n_tasks: i
     return out
 
 
-def failure_step(traj: dict) -> tuple[int, str]:
-    """First loop detection, else the lowest-confidence step, else the last step."""
+def failure_step(traj: dict, rule: str = "least_confident", expert_actions: list | None = None) -> tuple[int, str]:
+    """The failure step of a failed episode and why (phase0.failure_step):
+    least_confident: the first loop detection, else the lowest-confidence step, else the
+    last step (U-dependent: the least-confident step has a high U by construction);
+    first_divergence: the first step whose student action differs from the expert's at the
+    student's own state (`expert_actions`, one per step; None where the expert has none),
+    else the last step; last: the last step."""
+    if rule not in FAILURE_STEPS:
+        raise InputError(f"phase0.failure_step: unknown rule '{rule}' ({', '.join(FAILURE_STEPS)})")
+    if rule == "first_divergence":
+        if expert_actions is None:
+            raise ValueError("failure_step first_divergence needs the expert's action at every step")
+        for t, (a, e) in enumerate(zip(traj["actions"], expert_actions)):
+            if e is not None and a != e:
+                return t, "first_divergence"
+        return traj["steps"] - 1, "last_step"
+    if rule == "last":
+        return traj["steps"] - 1, "last_step"
     if traj["loop_step"] is not None:
         return traj["loop_step"], "loop"
     conf = [max(p) for p in traj["probs"] if p]
     if conf and len(set(conf)) > 1:
         return int(np.argmin(conf)), "low_confidence"
     return traj["steps"] - 1, "last_step"
+
+
+def expert_actions_along(env: TextEnv, traj: dict) -> list[str | None]:
+    """The expert's action at each state of a recorded episode (replayed from its task
+    seed; the env must be built with its expert)."""
+    env.reset(traj["task_seed"])
+    out = []
+    for a in traj["actions"]:
+        out.append(env.expert_action())
+        env.step(a)
+    return out
 
 
 def replay(env: TextEnv, task_seed: int, actions: list[str]):
@@ -143,14 +182,19 @@ def _snapshot_record(env: TextEnv, obs, sid: str, traj_id: str, task_seed: int, 
     }
 
 
-def mine_failures(trajs: list[dict], make_env: Callable[[], TextEnv], offsets: list[int], history_len: int) -> list[dict]:
-    """Snapshots k steps before each failed episode's failure step (k from `offsets`)."""
+def mine_failures(trajs: list[dict], make_env: Callable[[], TextEnv], offsets: list[int], history_len: int,
+                  rule: str = "least_confident") -> list[dict]:
+    """Snapshots k steps before each failed episode's failure step (k from `offsets`; the
+    step from `rule`, phase0.failure_step). Each snapshot records the student's greedy
+    action there (argmax of its recorded distribution) and whether it is the expert's."""
+    if rule not in FAILURE_STEPS:
+        raise InputError(f"phase0.failure_step: unknown rule '{rule}' ({', '.join(FAILURE_STEPS)})")
     env = make_env()
     snaps, seen = [], set()
     for tr in trajs:
         if tr["success"]:
             continue
-        f, reason = failure_step(tr)
+        f, reason = failure_step(tr, rule, expert_actions_along(env, tr) if rule == "first_divergence" else None)
         for k in offsets:
             idx = f - k
             if idx < 0:
@@ -163,11 +207,29 @@ def mine_failures(trajs: list[dict], make_env: Callable[[], TextEnv], offsets: l
             if list(obs.valid_actions) != tr["valid_actions"][idx]:
                 raise RuntimeError(f"{sid}: replay diverged from the recorded episode")
             dist = dict(zip(tr["valid_actions"][idx], tr["probs"][idx]))
-            snaps.append(_snapshot_record(
+            rec = _snapshot_record(
                 env, obs, sid, tr["trajectory_id"], tr["task_seed"], idx, tr["actions"][:idx], history_len,
-                "failure", dist, {"k": k, "failure_step": f, "failure_reason": reason,
-                                  "student_action": tr["actions"][idx]}))
+                "failure", dist, {"k": k, "failure_step": f, "failure_reason": reason, "failure_rule": rule,
+                                  "mine_policy": tr.get("mine_policy", "sampled"),
+                                  "student_action": tr["actions"][idx]})
+            add_greedy_fields(rec)
+            snaps.append(rec)
     return snaps
+
+
+def add_greedy_fields(snap: dict) -> dict:
+    """`base_greedy_action` (argmax of the snapshot's action_dist, the student's greedy
+    action; ties to the first valid action) and `base_greedy_is_expert`; None without a
+    distribution."""
+    dist = snap.get("action_dist")
+    if not dist:
+        snap["base_greedy_action"] = snap["base_greedy_is_expert"] = None
+        return snap
+    va = snap["valid_actions"]
+    g = va[int(np.argmax([dist.get(a, 0.0) for a in va]))]
+    snap["base_greedy_action"] = g
+    snap["base_greedy_is_expert"] = None if snap.get("expert_action") is None else g == snap["expert_action"]
+    return snap
 
 
 def expert_trajectories(make_env, n_tasks: int, seed: int, max_steps: int) -> list[dict]:
@@ -200,6 +262,7 @@ def sample_expert_snapshots(trajs: list[dict], make_env, policy: Policy, sample_
             s["action_dist"] = dict(zip(s["valid_actions"], map(float, p)))
             s["student_action"] = s["valid_actions"][int(np.argmax(p))]
             s["entropy"] = entropy(p)
+            add_greedy_fields(s)
     return snaps
 
 

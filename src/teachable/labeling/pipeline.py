@@ -43,6 +43,9 @@ def ask_teacher(teacher, snaps: list[dict]) -> None:
         # 'cached' depends on which shard asked first: kept in teacher_usage.json only, so
         # the labels themselves are identical however the shards were scheduled
         s["teacher"] = {k: v for k, v in adv.to_dict().items() if k != "cached"}
+        # BASE's greedy action (the evaluation policy's) already the teacher's: nothing to
+        # teach at this state under greedy play, whatever the labels at student.temperature say
+        s["base_greedy_is_teacher"] = s["student_greedy_action"] == s["teacher"].get("suggested_action")
 
 
 def label_shard(policy, make_env, teacher, snaps: list[dict], lab_cfg: dict, seed: int, temperature: float,
@@ -75,3 +78,16 @@ def gather(shards: list[list[dict]], quad_cfg: dict, holdout_frac: float, seed: 
     quantiles = {k: {str(q): float(np.quantile([s[k] for s in snaps], q)) for q in qs}
                  for k in ("U", "L_local", "L_upper", "ELP_net", "ELP_raw", "p_policy", "p_force", "p_expert")}
     return snaps, th, quantiles
+
+
+def greedy_teacher_agreement(snaps: list[dict]) -> dict:
+    """Share of labeled snapshots where BASE's greedy action is already the teacher's
+    (`base_greedy_is_teacher`), overall, per quadrant and per snapshot source (failure,
+    expert); None where no snapshot carries the field (labeled before it existed)."""
+    def share(rs):
+        v = [bool(r["base_greedy_is_teacher"]) for r in rs if r.get("base_greedy_is_teacher") is not None]
+        return {"n": len(v), "share": sum(v) / len(v) if v else None}
+
+    return {"overall": share(snaps), "per_quadrant": {q: share([s for s in snaps if s.get("quadrant") == q])
+                                                      for q in QUADRANTS},
+            "per_source": {src: share([s for s in snaps if s.get("source") == src]) for src in ("failure", "expert")}}

@@ -1,0 +1,109 @@
+"""Issue 30, items 4 and 8 (and TextWorld's evaluation units): mining and labels at the
+evaluation policy (phase0.mine_policy, phase0.failure_step, base_greedy_is_teacher), the
+matched CPT estimand of phase 1B (ELP_first) and the success/progress agreement section of
+the CPT correlation, and the distinct-game units of a TextWorld evaluation."""
+
+from functools import partial
+
+import numpy as np
+import pytest
+
+from teachable.envs import env_from_config
+from teachable.io import InputError
+from teachable.phase0 import FAILURE_STEPS, failure_step, mine_failures, student_rollouts
+
+MOCK_ENV = {"name": "mock", "families": ["corridor"], "max_steps": 12}
+
+
+def mock_traj(seed: int, actions: list[str], probs: list[list[float]], loop_step=None) -> dict:
+    env = env_from_config(MOCK_ENV)
+    env.reset(seed)
+    valid = []
+    for a in actions:
+        valid.append(list(env.observe().valid_actions))
+        env.step(a)
+    return {"trajectory_id": f"traj{seed:05d}", "task_seed": seed, "family": "corridor", "mission": "go to the goal",
+            "success": False, "steps": len(actions), "loop_step": loop_step, "actions": actions, "probs": probs,
+            "valid_actions": valid, "entropy": [0.0] * len(actions)}
+
+
+# ------------------------------------------------------------------ item 8: the failure step
+def test_failure_step_rules():
+    # seed 3: facing east (3 % 2), the expert goes forward; the student goes forward twice,
+    # then turns around (its first divergence, step 2) and is least confident at step 4
+    acts = ["go forward", "go forward", "turn around", "wait", "wait", "wait"]
+    probs = [[0.2, 0.7, 0.1]] * 4 + [[0.34, 0.33, 0.33]] + [[0.2, 0.7, 0.1]]
+    tr = mock_traj(3, acts, probs)
+    env = env_from_config(MOCK_ENV)
+    from teachable.phase0 import expert_actions_along
+
+    expert = expert_actions_along(env, tr)
+    assert expert[:3] == ["go forward", "go forward", "go forward"]
+    assert failure_step(tr) == (4, "low_confidence")  # the default: today's rule
+    assert failure_step(tr, "least_confident") == (4, "low_confidence")
+    assert failure_step(tr, "first_divergence", expert) == (2, "first_divergence")
+    assert failure_step(tr, "last") == (5, "last_step")
+    # first_divergence does not read the confidences: flattening them changes nothing
+    flat = {**tr, "probs": [[1 / 3] * 3] * len(acts)}
+    assert failure_step(flat, "first_divergence", expert) == (2, "first_divergence")
+    with pytest.raises(InputError, match="phase0.failure_step"):
+        failure_step(tr, "most_confident")
+    assert set(FAILURE_STEPS) == {"least_confident", "first_divergence", "last"}
+
+
+def test_mine_failures_first_divergence_and_greedy_fields():
+    acts = ["go forward", "go forward", "turn around", "wait", "wait", "wait"]
+    probs = [[0.2, 0.7, 0.1]] * 2 + [[0.6, 0.3, 0.1]] + [[0.2, 0.7, 0.1]] + [[0.34, 0.33, 0.33]] + [[0.2, 0.7, 0.1]]
+    tr = mock_traj(3, acts, probs)
+    snaps = mine_failures([tr], partial(env_from_config, MOCK_ENV), [0, 1], 2, "first_divergence")
+    by_k = {s["k"]: s for s in snaps}
+    assert by_k[0]["step"] == 2 and by_k[1]["step"] == 1
+    assert all(s["failure_rule"] == "first_divergence" and s["failure_reason"] == "first_divergence" for s in snaps)
+    # the greedy action is the argmax of the recorded distribution; at the divergence it is
+    # the student's turn, not the expert's forward step
+    assert by_k[0]["base_greedy_action"] == "turn around" and by_k[0]["base_greedy_is_expert"] is False
+    assert by_k[1]["base_greedy_action"] == "go forward" and by_k[1]["base_greedy_is_expert"] is True
+    old = mine_failures([tr], partial(env_from_config, MOCK_ENV), [0], 2)
+    assert old[0]["step"] == 4 and old[0]["failure_rule"] == "least_confident"  # today's default
+
+
+def test_greedy_mining_mines_the_greedy_policy(mock_student):
+    from teachable.policy import Policy
+
+    pol = Policy.load(mock_student, None, "cpu", 64)
+    mk = partial(env_from_config, MOCK_ENV)
+    greedy = student_rollouts(pol, mk, 12, 0, 1.0, 2, 12, mine_policy="greedy")
+    again = student_rollouts(pol, mk, 12, 0, 1.0, 2, 12, mine_policy="greedy")
+    assert [t["actions"] for t in greedy] == [t["actions"] for t in again]  # no sampling
+    for t in greedy:
+        assert t["mine_policy"] == "greedy"
+        for a, va, p in zip(t["actions"], t["valid_actions"], t["probs"]):
+            assert a == va[int(np.argmax(p))]  # every step is the argmax: the evaluation policy
+    sampled = student_rollouts(pol, mk, 12, 0, 1.0, 2, 12)
+    assert all(t["mine_policy"] == "sampled" for t in sampled)
+    with pytest.raises(InputError, match="phase0.mine_policy"):
+        student_rollouts(pol, mk, 2, 0, 1.0, 2, 12, mine_policy="boltzmann")
+    failed = [t for t in greedy if not t["success"]]
+    if failed:  # greedy failures, first divergence: at k=0 BASE's greedy action is never the expert's
+        snaps = mine_failures(failed, mk, [0], 2, "first_divergence")
+        assert all(s["base_greedy_is_expert"] is False for s in snaps if s["failure_reason"] == "first_divergence")
+
+
+def test_base_greedy_is_teacher_recorded_by_the_teacher_step():
+    from teachable.labeling.pipeline import ask_teacher, greedy_teacher_agreement
+    from teachable.teacher import make_teacher
+
+    env = env_from_config(MOCK_ENV)
+    snaps = []
+    for seed, greedy in ((3, "go forward"), (4, "go forward"), (5, "wait")):
+        obs = env.reset(seed)
+        snaps.append({"snapshot_id": f"s{seed}", "mission": obs.mission, "obs_text": obs.text,
+                      "valid_actions": list(obs.valid_actions), "student_greedy_action": greedy,
+                      "expert_action": env.expert_action(), "expert_subgoal": None, "source": "failure",
+                      "quadrant": "Q1_highU_highL"})
+    ask_teacher(make_teacher({"backend": "bot"}), snaps)
+    got = {s["snapshot_id"]: s["base_greedy_is_teacher"] for s in snaps}
+    want = {s["snapshot_id"]: s["student_greedy_action"] == s["teacher"]["suggested_action"] for s in snaps}
+    assert got == want and sum(got.values()) == 1  # seed 3 faces east: forward is the teacher's
+    agr = greedy_teacher_agreement(snaps)
+    assert agr["overall"] == {"n": 3, "share": 1 / 3} and agr["per_quadrant"]["Q1_highU_highL"]["n"] == 3
