@@ -8,6 +8,7 @@ candidates apart), so a step of many episodes costs about one forward pass."""
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from pathlib import Path
 
@@ -17,11 +18,22 @@ import torch
 from .io import InputError
 from .action_dist import entropy, softmax  # noqa: F401  (re-exported: torch-free home)
 
+_log = logging.getLogger(__name__)
+
+# what a CUDA out-of-memory error is raised as (torch.OutOfMemoryError since 2.5; older:
+# torch.cuda.OutOfMemoryError, the same class where both exist)
+OOM_ERRORS = tuple({e for e in (getattr(torch, "OutOfMemoryError", None),
+                                getattr(torch.cuda, "OutOfMemoryError", None)) if e is not None})
+
 
 def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def device_is_cuda(device) -> bool:
+    return torch.device(device).type == "cuda"
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -133,6 +145,61 @@ def _weights_file(d: Path) -> str:
     return f" (weights: {', '.join(str(d / f) for f in files)})" if files else ""
 
 
+def model_shape(config) -> dict:
+    """The sizes that set a causal LM's memory per token (Hugging Face config names; GPT-2's
+    through its attribute map): layers, kv_heads, head_dim, hidden, intermediate, vocab."""
+    hidden = int(config.hidden_size)
+    heads = int(config.num_attention_heads)
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    inter = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden
+    return {"layers": int(config.num_hidden_layers), "kv_heads": int(kv_heads), "head_dim": int(head_dim),
+            "hidden": hidden, "intermediate": int(inter), "vocab": int(config.vocab_size)}
+
+
+# share of the free device memory that 'auto' gives the scoring forwards; the rest is left
+# for the episodes' kept prefix KV (PrefixCache), allocator fragmentation and the other
+# live tensors. An estimate, not a measurement: an OOM still halves the batch.
+AUTO_MEMORY_SHARE = 0.5
+# candidate tokens per fed token assumed by 'auto' (their full-vocabulary logits dominate
+# the candidate forward)
+AUTO_CANDIDATE_SHARE = 0.25
+
+
+def token_bytes(shape: dict, elt: int) -> int:
+    """Estimated device bytes one token of a scoring forward holds: its keys and values in
+    every layer, one layer's activations (hidden states, attention and MLP inputs), and a
+    share of a candidate token's logits (model dtype, then float32 log-softmax)."""
+    kv = 2 * shape["layers"] * shape["kv_heads"] * shape["head_dim"] * elt
+    act = (4 * shape["hidden"] + 2 * shape["intermediate"]) * elt
+    logits = shape["vocab"] * (elt + 8) * AUTO_CANDIDATE_SHARE
+    return int(kv + act + logits)
+
+
+def auto_token_budget(model, free_bytes: int | None = None) -> int | None:
+    """student.max_batch_tokens 'auto': on CUDA, AUTO_MEMORY_SHARE of the free device memory
+    (torch.cuda.mem_get_info, after the weights are loaded) over token_bytes; on any other
+    device None (no token limit: batches of student.batch_size prompts, the behaviour
+    before the budget existed) unless `free_bytes` is given."""
+    p = next(model.parameters())
+    if free_bytes is None:
+        if p.device.type != "cuda":
+            return None
+        free_bytes = torch.cuda.mem_get_info(p.device)[0]
+    return max(1, int(AUTO_MEMORY_SHARE * free_bytes / token_bytes(model_shape(model.config), p.element_size())))
+
+
+def resolve_token_budget(model, value) -> int | None:
+    """student.max_batch_tokens: a positive int, 'auto' (auto_token_budget) or None (no limit)."""
+    if value is None:
+        return None
+    if value == "auto":
+        return auto_token_budget(model)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"student.max_batch_tokens: {value!r} is not a positive integer or 'auto'")
+    return value
+
+
 # Prefix reuse (Policy.score with a PrefixCache): fewer common leading tokens than this are
 # re-encoded rather than copied from the last step's KV.
 REUSE_MIN_TOKENS = 16
@@ -226,11 +293,19 @@ class Policy:
 
     reuses_prefixes = True  # score() takes a PrefixCache (the rollout engine passes one)
 
-    def __init__(self, model, tokenizer, batch_size: int = 256, prompt_format: str | None = None):
+    def __init__(self, model, tokenizer, batch_size: int = 256, prompt_format: str | None = None,
+                 max_batch_tokens: int | str | None = "default"):
         self.model = model.eval()
         self.tok = tokenizer
         self.tok.padding_side = "left"
         self.batch_size = batch_size
+        if max_batch_tokens == "default":  # student.max_batch_tokens, as scripting.setup set it
+            from . import rollout
+
+            max_batch_tokens = rollout.MAX_BATCH_TOKENS
+        # tokens one forward may hold (None: no limit); halved where a CUDA OOM shows it too large
+        self.max_batch_tokens = resolve_token_budget(model, max_batch_tokens)
+        self.oom_halvings = 0  # batches split after a CUDA out-of-memory error
         self.device = next(model.parameters()).device
         self.prompt_format = resolve_prompt_format(tokenizer, prompt_format) if prompt_format else prompt_format_of(tokenizer)
         self._cache_arg = _cache_arg(model)
@@ -244,9 +319,9 @@ class Policy:
 
     @classmethod
     def load(cls, model_path: str, adapter: str | None = None, device: str = "auto", batch_size: int = 256,
-             prompt_format: str = "auto", dtype: str = "auto"):
+             prompt_format: str = "auto", dtype: str = "auto", max_batch_tokens: int | str | None = "default"):
         model, tok = load_model_and_tokenizer(model_path, adapter, device, prompt_format=prompt_format, dtype=dtype)
-        return cls(model, tok, batch_size)
+        return cls(model, tok, batch_size, max_batch_tokens=max_batch_tokens)
 
     def _cand_ids(self, action: str) -> list[int]:
         ids = self._cand_cache.get(action)
@@ -299,13 +374,64 @@ class Policy:
         groups += [(g, True) for g in _split_by_length(reused, [len(p_ids[b]) - common[b] for b in reused])]
         out: list = [None] * len(p_ids)
         handles: list = [None] * len(p_ids)
+        later = [sum(len(self._cand_ids(a)) - 1 for a in cands) for cands in candidates]
         for members, is_reused in groups:
-            sub = [p_ids[b] for b in members]
-            reuse = ([parents[b] for b in members], [common[b] for b in members]) if is_reused else None
+            for chunk in self._token_chunks(members, [len(p) for p in p_ids], later):
+                self._score_chunk(chunk, p_ids, candidates, parents, common, is_reused, later, out, handles)
+        return out, handles
+
+    @staticmethod
+    def _chunk_tokens(members, lengths, later) -> int:
+        """Tokens a forward over these prompts holds: every row padded to the longest prompt,
+        one more copy of that width per prompt with multi-token candidates (its packed
+        candidate row on a copy of its KV) and the candidates' later tokens."""
+        width = max(lengths[b] for b in members)
+        return sum(width * (1 + (later[b] > 0)) + later[b] for b in members)
+
+    def _token_chunks(self, members, lengths, later) -> list[list[int]]:
+        """`members` (sorted by length) in consecutive runs that fit max_batch_tokens (a prompt
+        alone always makes a run); one run when there is no budget."""
+        if self.max_batch_tokens is None or len(members) < 2:
+            return [members]
+        chunks, cur = [], []
+        for b in members:
+            if cur and self._chunk_tokens(cur + [b], lengths, later) > self.max_batch_tokens:
+                chunks.append(cur)
+                cur = []
+            cur.append(b)
+        return chunks + [cur]
+
+    def _score_chunk(self, members, p_ids, candidates, parents, common, is_reused, later, out, handles):
+        """Score one run of prompts into out/handles; on a CUDA out-of-memory error, score
+        its two halves instead (and lower max_batch_tokens for the batches after it), down
+        to one prompt, which re-raises."""
+        sub = [p_ids[b] for b in members]
+        reuse = ([parents[b] for b in members], [common[b] for b in members]) if is_reused else None
+        try:
             scores, hs = self._score_group(sub, [candidates[b] for b in members], reuse)
             for b, sc, h in zip(members, scores, hs):
                 out[b], handles[b] = sc, h
-        return out, handles
+            return
+        except OOM_ERRORS as e:
+            tokens = self._chunk_tokens(members, [len(p) for p in p_ids], later)
+            if len(members) == 1:
+                raise type(e)(
+                    f"CUDA out of memory scoring ONE prompt ({len(sub[0])} prompt tokens, "
+                    f"{len(candidates[members[0]])} candidates, {tokens} tokens in all): the student does not fit "
+                    f"beside what this job holds; try a smaller student or student.dtype, or fewer "
+                    f"student.max_live_episodes (each live episode keeps its prompt's KV). {e}") from None
+        # outside the except block, so that the failed forward's tensors are freed first
+        if device_is_cuda(self.device):
+            torch.cuda.empty_cache()
+        self.max_batch_tokens = max(1, min(self.max_batch_tokens or tokens, tokens) // 2)
+        if not self.oom_halvings:
+            _log.warning(f"CUDA out of memory scoring {len(members)} prompts ({tokens} tokens): halving the batch "
+                         f"and retrying; student.max_batch_tokens is {self.max_batch_tokens} from here on "
+                         f"(logged once)")
+        self.oom_halvings += 1
+        half = len(members) // 2
+        for part in (members[:half], members[half:]):
+            self._score_chunk(part, p_ids, candidates, parents, common, is_reused, later, out, handles)
 
     def _score_group(self, p_ids, candidates, reuse=None):
         """Scores and KV handles of prompts in one forward; `reuse` = (parents, common prefix
@@ -329,8 +455,6 @@ class Policy:
                 kw[self._cache_arg] = _gather_prefix_kv(parents, [len(p) for p in p_ids], width, start,
                                                         self.model.config)
         n_reused = sum(max(0, len(p) - (width - start)) for p in p_ids) if start else 0
-        self.prompt_tokens["reused"] += n_reused
-        self.prompt_tokens["encoded"] += sum(len(p) for p in p_ids) - n_reused
         res = self.model(input_ids=ids[:, start:], attention_mask=mask, position_ids=pos[:, start:], use_cache=True,
                          logits_to_keep=1, **kw)
         first = torch.log_softmax(res.logits[:, -1].float(), dim=-1)  # [B, V]
@@ -351,6 +475,8 @@ class Policy:
         if any(len(t) > 1 for t in toks):
             lp = lp + self._score_later_tokens(cache, mask, pos[:, -1], rows, toks)
         lp = lp.cpu().numpy().astype(np.float64)
+        self.prompt_tokens["reused"] += n_reused  # counted once the forwards went through (OOM retries)
+        self.prompt_tokens["encoded"] += sum(len(p) for p in p_ids) - n_reused
         out, j = [], 0
         for cands in candidates:
             out.append(lp[j : j + len(cands)])

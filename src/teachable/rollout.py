@@ -152,6 +152,11 @@ MAX_LIVE_EPISODES = 256
 # Re-encode only what follows the part of an episode's prompt that its last step's prompt
 # shares (policy.PrefixCache); scripting.setup sets it from student.reuse_prefix.
 REUSE_PREFIX = True
+# Tokens one scoring forward may hold (student.max_batch_tokens; Policy splits its batches
+# to fit and halves one on a CUDA out-of-memory error): an int, or 'auto' = from the free
+# device memory and the model's shape on CUDA, no token limit on CPU (batches of
+# student.batch_size prompts, as before). scripting.setup sets it from the config.
+MAX_BATCH_TOKENS: int | str = "auto"
 
 
 def _result(e: _Live, record_steps: bool) -> EpisodeResult:

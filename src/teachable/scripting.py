@@ -57,11 +57,12 @@ def setup(args) -> dict:
     set_threads(max(1, args.threads))
     cfg = cli_config(args.cfg) if getattr(args, "cfg", None) else {}
     st = cfg.get("student", {})
-    if "max_live_episodes" in st or "reuse_prefix" in st:
+    if "max_live_episodes" in st or "reuse_prefix" in st or "max_batch_tokens" in st:
         from . import rollout
 
         rollout.MAX_LIVE_EPISODES = int(st.get("max_live_episodes", rollout.MAX_LIVE_EPISODES))
         rollout.REUSE_PREFIX = bool(st.get("reuse_prefix", rollout.REUSE_PREFIX))
+        rollout.MAX_BATCH_TOKENS = st.get("max_batch_tokens", rollout.MAX_BATCH_TOKENS)
     return cfg
 
 
