@@ -8,7 +8,7 @@ from teachable.io import read_records
 from teachable.predictor import run_phase4, write_phase4
 
 REQUIRED = ("snapshot_id", "trajectory_id", "mission", "obs_text", "features", "U", "U_norm", "margin",
-            "topk_spread", "effective_actions", "L_local", "ELP_net", "quadrant", "heldout")
+            "topk_spread", "effective_actions", "L_local", "ELP_net", "ELP_net_xfit", "quadrant", "heldout")
 
 
 def main():
@@ -26,7 +26,7 @@ def main():
     k = res["k_values"][0]
     print(f"predictor: {res['n_train']} train / {res['n_heldout']} held-out snapshots; "
           f"NDCG@{k} model {m[f'NDCG@{k}']} vs entropy {e[f'NDCG@{k}']}; spearman {m['spearman']}; "
-          f"R2_ELP_net {m['R2_ELP_net']}")
+          f"R2_ELP_net_xfit {m['R2_ELP_net_xfit']}")
     failed = [g["name"] for g in res["gates"] if not g["passed"]]
     scripting.exit_on_failed_gates(cfg, failed)
 

@@ -44,7 +44,7 @@ def synth_snapshots(n: int = 360, seed: int = 0, holdout: float = 0.3) -> list[d
             "features": {"step": step, "k": i % 3, "n_valid_actions": n_act, "obs_words": 9, "mission_words": 5,
                          "history_len": 2, "carrying": 0, "is_expert_source": 0},
             "U": u, "U_norm": u_norm, "margin": u_norm, "topk_spread": 1 - u_norm,
-            "effective_actions": math.exp(u), "L_local": lloc, "ELP_net": elp,
+            "effective_actions": math.exp(u), "L_local": lloc, "ELP_net": elp, "ELP_net_xfit": elp,
             "heldout": hash_fraction(traj, salt="test") < holdout,
         })
     assign_quadrants(snaps, thresholds(snaps))
@@ -169,7 +169,7 @@ def test_model_learns_and_beats_random_and_entropy(trained):
     _, arts = trained
     m = arts["result"]["metrics"]
     assert m["model"]["spearman"] > 0.7
-    assert m["model"]["R2_ELP_net"] > 0.4 and m["model"]["R2_L_local"] > 0.3
+    assert m["model"]["R2_ELP_net_xfit"] > 0.4 and m["model"]["R2_L_local"] > 0.3
     for k in (5, 10, 20):
         assert m["model"][f"NDCG@{k}"] > m["random"][f"NDCG@{k}"] + 0.1
         assert m["model"][f"P@{k}"] >= m["random"][f"P@{k}"]
@@ -178,7 +178,7 @@ def test_model_learns_and_beats_random_and_entropy(trained):
     gates = {g["name"]: g for g in arts["result"]["gates"]}
     assert gates["predictor_beats_random_P@10"]["passed"] or gates["predictor_beats_random_P@10"]["value"] == 0
     assert gates["predictor_beats_entropy_NDCG@10"]["passed"]
-    assert gates["predictor_R2_ELP_net_positive"]["passed"] and gates["predictor_R2_ELP_net_positive"]["ci"]["low"] > 0
+    assert gates["predictor_R2_ELP_net_xfit_positive"]["passed"] and gates["predictor_R2_ELP_net_xfit_positive"]["ci"]["low"] > 0
     for g in gates.values():
         assert set(g) >= {"name", "value", "threshold", "passed"}
 
@@ -188,11 +188,11 @@ def test_reported_r2_targets_are_not_inputs(trained):
     names = set(arts["feature_schema"]["names"])
     for method in ("model", "entropy", "random"):
         r2_keys = [k for k in arts["result"]["metrics"][method] if k.startswith("R2_")]
-        assert sorted(r2_keys) == ["R2_ELP_net", "R2_L_local"]
+        assert sorted(r2_keys) == ["R2_ELP_net_xfit", "R2_L_local"]
         for k in r2_keys:
             t = k[3:]
             assert t not in names and f"features.{t}" not in names
-    assert arts["result"]["metrics"]["random"]["R2_ELP_net"] is None
+    assert arts["result"]["metrics"]["random"]["R2_ELP_net_xfit"] is None
 
 
 def test_training_is_deterministic_and_model_roundtrips(trained, tmp_path):
@@ -206,7 +206,7 @@ def test_training_is_deterministic_and_model_roundtrips(trained, tmp_path):
     write_phase4(arts, tmp_path / "predictor" / "model.pt", tmp_path)
     loaded = Predictor.load(tmp_path / "predictor" / "model.pt")
     held = [s for s in snaps if s["heldout"]]
-    assert np.array_equal(loaded.predict(held)["ELP_net"], arts["model"].predict(held)["ELP_net"])
+    assert np.array_equal(loaded.predict(held)["ELP_net_xfit"], arts["model"].predict(held)["ELP_net_xfit"])
     for f in ("feature_schema.json", "training_result.json", "predictor/config.json",
               "predictor/train_oof_predictions.json", "predictor/heldout_predictions.csv"):
         assert (tmp_path / f).stat().st_size > 0

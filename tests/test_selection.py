@@ -19,7 +19,7 @@ ACTS = ["go forward", "turn left"]
 
 
 def snap(sid, U, elp, heldout=False, valid=True, quadrant="Q1_highU_highL"):
-    return {"snapshot_id": sid, "trajectory_id": sid.split("_")[0], "U": U, "ELP_net": elp, "L_local": elp / 2,
+    return {"snapshot_id": sid, "trajectory_id": sid.split("_")[0], "U": U, "ELP_net": elp, "ELP_net_xfit": elp, "L_local": elp / 2,
             "heldout": heldout, "valid_actions": ACTS, "quadrant": quadrant,
             "teacher": {"suggested_action": "go forward", "valid": valid}}
 
@@ -43,8 +43,8 @@ def oof(tmp_path):
     model = tmp_path / "model.pt"
     model.write_bytes(b"placeholder: the oof arm checks the model exists and hashes it")
     path = tmp_path / "oof.json"
-    write_json(path, {"predictions": {"a_step0001_k0": {"ELP_net": 0.7}, "b_step0001_k0": {"ELP_net": -0.1},
-                                      "c_step0001_k0": {"ELP_net": 0.2}, "f_step0001_k0": {"ELP_net": 0.9}}})
+    write_json(path, {"predictions": {"a_step0001_k0": {"ELP_net_xfit": 0.7}, "b_step0001_k0": {"ELP_net_xfit": -0.1},
+                                      "c_step0001_k0": {"ELP_net_xfit": 0.2}, "f_step0001_k0": {"ELP_net_xfit": 0.9}}})
     return model, path
 
 
@@ -111,15 +111,15 @@ def test_missing_predictor_fails_loudly(tmp_path, oof):
         pick("predictor", hand_set(), 2, 0, tmp_path / "missing.pt", oof[1])
     with pytest.raises(SelectionError, match="selection method 'predictor': out-of-fold predictions not found"):
         pick("predictor", hand_set(), 2, 0, oof[0], tmp_path / "missing.json")
-    write_json(tmp_path / "partial.json", {"predictions": {"a_step0001_k0": {"ELP_net": 0.1}}})
+    write_json(tmp_path / "partial.json", {"predictions": {"a_step0001_k0": {"ELP_net_xfit": 0.1}}})
     with pytest.raises(SelectionError, match="no out-of-fold prediction for 3 pool"):
         pick("predictor", hand_set(), 2, 0, oof[0], tmp_path / "partial.json")
 
 
 def test_missing_labels_and_split_fail_loudly():
     snaps = hand_set()
-    del snaps[1]["ELP_net"]
-    with pytest.raises(SelectionError, match="selection method 'oracle': no ELP_net label"):
+    del snaps[1]["ELP_net_xfit"]
+    with pytest.raises(SelectionError, match="selection method 'oracle': no ELP_net_xfit label"):
         pick("oracle", snaps, 2, 0)
     snaps = hand_set()
     del snaps[0]["heldout"]
@@ -155,7 +155,7 @@ def test_predictor_model_scores_in_sample(tmp_path):
     rec = pick("predictor", snaps, 5, 0, tmp_path / "predictor/model.pt", None, "model")
     assert rec["scores"]["in_sample"] is True
     pool = [s for s in snaps if not s["heldout"]]
-    pred = arts["model"].predict(sorted(pool, key=lambda s: s["snapshot_id"]))["ELP_net"]
+    pred = arts["model"].predict(sorted(pool, key=lambda s: s["snapshot_id"]))["ELP_net_xfit"]
     assert rec["picked"][0]["score"] == pytest.approx(float(np.max(pred)))
     oof = pick("predictor", snaps, 5, 0, tmp_path / "predictor/model.pt",
                tmp_path / "predictor/train_oof_predictions.json")
@@ -255,7 +255,7 @@ def mock_labeled(n=40):
         sid = f"traj{i:05d}_step{len(hist):04d}_k0"
         out.append({"snapshot_id": sid, "trajectory_id": f"traj{i:05d}", "mission": obs.mission,
                     "obs_text": obs.text, "valid_actions": list(obs.valid_actions), "history": hist[-2:],
-                    "state": encode_state(env.get_state()), "U": (i % 7) / 7, "ELP_net": ((i * 37) % 11) / 10 - 0.3,
+                    "state": encode_state(env.get_state()), "U": (i % 7) / 7, "ELP_net": ((i * 37) % 11) / 10 - 0.3, "ELP_net_xfit": ((i * 37) % 11) / 10 - 0.3,
                     "quadrant": "Q1_highU_highL", "heldout": hash_fraction(f"traj{i:05d}", salt="t") < 0.3,
                     "teacher": {"suggested_action": env.expert_action(), "diagnosis": "face the goal and go .",
                                 "valid": True}, "student_greedy_action": "wait", "route_net": "demo"})

@@ -19,10 +19,12 @@ from torch import nn
 
 from ..io import InputError, atomic_path, derive_seed, hash_fraction
 from ..labeling.quadrants import QUADRANTS
+from ..labeling.decision import DECISION_ELP as ELP_TARGET  # the cross-fitted ELP (labeling.decision)
 from .features import featurize, fit_feature_spec
 
 FORMAT = "teachable-predictor-v1"
-REG_TARGETS = ("L_local", "ELP_net")
+
+REG_TARGETS = ("L_local", ELP_TARGET)
 
 
 class PredictorNet(nn.Module):
@@ -71,7 +73,7 @@ class Predictor:
 
     @torch.no_grad()
     def predict(self, snaps: list[dict]) -> dict:
-        """{"L_local": array, "ELP_net": array, "quadrant": [label], "quadrant_proba": (n, 4)}."""
+        """{"L_local": array, "ELP_net_xfit": array, "quadrant": [label], "quadrant_proba": (n, 4)}."""
         x = torch.from_numpy(featurize(snaps, self.spec))
         self.net.eval()
         reg, logits = self.net(x)

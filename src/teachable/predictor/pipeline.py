@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..io import InputError, atomic_path, derive_seed, stable_hash, write_json
 from ..stats import jsonable
-from .model import REG_TARGETS, fit_predictor, out_of_fold_predictions
+from .model import ELP_TARGET, REG_TARGETS, fit_predictor, out_of_fold_predictions
 from .report import heldout_metrics, phase4_gates
 from .metrics import ranking_report
 
@@ -73,29 +73,33 @@ def run_phase4(snaps: list[dict], cfg: dict, source: str = "snapshots") -> dict:
     metrics = heldout_metrics(pred, train, held, k_values, model.spec["names"])
     gates = phase4_gates(pred, held, k_values, pcfg, derive_seed(int(cfg.get("seed", 0)), "predictor_gates"))
     oof = out_of_fold_predictions(train, pcfg, families, seed)
-    y_tr = np.array([s["ELP_net"] for s in train if s["snapshot_id"] in oof])
-    s_tr = np.array([oof[s["snapshot_id"]]["ELP_net"] for s in train if s["snapshot_id"] in oof])
+    y_tr = np.array([s[ELP_TARGET] for s in train if s["snapshot_id"] in oof])
+    s_tr = np.array([oof[s["snapshot_id"]][ELP_TARGET] for s in train if s["snapshot_id"] in oof])
     notes = {
-        "P@K": "share of the K highest-predicted held-out snapshots that are relevant: true ELP_net > 0 or in the "
-               "true top-K (ELP_net >= K-th largest true value); ties in the score averaged (expected value)",
-        "NDCG@K": "DCG@K / ideal DCG@K, gain = max(ELP_net, 0), discount 1/log2(rank+1), ties averaged; null when "
-                  "no held-out snapshot has ELP_net > 0",
-        "spearman": "Spearman rank correlation of the score with the true ELP_net (null if either is constant)",
-        "R2": "held-out R^2 of L_local and ELP_net (neither is an input); entropy = least-squares line on U fitted "
+        "P@K": "share of the K highest-predicted held-out snapshots that are relevant: true ELP_net_xfit > 0 or in the "
+               "true top-K (ELP_net_xfit >= K-th largest true value); ties in the score averaged (expected value)",
+        "NDCG@K": "DCG@K / ideal DCG@K, gain = max(ELP_net_xfit, 0), discount 1/log2(rank+1), ties averaged; null when "
+                  "no held-out snapshot has ELP_net_xfit > 0",
+        "spearman": "Spearman rank correlation of the score with the true ELP_net_xfit (null if either is constant)",
+        "R2": "held-out R^2 of L_local and ELP_net_xfit (neither is an input); entropy = least-squares line on U fitted "
               "on train; random has no regression output (null)",
         "quadrant_accuracy": "quadrants are cut on U x L_local and U IS an input, so part of this accuracy comes "
                              "from the input; quadrant_L_side_accuracy is the part that must be predicted. "
                              "entropy = best U threshold (stump); random = expected accuracy of guessing with "
                              "training class frequencies",
         "random": "expected values over uniformly random rankings (computed exactly, not sampled)",
+        "ci": "percentile bootstrap over held-out trajectories (the snapshots of one trajectory are resampled "
+              "together: ci_unit trajectories)",
         "K": f"K larger than the number of held-out snapshots ({len(held)}) is clipped to it"
              if max(k_values) > len(held) else "",
     }
     result = {
         "n_train": len(train), "n_heldout": len(held), "n_fit": log["n_fit"], "n_val": log["n_val"],
         "seed": int(cfg.get("seed", 0)), "derived_seed": seed, "k_values": k_values,
-        "targets": {"regression": list(REG_TARGETS), "classification": "quadrant"},
-        "ranking_score": {"model": "predicted ELP_net", "entropy": "U", "random": "uniformly random"},
+        "targets": {"regression": list(REG_TARGETS), "classification": "quadrant",
+                    "why": f"{ELP_TARGET} (cross-fitted) is the decision label: the plug-in ELP_net is a max of "
+                           "noisy gains, biased upward where outcomes are noisy (labeling.decision)"},
+        "ranking_score": {"model": f"predicted {ELP_TARGET}", "entropy": "U", "random": "uniformly random"},
         "metrics": jsonable(metrics), "metric_definitions": notes,
         "out_of_fold_train": jsonable({"n": int(y_tr.size), "n_folds": int(pcfg["oof_folds"]),
                                        **(ranking_report(y_tr, s_tr, k_values) if y_tr.size else {})}),

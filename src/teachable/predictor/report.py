@@ -21,8 +21,9 @@ import numpy as np
 
 from ..labeling.quadrants import QUADRANTS
 from ..stats import bootstrap_samples
+from ..stats.clustered import cluster_bootstrap, snapshot_clusters
 from .metrics import accuracy, ndcg_at_k, precision_at_k, r2, r2_report, ranking_report
-from .model import REG_TARGETS
+from .model import ELP_TARGET, REG_TARGETS
 
 HIGH_L = {"Q1_highU_highL", "Q4_lowU_highL"}
 
@@ -81,7 +82,7 @@ def _quadrant_prior_accuracy(train: list[dict], heldout: list[dict]) -> float | 
 
 def method_metrics(heldout: list[dict], score, reg_pred: dict | None, quad_pred: list[str] | None,
                    k_values: list[int], input_names: list[str]) -> dict:
-    y = np.array([s["ELP_net"] for s in heldout], dtype=float)
+    y = np.array([s[ELP_TARGET] for s in heldout], dtype=float)
     m = ranking_report(y, np.asarray(score, dtype=float), k_values)
     if reg_pred is not None:
         m.update(r2_report({t: [s[t] for s in heldout] for t in REG_TARGETS},
@@ -103,7 +104,7 @@ def heldout_metrics(model_pred: dict, train: list[dict], heldout: list[dict], k_
     rnd["spearman"] = 0.0  # expected rank correlation of a random ranking
     rnd["quadrant_accuracy"] = _quadrant_prior_accuracy(train, heldout)
     return {
-        "model": method_metrics(heldout, model_pred["ELP_net"], model_pred, model_pred["quadrant"], k_values,
+        "model": method_metrics(heldout, model_pred[ELP_TARGET], model_pred, model_pred["quadrant"], k_values,
                                 input_names),
         "entropy": method_metrics(heldout, u, ent, ent["quadrant"], k_values, input_names),
         "random": rnd,
@@ -132,9 +133,10 @@ def _diff_stat(metric: Callable, vs_zero: bool = False) -> Callable:
 
 
 def paired_gate(name: str, metric: Callable, y, a, b, threshold: float, n_resamples: int, seed: int,
-                confidence: float = 0.95) -> dict:
+                confidence: float = 0.95, clusters=None) -> dict:
     """Gate on metric(model) - metric(baseline) > threshold (b = None: metric(model) >
-    threshold) with a paired percentile bootstrap CI over held-out snapshots."""
+    threshold) with a paired percentile bootstrap CI over held-out snapshots, or with
+    `clusters` (one trajectory label per snapshot) over held-out trajectories."""
     vs_zero = b is None
     y, a = np.asarray(y, dtype=float), np.asarray(a, dtype=float)
     b = a if vs_zero else np.asarray(b, dtype=float)
@@ -142,26 +144,33 @@ def paired_gate(name: str, metric: Callable, y, a, b, threshold: float, n_resamp
     point = float(stat(y, a, b))
     ok = bool(np.isfinite(point) and point > threshold)
     rec = {"name": name, "value": point if np.isfinite(point) else None, "threshold": float(threshold), "passed": ok}
-    if y.size >= 2:
+    if y.size >= 2 and clusters is not None:
+        ci = cluster_bootstrap((y, a, b), clusters, stat, confidence=confidence, n_resamples=n_resamples, seed=seed)
+        rec["ci"] = ci.to_dict()
+        rec["ci_unit"] = ci.ci_unit
+        rec["ci_excludes_threshold"] = bool(ci.low > threshold) if ci.low is not None and np.isfinite(ci.low) else False
+    elif y.size >= 2:
         ci = bootstrap_samples((y, a, b), stat, paired=True, method="percentile",
                                confidence=confidence, n_resamples=n_resamples, seed=seed)
         rec["ci"] = ci.to_dict()
+        rec["ci_unit"] = "snapshots"
         rec["ci_excludes_threshold"] = bool(ci.low > threshold) if np.isfinite(ci.low) else False
     return rec
 
 
 def phase4_gates(model_pred: dict, heldout: list[dict], k_values: list[int], gcfg: dict, seed: int) -> list[dict]:
-    y = np.array([s["ELP_net"] for s in heldout], dtype=float)
-    score = np.asarray(model_pred["ELP_net"], dtype=float)
+    y = np.array([s[ELP_TARGET] for s in heldout], dtype=float)
+    score = np.asarray(model_pred[ELP_TARGET], dtype=float)
     u = np.array([s["U"] for s in heldout], dtype=float)
     const = np.zeros_like(y)
+    cl = snapshot_clusters(heldout)
     n_res, margin = int(gcfg["bootstrap_resamples"]), float(gcfg["gate_margin"])
     gates = []
     for k in k_values:
         gates.append(paired_gate(f"predictor_beats_entropy_NDCG@{k}", lambda yy, s: ndcg_at_k(yy, s, k),
-                                 y, score, u, margin, n_res, seed))
+                                 y, score, u, margin, n_res, seed, clusters=cl))
         gates.append(paired_gate(f"predictor_beats_random_P@{k}", lambda yy, s: precision_at_k(yy, s, k),
-                                 y, score, const, margin, n_res, seed))
+                                 y, score, const, margin, n_res, seed, clusters=cl))
     # held-out R^2 > 0: better than predicting the held-out mean
-    gates.append(paired_gate("predictor_R2_ELP_net_positive", r2, y, score, None, 0.0, n_res, seed))
+    gates.append(paired_gate(f"predictor_R2_{ELP_TARGET}_positive", r2, y, score, None, 0.0, n_res, seed, clusters=cl))
     return gates

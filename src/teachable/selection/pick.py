@@ -5,11 +5,13 @@
              (seed = derive_seed(master seed, 'random', training seed); one picks.json per
              training seed), so the arm's spread over seeds includes the luck of the draw.
 - entropy:   highest U (the student's entropy at the state).
-- predictor: highest predicted ELP_net. By default the phase-4 *out-of-fold* predictions
+- predictor: highest predicted ELP_net_xfit. By default the phase-4 *out-of-fold* predictions
              (`train_oof_predictions.json`: each training snapshot scored by a model that
              never saw its label); `predictor_scores: model` scores the pool with the
              phase-4 model itself, which was trained on these labels (in-sample, recorded).
-- oracle:    highest true ELP_net (the phase-1 label).
+- oracle:    highest phase-1 ELP_net_xfit, the cross-fitted label (labeling.decision): the
+             plug-in ELP_net is a max of noisy gains, so an oracle of it would prefer noisy
+             snapshots; under a null its picks are no better than random's.
 
 Ties are broken by the same seeded hash as random, never by id (ids follow trajectories).
 The pool is the training split (heldout == false) with a valid teacher answer, the same
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import InputError, derive_seed, hash_fraction, read_json, stable_hash
+from ..labeling.decision import DECISION_ELP, has_decision_elp
 
 METHODS = ("random", "entropy", "predictor", "oracle")
 SCORE_SOURCES = ("oof", "model")
@@ -90,11 +93,12 @@ def method_scores(method: str, pool: list[dict], seed: int, predictor_path: str 
             raise _err(method, f"{len(missing)} pool snapshot(s) have no U (first: {missing[0]})")
         return np.array([float(s["U"]) for s in pool]), {"score": "U (entropy of pi, nats)"}
     if method == "oracle":
-        missing = [s["snapshot_id"] for s in pool if not isinstance(s.get("ELP_net"), (int, float))]
+        missing = [s["snapshot_id"] for s in pool if not has_decision_elp(s)]
         if missing:
-            raise _err(method, f"no ELP_net label for {len(missing)} pool snapshot(s) (first: {missing[0]}); "
-                               "the oracle needs the phase-1 CPT labels")
-        return np.array([float(s["ELP_net"]) for s in pool]), {"score": "true ELP_net (phase-1 label)"}
+            raise _err(method, f"no {DECISION_ELP} label for {len(missing)} pool snapshot(s) (first: {missing[0]}); "
+                               "the oracle needs the phase-1 cross-fitted CPT labels")
+        return np.array([float(s[DECISION_ELP]) for s in pool]), \
+            {"score": f"phase-1 {DECISION_ELP} (cross-fitted: unbiased under a null; the plug-in ELP_net is not)"}
     if method == "predictor":
         return _predictor_scores(pool, predictor_path, oof_path, predictor_scores)
     raise _err(method, f"unknown method (known: {', '.join(METHODS)})")
@@ -117,15 +121,19 @@ def _predictor_scores(pool: list[dict], predictor_path, oof_path, mode: str) -> 
         if missing:
             raise _err(m, f"{oof_path} has no out-of-fold prediction for {len(missing)} pool snapshot(s) (first: "
                           f"{missing[0]}): the predictor was trained on other snapshots; rerun train_predictor")
-        info.update(score="out-of-fold predicted ELP_net (each snapshot scored by a fold model that never saw its "
+        info.update(score=f"out-of-fold predicted {DECISION_ELP} (each snapshot scored by a fold model that never saw its "
                           "label)", oof_predictions=str(oof_path), oof_sha256=file_sha256(oof_path))
-        return np.array([float(preds[s["snapshot_id"]]["ELP_net"]) for s in pool]), info
+        bad = [s["snapshot_id"] for s in pool if DECISION_ELP not in preds[s["snapshot_id"]]]
+        if bad:
+            raise _err(m, f"{oof_path}: prediction for {bad[0]} has no '{DECISION_ELP}' (predictor trained on "
+                          "another target); rerun train_predictor")
+        return np.array([float(preds[s["snapshot_id"]][DECISION_ELP]) for s in pool]), info
     from ..predictor import Predictor  # torch import only when needed
 
     model = Predictor.load(predictor_path)
-    info.update(score="predicted ELP_net of the phase-4 model (IN-SAMPLE: it was trained on these snapshots' "
+    info.update(score=f"predicted {DECISION_ELP} of the phase-4 model (IN-SAMPLE: it was trained on these snapshots' "
                       "labels)", in_sample=True)
-    return np.asarray(model.predict(pool)["ELP_net"], dtype=float), info
+    return np.asarray(model.predict(pool)[DECISION_ELP], dtype=float), info
 
 
 def pick(method: str, snaps: list[dict], budget: int, seed: int, predictor_path: str | Path | None = None,
@@ -145,18 +153,20 @@ def pick(method: str, snaps: list[dict], budget: int, seed: int, predictor_path:
     chosen = [pool[i] for i in order[:budget]]
     assert not any(s["heldout"] for s in chosen)
     picked = [{"rank": r + 1, "snapshot_id": s["snapshot_id"], "score": float(scores[i]),
-               "U": s.get("U"), "ELP_net": s.get("ELP_net"), "quadrant": s.get("quadrant")}
+               "U": s.get("U"), "ELP_net": s.get("ELP_net"), DECISION_ELP: s.get(DECISION_ELP),
+               "quadrant": s.get("quadrant")}
               for r, (i, s) in enumerate(zip(order[:budget], chosen))]
     desc = {}
-    for key in ("ELP_net", "U", "L_local"):
+    for key in (DECISION_ELP, "ELP_net", "U", "L_local"):
         vals = [s[key] for s in chosen if isinstance(s.get(key), (int, float))]
         desc[f"mean_{key}"] = float(np.mean(vals)) if vals else None
     quads: dict[str, int] = {}
     for s in chosen:
         quads[str(s.get("quadrant"))] = quads.get(str(s.get("quadrant")), 0) + 1
     desc["quadrant_counts"] = dict(sorted(quads.items()))
-    pool_elp = [s["ELP_net"] for s in pool if isinstance(s.get("ELP_net"), (int, float))]
-    desc["pool_mean_ELP_net"] = float(np.mean(pool_elp)) if pool_elp else None
+    for key in (DECISION_ELP, "ELP_net"):
+        pool_elp = [s[key] for s in pool if isinstance(s.get(key), (int, float))]
+        desc[f"pool_mean_{key}"] = float(np.mean(pool_elp)) if pool_elp else None
     return {
         "method": method, "method_used": method, "budget": int(budget), "seed": int(seed), **counts,
         "scores": info, "pool_sha256": stable_hash([s["snapshot_id"] for s in pool]),

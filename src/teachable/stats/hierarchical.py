@@ -96,19 +96,80 @@ class TwoLevelCI(JsonMixin):
     p_greater: float | None = None  # one-sided: share of resamples <= 0 (H0: statistic <= 0)
     ci_unit: str = CI_UNIT
     note: str = ""
+    t_low: float | None = None   # few seeds (< t_below): t-interval over per-seed values
+    t_high: float | None = None
     draws: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def gate_low(self) -> float | None:
+        """The more conservative lower bound (bootstrap or, with few seeds, t): what gates use."""
+        return _conservative(self.low, self.t_low, min)
+
+    @property
+    def gate_high(self) -> float | None:
+        return _conservative(self.high, self.t_high, max)
+
+    @property
+    def interval_used(self) -> str:
+        """Which interval the gates use: 'bootstrap', 't' or 'none'."""
+        if self.low is None:
+            return "none"
+        if self.t_low is None:
+            return "bootstrap"
+        return "t" if (self.t_high - self.t_low) > (self.high - self.low) else "bootstrap"
 
     def to_dict(self) -> dict:
         d = super().to_dict()
         d.pop("draws", None)
+        d.update(gate_low=self.gate_low, gate_high=self.gate_high, interval_used=self.interval_used)
         return d
+
+
+T_BELOW = 10  # fewer seeds than this: a t-interval beside the two-level bootstrap (docs/statistics.md)
+
+
+def _conservative(boot, t, pick):
+    if boot is None:
+        return None
+    return boot if t is None else float(pick(boot, t))
+
+
+def per_seed_values(statistic: Callable[[Resamples | None], np.ndarray | float], n_seeds: int,
+                    n_tasks: int) -> np.ndarray:
+    """statistic evaluated on each seed alone with every task once: (S,) values."""
+    r = Resamples(np.eye(n_seeds), np.ones((n_seeds, n_tasks)))
+    return np.atleast_1d(np.asarray(statistic(r), dtype=float))
+
+
+def t_interval(point: float, per_seed: np.ndarray, task_var: float = 0.0,
+               confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """point +- t_df * SE with SE^2 = var(per-seed values)/S + task_var (the variance of the
+    statistic over task resamples with the seeds fixed) and Welch-Satterthwaite df =
+    SE^4 / ((var/S)^2 / (S-1)): Student's t over seeds when the seed term dominates, normal
+    when the task term does."""
+    from scipy.stats import t as tdist  # local: the stats core stays numpy-only until needed
+
+    v = np.asarray(per_seed, float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return None, None
+    a = float(v.var(ddof=1) / v.size)
+    se2 = a + max(0.0, float(task_var))
+    if se2 <= 0:
+        return point, point
+    df = float("inf") if a == 0 else se2 ** 2 / (a ** 2 / (v.size - 1))
+    half = float(tdist.ppf((1 + confidence) / 2, df) * np.sqrt(se2))
+    return point - half, point + half
 
 
 def two_level_ci(statistic: Callable[[Resamples | None], np.ndarray | float], n_seeds: int, n_tasks: int, *,
                  strata: Sequence | None = None, confidence: float = 0.95, n_resamples: int = 2000,
-                 seed: int = 0, min_seeds: int = 3, keep_draws: bool = False) -> TwoLevelCI:
+                 seed: int = 0, min_seeds: int = 3, keep_draws: bool = False, t_below: int = T_BELOW) -> TwoLevelCI:
     """Percentile CI of statistic(r): statistic(None) is the point estimate, statistic(r) a
-    (B,) array over resamples r (build it from `wmean`)."""
+    (B,) array over resamples r (build it from `wmean`). With fewer than `t_below` seeds the
+    t-interval over per-seed values is computed too (t_low, t_high); gate_low/gate_high are
+    the more conservative of the two (a percentile bootstrap over 3-5 seeds under-covers when
+    seeds disagree: docs/statistics.md)."""
     if not 0 < confidence < 1:
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
     point = float(statistic(None))
@@ -126,8 +187,15 @@ def two_level_ci(statistic: Callable[[Resamples | None], np.ndarray | float], n_
     a = (1 - confidence) / 2
     lo, hi = np.quantile(draws, [a, 1 - a])
     p_le, p_ge = float(np.mean(draws <= 0)), float(np.mean(draws >= 0))
+    t_lo = t_hi = None
+    if n_seeds < t_below:
+        rt = resamples(n_seeds, n_tasks, n_resamples, seed + 1, strata, resample_seeds=False)
+        dt = np.asarray(statistic(rt), dtype=float)
+        dt = dt[np.isfinite(dt)]
+        t_lo, t_hi = t_interval(point, per_seed_values(statistic, n_seeds, n_tasks),
+                                float(dt.var(ddof=1)) if dt.size > 1 else 0.0, confidence)
     return TwoLevelCI(point, float(lo), float(hi), p_value=min(1.0, 2 * min(p_le, p_ge)), p_greater=p_le,
-                      draws=draws if keep_draws else None, **base)
+                      draws=draws if keep_draws else None, t_low=t_lo, t_high=t_hi, **base)
 
 
 def paired_diff(control: np.ndarray, candidate: np.ndarray, tasks: np.ndarray | None = None,
@@ -202,24 +270,38 @@ class Coverage(JsonMixin):
     effect: float
     sd_seed: float
     sd_task_effect: float
-    coverage: float          # share of 95% CIs that contain the true effect
+    coverage: float          # share of 95% CIs that contain the true effect (two-level bootstrap)
     power: float             # share of CIs that exclude 0
     mean_width: float
     n_resamples: int
     seed: int
+    coverage_t: float | None = None     # t-interval over seeds (few seeds only)
+    coverage_gate: float | None = None  # the more conservative of the two: what gates use
+    power_gate: float | None = None
+    mean_width_gate: float | None = None
+    seed_dist: str = "sign"
+
+
+SEED_DISTS = ("sign", "normal")
 
 
 def simulate_binary(rng: np.random.Generator, n_seeds: int, n_tasks: int, effect: float, sd_seed: float,
-                    sd_task_effect: float) -> tuple[np.ndarray, np.ndarray]:
+                    sd_task_effect: float, seed_dist: str = "sign") -> tuple[np.ndarray, np.ndarray]:
     """One simulated evaluation with a known true effect, on 0/1 successes like phase 3:
     a deterministic control (1 row: task t solved with prob q_t) and a trained model with
     success prob q_t + effect + a_s + b_t, where the seed effect a_s and the task-specific
     effect b_t are +-sd (mean 0) and q_t keeps every probability in [0, 1]. So the
-    population mean difference is exactly `effect`."""
-    lo = sd_seed + sd_task_effect + max(0.0, -effect)
-    hi = 1 - sd_seed - sd_task_effect - max(0.0, effect)
+    population mean difference is exactly `effect`. seed_dist 'sign': a_s = +-sd_seed (the
+    hardest case for 3 seeds: a quarter of the studies draw three seeds on one side, with no
+    spread to show it); 'normal': a_s = sd_seed * N(0, 1) clipped at +-2 (symmetric, mean 0)."""
+    if seed_dist not in SEED_DISTS:
+        raise InputError(f"seed_dist '{seed_dist}' is not one of {', '.join(SEED_DISTS)}")
+    reach = sd_seed * (1.0 if seed_dist == "sign" else 2.0)
+    lo = reach + sd_task_effect + max(0.0, -effect)
+    hi = max(lo, 1 - reach - sd_task_effect - max(0.0, effect))
     q = rng.uniform(lo, hi, size=n_tasks)
-    a = sd_seed * rng.choice([-1.0, 1.0], size=(n_seeds, 1))
+    a = sd_seed * (rng.choice([-1.0, 1.0], size=(n_seeds, 1)) if seed_dist == "sign"
+                   else np.clip(rng.standard_normal((n_seeds, 1)), -2.0, 2.0))
     b = sd_task_effect * rng.choice([-1.0, 1.0], size=(1, n_tasks))
     control = (rng.random((1, n_tasks)) < q).astype(float)
     cand = (rng.random((n_seeds, n_tasks)) < q + effect + a + b).astype(float)
@@ -228,19 +310,27 @@ def simulate_binary(rng: np.random.Generator, n_seeds: int, n_tasks: int, effect
 
 def coverage(n_datasets: int = 200, n_seeds: int = 5, n_tasks: int = 64, effect: float = 0.0,
              sd_seed: float = 0.05, sd_task_effect: float = 0.1, n_resamples: int = 1000,
-             confidence: float = 0.95, seed: int = 0) -> Coverage:
+             confidence: float = 0.95, seed: int = 0, seed_dist: str = "sign") -> Coverage:
     """Coverage of the two-level paired CI over simulated datasets (simulate_binary)."""
     rng = np.random.default_rng(seed)
-    hit = excl = 0
-    widths = []
+    hit = excl = hit_t = hit_g = excl_g = 0
+    widths, widths_g = [], []
     for i in range(n_datasets):
-        c, t = simulate_binary(rng, n_seeds, n_tasks, effect, sd_seed, sd_task_effect)
+        c, t = simulate_binary(rng, n_seeds, n_tasks, effect, sd_seed, sd_task_effect, seed_dist)
         ci = paired_diff(c, t, confidence=confidence, n_resamples=n_resamples, seed=seed + i, min_seeds=1)
         hit += ci.low <= effect <= ci.high
         excl += not (ci.low <= 0 <= ci.high)
         widths.append(ci.high - ci.low)
+        if ci.t_low is not None:
+            hit_t += ci.t_low <= effect <= ci.t_high
+        hit_g += ci.gate_low <= effect <= ci.gate_high
+        excl_g += not (ci.gate_low <= 0 <= ci.gate_high)
+        widths_g.append(ci.gate_high - ci.gate_low)
+    few = n_seeds < T_BELOW
     return Coverage(n_datasets, n_seeds, n_tasks, effect, sd_seed, sd_task_effect, hit / n_datasets,
-                    excl / n_datasets, float(np.mean(widths)), n_resamples, seed)
+                    excl / n_datasets, float(np.mean(widths)), n_resamples, seed,
+                    coverage_t=hit_t / n_datasets if few else None, coverage_gate=hit_g / n_datasets,
+                    power_gate=excl_g / n_datasets, mean_width_gate=float(np.mean(widths_g)), seed_dist=seed_dist)
 
 
 def max_bound(points: np.ndarray, draws: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
