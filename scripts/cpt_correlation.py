@@ -8,6 +8,7 @@ import sys
 from teachable import scripting
 from teachable.io import InputError, read_json, write_json
 from teachable.stats.correlation import correlation_report
+from teachable.stats.estimands import estimand_report, estimand_table
 
 
 def main():
@@ -23,11 +24,14 @@ def main():
     rep = correlation_report(res["records"], cfg["seed"], float(gates.get("cpt_spearman_min", 0.3)),
                              int(cfg["phase1b"].get("bootstrap_resamples", 9999)))
     rep["panel"] = res.get("panel")
+    # matched estimands (issue 30 item 4): every CPT label on both outcomes vs the utility
+    rep["estimands"] = estimand_report(res["records"], cfg["seed"], int(cfg["phase1b"].get("bootstrap_resamples", 9999)))
+    print(estimand_table(rep["estimands"]))
     write_json(args.out, rep)
     g = rep["gate"]
     sp = rep["overall"]["spearman"]
     ci = f" CI [{g['ci'][0]:.2f}, {g['ci'][1]:.2f}]" if g["ci"] and None not in g["ci"] else ""
-    print(f"Spearman(ELP_net, utility) = {sp['r']}{ci} over {g['n']} snapshots; gate passed: {g['passed']}")
+    print(f"Spearman({rep['x']}, utility) = {sp['r']}{ci} over {g['n']} snapshots; gate passed: {g['passed']}")
     if not g["passed"]:
         msg = f"gate cpt_spearman: {g['value']} < {g['threshold']}" + (f" ({g['note']})" if g.get("note") else "")
         print(("error: " if gates["strict"] else "warning: ") + msg, file=sys.stderr)

@@ -107,3 +107,93 @@ def test_base_greedy_is_teacher_recorded_by_the_teacher_step():
     assert got == want and sum(got.values()) == 1  # seed 3 faces east: forward is the teacher's
     agr = greedy_teacher_agreement(snaps)
     assert agr["overall"] == {"n": 3, "share": 1 / 3} and agr["per_quadrant"]["Q1_highU_highL"]["n"] == 3
+
+
+# ------------------------------------------------------------------ item 4: matched estimands
+def test_patch_steps_puts_the_patch_at_the_first_step_only(mock_student):
+    from teachable.policy import Policy
+    from teachable.rollout import EpisodeSpec, run_episodes
+
+    pol = Policy.load(mock_student, None, "cpu", 64)
+    mk = partial(env_from_config, MOCK_ENV)
+    patch = "the expert chose go forward ."
+    specs = [EpisodeSpec("all", seed=4, patch=patch, max_steps=4),
+             EpisodeSpec("first", seed=4, patch=patch, patch_steps=1, max_steps=4)]
+    res = {r.episode_id: r for r in run_episodes(pol, mk, specs, 0.0, 2, record_steps=True)}
+    assert all(patch in rec.prompt for rec in res["all"].records)
+    first = res["first"].records
+    assert patch in first[0].prompt and len(first) > 1 and not any(patch in rec.prompt for rec in first[1:])
+
+
+def labeled_panel(n: int = 2) -> list[dict]:
+    """Mock-env snapshots with teacher answers and hand-set labels (the fields phase 1B reads)."""
+    from teachable.labeling.pipeline import ask_teacher
+    from teachable.phase0 import encode_state
+    from teachable.teacher import make_teacher
+
+    env = env_from_config(MOCK_ENV)
+    snaps = []
+    for i, seed in enumerate((4, 6, 8, 10)[:n]):
+        obs = env.reset(seed)
+        snaps.append({"snapshot_id": f"traj{i:05d}_step0000_k0", "trajectory_id": f"traj{i:05d}",
+                      "state": encode_state(env.get_state()), "mission": obs.mission, "obs_text": obs.text,
+                      "valid_actions": list(obs.valid_actions), "history": [], "student_greedy_action": "wait",
+                      "expert_action": env.expert_action(), "expert_subgoal": None, "quadrant": "Q1_highU_highL",
+                      "route_net": ("demo", "hint")[i % 2], "ELP_net": 0.1 * i, "ELP_net_success": 0.05 * i,
+                      "label_outcome": "progress", "ELP_net_xfit": 0.0, "ELP_net_xfit_success": 0.0,
+                      "U": 1.0, "L_local": 0.2, "heldout": False})
+    ask_teacher(make_teacher({"backend": "bot"}), snaps)
+    return snaps
+
+
+@pytest.mark.parametrize("matched", [True, False])
+def test_micro_training_measures_the_matched_cpt(mock_student, matched):
+    from teachable.policy import load_model_and_tokenizer
+    from teachable.training.micro import MicroTrainer, micro_train_panel
+
+    p1b = {"n_steps": 2, "lr": 0.01, "n_validation_rollouts": 3, "lora_rank": 4, "lora_alpha": 8,
+           "lora_dropout": 0.0, "target_modules": "all-linear", "matched_cpt": matched}
+    model, tok = load_model_and_tokenizer(mock_student, None, "cpu")
+    trainer = MicroTrainer(model, tok, p1b, 0, 64)
+    panel = labeled_panel(2)
+    recs = micro_train_panel(trainer, partial(env_from_config, MOCK_ENV), panel, p1b, 0, 6, 1.0, 2,
+                             log=lambda *_: None, outcome="progress")
+    for r, s in zip(recs, panel):
+        # both outcomes of the phase-1 labels ride along, whatever the headline
+        assert r["ELP_net_progress"] == s["ELP_net"] and r["ELP_net_success"] == s["ELP_net_success"]
+        assert r["label_outcome"] == "progress" and r["utility_success"] is not None
+        if not matched:
+            assert "ELP_first" not in r
+            continue
+        for o in ("success", "progress"):
+            assert r[f"ELP_first_{o}"] == pytest.approx(r[f"p_first_route_{o}"] - r[f"p_first_placebo_{o}"])
+        assert r["ELP_first"] == r["ELP_first_progress"]
+    if matched:  # CRN: the first-step rollouts share the "before" rollouts' sample seeds
+        from teachable.training.micro import first_step_cpt_specs, validation_specs
+
+        v, f = validation_specs(panel[0], 3, 6, 0), first_step_cpt_specs(panel[0], 3, 6, 0)
+        assert [s.sample_seed for s in f] == [s.sample_seed for s in v] * 2
+        assert all(s.patch_steps == 1 and s.patch for s in f)
+
+
+def test_estimand_report_side_by_side():
+    from teachable.stats.estimands import estimand_report
+
+    rng = np.random.default_rng(0)
+    recs = []
+    for i in range(30):
+        u_s, u_p = rng.normal(), rng.normal()
+        recs.append({"snapshot_id": f"traj{i // 3:05d}_step{i:04d}_k0", "utility_success": u_s, "utility_progress": u_p,
+                     "ELP_net_success": u_s, "ELP_net_progress": -u_p, "ELP_first_success": u_s + 0.01 * rng.normal(),
+                     "ELP_first_progress": u_p, "ELP_net_xfit_success": None, "ELP_net_xfit_progress": None})
+    rep = estimand_report(recs, 0, n_resamples=300)
+    row = {(r["label"], r["outcome"]): r for r in rep["vs_utility"]}
+    assert row[("ELP_net", "success")]["spearman"] == pytest.approx(1.0)
+    assert row[("ELP_net", "progress")]["spearman"] == pytest.approx(-1.0)
+    assert row[("ELP_first", "progress")]["spearman"] == pytest.approx(1.0)
+    assert row[("ELP_net_xfit", "success")]["n"] == 0 and row[("ELP_net_xfit", "success")]["spearman"] is None
+    assert row[("ELP_net", "success")]["ci_unit"] == "trajectories" and row[("ELP_net", "success")]["n_clusters"] == 10
+    agr = {a["variable"]: a for a in rep["agreement"]}
+    assert set(agr) == {"ELP_net", "ELP_net_xfit", "ELP_first", "utility"} and agr["utility"]["n"] == 30
+    mm = {m["outcome"]: m for m in rep["mismatch_all_steps_vs_first_step"]}
+    assert mm["progress"]["spearman"] == pytest.approx(-1.0) and mm["success"]["spearman"] > 0.9

@@ -36,6 +36,9 @@ class EpisodeSpec:
     max_steps: int = 64
     sample_seed: int | None = None
     track_to_go: bool = False  # env.steps_to_go() after every step (the progress labels)
+    # the patch is in the prompt of the first `patch_steps` steps only (None: every step, the
+    # CPT's; 1: the snapshot's own state, phase 1B's matched CPT, docs/labeling.md)
+    patch_steps: int | None = None
 
 
 @dataclass
@@ -110,7 +113,9 @@ class _Live:
 
     def prompt(self) -> str:
         hist = self.history[-self.history_len :] if self.history_len else []
-        return build_prompt(self.obs.mission, self.obs.text, hist, self.spec.patch, self.layout)
+        n = self.spec.patch_steps
+        patch = self.spec.patch if n is None or len(self.actions) < n else ""
+        return build_prompt(self.obs.mission, self.obs.text, hist, patch, self.layout)
 
 
 def coupled_deviation(p: np.ndarray, u: float, avoid: int) -> int:

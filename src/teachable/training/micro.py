@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 
 from ..io import InputError, derive_seed
 from ..labeling.quadrants import QUADRANTS
-from ..labeling.rollouts import rollout_progress
+from ..labeling.rollouts import patches_for, rollout_progress
 from ..phase0 import decode_state
 from ..policy import Policy, softmax
 from ..prompts import DEFAULT_LAYOUT, build_prompt
@@ -54,6 +55,48 @@ def validation_specs(snap: dict, n: int, horizon: int, seed: int) -> list[Episod
     return [EpisodeSpec(f"{sid}|{j}", state=state, history=list(snap["history"]), max_steps=horizon,
                         sample_seed=derive_seed(seed, "phase1b_validation", f"{sid}|{j}"), track_to_go=True)
             for j in range(n)]
+
+
+def first_step_cpt_specs(snap: dict, n: int, horizon: int, seed: int) -> list[EpisodeSpec]:
+    """The matched CPT of a panel snapshot (phase1b.matched_cpt): n rollouts with its route's
+    patch in the prompt at the snapshot's own state only (patch_steps = 1), and n with the
+    placebo patch there, then no patch, over the same horizon and with the same sample seeds
+    as validation_specs (common random numbers with before and after). Micro-training, too,
+    intervenes at that one state and is measured on unpatched rollouts from it."""
+    patches = patches_for(snap)
+    route = example_for(snap, "route").fmt  # the format micro-training trains in
+    out = []
+    for cond, patch in (("first_route", patches[route]), ("first_placebo", patches["placebo"])):
+        for sp in validation_specs(snap, n, horizon, seed):
+            sid, j = sp.episode_id.rsplit("|", 1)
+            out.append(replace(sp, episode_id=f"{sid}#{cond}|{j}", patch=patch, patch_steps=1))
+    return out
+
+
+def first_step_labels(snap: dict, results: dict[str, dict], label_outcome: str) -> dict:
+    """ELP_first (route patch at the first step minus placebo there) by outcome, from
+    success_by_snapshot / progress_by_snapshot of the first_step_cpt_specs rollouts
+    (keys '<sid>#first_route', '<sid>#first_placebo'); the headline is `label_outcome`."""
+    sid = snap["snapshot_id"]
+    out = {}
+    for o, by in (("success", results["success"]), ("progress", results["progress"])):
+        r, p = by.get(f"{sid}#first_route"), by.get(f"{sid}#first_placebo")
+        ok = r is not None and p is not None
+        out[f"p_first_route_{o}"] = float(np.mean(r)) if ok else None
+        out[f"p_first_placebo_{o}"] = float(np.mean(p)) if ok else None
+        out[f"ELP_first_{o}"] = float(np.mean(r) - np.mean(p)) if ok else None
+    out["ELP_first"] = out[f"ELP_first_{label_outcome}"]
+    return out
+
+
+def labels_by_outcome(snap: dict, key: str) -> dict:
+    """{key}_success and {key}_progress of a labeled snapshot: the headline key is its
+    label_outcome's, the other outcome's carries the suffix (labeling.rollouts.apply_rates)."""
+    head = snap.get("label_outcome", "success")
+    out = {}
+    for o in ("success", "progress"):
+        out[f"{key}_{o}"] = snap.get(key) if o == head else snap.get(f"{key}_{o}")
+    return out
 
 
 def success_by_snapshot(results) -> dict[str, list[bool]]:
@@ -108,14 +151,20 @@ def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dic
     """Before/after success (and progress) of every panel snapshot (see module doc). p1b
     keys: n_steps, lr, n_validation_rollouts (and max_grad_norm, optional). `utility` is
     the change in the labels' outcome (labeling.outcome), so that ELP_net and the utility
-    it should predict measure the same thing; both changes are stored. Every prompt (rollouts,
+    it should predict measure the same thing; both changes are stored. With
+    p1b['matched_cpt'] (default true) the untrained policy also runs first_step_cpt_specs:
+    ELP_first, the CPT of the same one-state intervention. Every prompt (rollouts,
     the training example, pi(target)) is in `layout` (student.prompt_layout)."""
     n = int(p1b["n_validation_rollouts"])
+    matched = bool(p1b.get("matched_cpt", True))
     trainer.reset(derive_seed(seed, "phase1b_lora", "before"))  # any fresh adapter: zero effect
     t0 = time.perf_counter()
     specs = [sp for s in panel for sp in validation_specs(s, n, horizon, seed)]
+    if matched:  # the matched CPT runs in the same batch as "before" (the same BASE policy)
+        specs += [sp for s in panel for sp in first_step_cpt_specs(s, n, horizon, seed)]
     res = run_episodes(trainer.policy, make_env, specs, temperature, history_len, layout=layout)
     before, prog_before = success_by_snapshot(res), progress_by_snapshot(res)
+    first = {"success": before, "progress": prog_before}
     pi_before = {s["snapshot_id"]: target_prob(trainer.policy, s, s["teacher"]["suggested_action"], history_len,
                                                layout)
                  for s in panel}
@@ -137,6 +186,7 @@ def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dic
             raise InputError(f"labeling.outcome: progress needs the env's steps_to_go (snapshot '{sid}')")
         rec = {
             "snapshot_id": sid, "quadrant": s["quadrant"], "route": ex.fmt, "ELP_net": s["ELP_net"],
+            "ELP_net_xfit": s.get("ELP_net_xfit"),
             "ELP_raw": s.get("ELP_raw"), "U": s["U"], "L_local": s["L_local"],
             "target_action": ex.action, "student_greedy_action": s.get("student_greedy_action"),
             "success_before": pb, "success_after": pa,
@@ -148,7 +198,14 @@ def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dic
             "pi_target_before": pi_before[sid],
             "pi_target_after": target_prob(trainer.policy, s, ex.action, history_len, layout),
             "wall_time_s": round(time.perf_counter() - t1, 3),
+            # the labels by outcome, side by side (stats.estimands): the phase-1 CPT (patch
+            # at every step), its cross-fitted estimate, and the matched first-step CPT
+            "label_outcome": s.get("label_outcome", "success"),
+            **labels_by_outcome(s, "ELP_net"), **labels_by_outcome(s, "ELP_net_xfit"),
+            "ELP_net_xfit": s.get("ELP_net_xfit"), "base_greedy_is_teacher": s.get("base_greedy_is_teacher"),
         }
+        if matched:
+            rec.update(first_step_labels(s, first, rec["label_outcome"]))
         out.append(rec)
         log(f"[{i + 1}/{len(panel)}] {sid} {s['quadrant']} route {ex.fmt}: success {pb:.2f} -> {pa:.2f} "
             f"loss {rec['loss_first']:.3f} -> {rec['loss_last']:.3f} pi(target) {rec['pi_target_before']:.2f} -> "
