@@ -187,7 +187,8 @@ def micro_records(n=24, slope=0.0, q1_bonus=0.0, seed=0):
         q = QUADRANTS[i % 4]
         elp = float(rng.normal(0, 1))
         u = slope * elp + (q1_bonus if q == QUADRANTS[0] else 0) + float(rng.normal(0, 1))
-        out.append({"snapshot_id": f"m{i}", "quadrant": q, "ELP_net": elp, "utility": u})
+        out.append({"snapshot_id": f"m{i}_step0001_k0", "quadrant": q, "ELP_net": elp, "ELP_net_xfit": elp,
+                    "utility": u})
     return out
 
 

@@ -248,7 +248,8 @@ def test_correlation_matches_scipy_and_handles_degenerate_data():
 
 
 def test_correlation_report_gate_record():
-    recs = [{"snapshot_id": f"s{i}", "quadrant": QUADRANTS[i % 4], "ELP_net": i / 10, "utility": i / 20}
+    recs = [{"snapshot_id": f"s{i}_step0001_k0", "quadrant": QUADRANTS[i % 4], "ELP_net": i / 10,
+             "ELP_net_xfit": i / 10, "utility": i / 20}
             for i in range(12)]
     rep = correlation_report(recs, seed=0, threshold=0.3, n_resamples=999)
     g = rep["gate"]
