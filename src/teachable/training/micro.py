@@ -186,7 +186,6 @@ def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dic
             raise InputError(f"labeling.outcome: progress needs the env's steps_to_go (snapshot '{sid}')")
         rec = {
             "snapshot_id": sid, "quadrant": s["quadrant"], "route": ex.fmt, "ELP_net": s["ELP_net"],
-            "ELP_net_xfit": s.get("ELP_net_xfit"),
             "ELP_raw": s.get("ELP_raw"), "U": s["U"], "L_local": s["L_local"],
             "target_action": ex.action, "student_greedy_action": s.get("student_greedy_action"),
             "success_before": pb, "success_after": pa,
