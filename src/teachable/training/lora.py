@@ -62,6 +62,23 @@ def sort_adapter_config(adapter_dir) -> None:
     p.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
+def enable_checkpointing(model) -> None:
+    """Gradient checkpointing of the (peft-wrapped) model (training.gradient_checkpointing):
+    a layer's activations are recomputed in the backward pass instead of kept, so a step's
+    memory no longer grows with layers x tokens; the loss and gradients are the same (test).
+    Non-reentrant checkpoints: the frozen embeddings need no requires_grad trick."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not getattr(base, "supports_gradient_checkpointing", False):
+        from ..io import InputError
+
+        raise InputError(f"training.gradient_checkpointing: {type(base).__name__} does not support it")
+    kw = {"use_reentrant": False}
+    if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x's name
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+
+
 def trainable_parameters(model) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
@@ -112,21 +129,48 @@ def sft_step(model, opt, batch, pad_id: int, device, max_grad_norm: float | None
     return float(out.loss.detach().float())
 
 
+def _targets(rows) -> int:
+    """Target (action) positions of encoded examples: the positions the loss and KL average over."""
+    return sum(1 for _, y in rows for t in y[1:] if t != -100)
+
+
 def sft_accum_step(model, opt, batches, pad_id: int, device, max_grad_norm: float | None = 1.0,
-                   scheduler=None) -> float:
+                   scheduler=None, kl_weight: float = 0.0, stats: dict | None = None,
+                   kl_rows: slice | None = None) -> float:
     """One optimizer step over several micro-batches (training.grad_accum): gradients add up,
     each micro-batch weighted by its share of target tokens, so the step equals one step on
-    their union (for models too large for the whole batch at once). Returns the loss."""
-    n_target = [sum(1 for _, y in b for t in y[1:] if t != -100) for b in batches]
+    their union (for models too large for the whole batch at once). Returns the loss.
+    kl_weight, stats and kl_rows as in sft_step (kl_rows indexes the union of the
+    micro-batches): each micro-batch's KL is weighted by its share of the KL rows' target
+    positions, so the KL term too equals the one of the whole batch."""
+    n_target = [_targets(b) for b in batches]
     total = max(1, sum(n_target))
+    kl_idx: list[list[int]] = [[] for _ in batches]  # per micro-batch, its rows under the KL guard
+    if kl_weight:
+        sel = set(range(sum(len(b) for b in batches))[kl_rows or slice(None)])
+        off = 0
+        for k, b in enumerate(batches):
+            kl_idx[k] = [i - off for i in range(off, off + len(b)) if i in sel]
+            off += len(b)
+    n_kl = [_targets([b[i] for i in idx]) for b, idx in zip(batches, kl_idx)]
+    kl_total = sum(n_kl)
     model.train()
     opt.zero_grad(set_to_none=True)
-    loss_sum = 0.0
-    for b, n in zip(batches, n_target):
+    loss_sum, kl_sum = 0.0, 0.0
+    for b, n, idx, nk in zip(batches, n_target, kl_idx, n_kl):
         ids, lab, mask = collate(b, pad_id)
-        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device))
-        (out.loss * (n / total)).backward()
+        ids, lab, mask = ids.to(device), lab.to(device), mask.to(device)
+        out = model(input_ids=ids, attention_mask=mask, labels=lab)
+        obj = out.loss * (n / total)
+        if nk:  # this micro-batch's share of KL(BASE || adapted) over all KL target positions
+            r = torch.tensor(idx, device=ids.device)
+            kl = kl_to_base(model, out.logits[r], ids[r], mask[r], lab[r])
+            obj = obj + float(kl_weight) * kl * (nk / kl_total)
+            kl_sum += float(kl.detach()) * nk / kl_total
+        obj.backward()
         loss_sum += float(out.loss.detach().float()) * n / total
+    if kl_weight and stats is not None:
+        stats["kl"] = kl_sum
     if max_grad_norm:
         torch.nn.utils.clip_grad_norm_(trainable_parameters(model), max_grad_norm)
     opt.step()

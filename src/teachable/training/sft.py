@@ -21,7 +21,8 @@ from ..policy import Policy, load_model_and_tokenizer, pick_dtype
 from ..prompts import DEFAULT_LAYOUT, layout_of
 from ..rollout import EpisodeSpec, run_episodes
 from .formats import SFTExample
-from .lora import attach_lora, encode, sft_accum_step, sft_step, sort_adapter_config, trainable_parameters
+from .lora import (attach_lora, enable_checkpointing, encode, sft_accum_step, sft_step, sort_adapter_config,
+                   trainable_parameters)
 
 _log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
 
@@ -59,8 +60,6 @@ def plan_steps(cfg: dict, n_examples: int) -> dict:
     items not counted); `epochs` -> epochs x ceil(n / new examples per batch) (grows with
     the data: only comparable across runs of equal size)."""
     accum = int(cfg.get("grad_accum", 1))  # micro-batches of batch_size per optimizer step
-    if accum > 1 and float(cfg.get("kl_weight", 0.0)):
-        raise InputError("training.grad_accum > 1 with training.kl_weight > 0 is not supported; use replay_share")
     bs = int(cfg["batch_size"]) * accum  # examples per optimizer step
     n_replay = int(round(bs * float(cfg.get("replay_share", 0.0))))
     n_new = bs - n_replay
@@ -78,6 +77,19 @@ def plan_steps(cfg: dict, n_examples: int) -> dict:
     return {"budget": budget, "budget_value": cfg.get("budget_value", cfg.get("epochs")), "steps": steps,
             "batch_size": bs, "grad_accum": accum, "micro_batch": int(cfg["batch_size"]), "run_examples_per_step": n_new, "replay_per_step": n_replay,
             "run_examples_seen": steps * n_new, "epochs_over_run_examples": steps * n_new / n_examples}
+
+
+def use_checkpointing(value, device: torch.device, student_path: str) -> bool:
+    """training.gradient_checkpointing: true | false | auto = on for a student that is not
+    the bootstrap build (no bootstrap_report.json beside it) on a CUDA device, else off
+    (the tiny bootstrap student gains nothing from it, and CPU runs stay as they were)."""
+    if value in (True, False):
+        return value
+    if value != "auto":
+        raise InputError(f"training.gradient_checkpointing: {value!r} is not true, false or auto")
+    from ..prompts import BUILD_REPORT
+
+    return device.type == "cuda" and not (Path(student_path) / BUILD_REPORT).exists()
 
 
 def make_probe(make_env: Callable | None, n_tasks: int, seed: int, max_steps: int, history_len: int,
@@ -155,7 +167,8 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     (1.0), kl_weight (0: KL(BASE || adapted) on the action positions; kl_scope 'batch' = of
     every example, 'replay' = of the replay items only), replay_share (0:
     share of each batch drawn from `replay`, the student's own solved behaviour),
-    probe_every (0 = only at the end), checkpoint ('last' | 'best_probe': keep the
+    probe_every (0 = only at the end), grad_accum (1: micro-batches of batch_size per step,
+    KL guard included), gradient_checkpointing ('auto': use_checkpointing), checkpoint ('last' | 'best_probe': keep the
     probed checkpoint with the best probe success, ties -> probe train accuracy -> later).
     `on_row(row)` sees each metrics row as it is made (the live W&B hook,
     registry/wandb_mirror.live_logger). Returns a summary dict (n_examples, steps, budget plan, final_loss, probe rows,
@@ -171,6 +184,9 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     model, tok = load_model_and_tokenizer(student_path, None, device)
     dev = next(model.parameters()).device
     model = attach_lora(model, train_cfg, seed)
+    checkpointing = use_checkpointing(train_cfg.get("gradient_checkpointing", "auto"), dev, student_path)
+    if checkpointing:
+        enable_checkpointing(model)
     data = encode(tok, examples)
     rep = encode(tok, list(replay)) if plan["replay_per_step"] else []
     n_tokens = sum(len(x) for x, _ in data)
@@ -214,7 +230,7 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     log(f"train_adapter: {len(data)} examples, {n_tokens} tokens ({n_target} target), {total} steps "
         f"(budget {plan['budget']} {plan['budget_value']}; {plan['run_examples_per_step']} run + "
         f"{plan['replay_per_step']} replay per step, {len(rep)} replay items), kl_weight {kl_w}, "
-        f"device {dev}, dtype {pick_dtype(dev)}")
+        f"device {dev}, dtype {pick_dtype(dev)}, gradient checkpointing {'on' if checkpointing else 'off'}")
     run_probe(0)
     # a bar in a terminal only (disable=None): Snakemake logs stay free of bar redraws
     bar = progress(total=total, desc="train", unit="step", leave=False)
@@ -230,7 +246,7 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
         else:  # the same step, in micro-batches of batch_size (memory of large students)
             mb = plan["micro_batch"]
             loss = sft_accum_step(model, opt, [batch[k : k + mb] for k in range(0, len(batch), mb)],
-                                  tok.pad_token_id, dev, clip, sched)
+                                  tok.pad_token_id, dev, clip, sched, kl_weight=kl_w, stats=st, kl_rows=kl_rows)
         if not math.isfinite(loss):
             raise RuntimeError(f"non-finite loss at step {step} (lr {lr})")
         rows.append({"step": step, "epoch": main_c.passes, "loss": loss, "lr": lr, **st})
