@@ -172,9 +172,10 @@ def order_gates(data: dict, seeds: list[int], scfg: dict, seed: int, em: dict | 
             if em and k in em:
                 strata, mats = em[k]
                 d = _two_level(mats, strata, worse, better, int(scfg["bootstrap_resamples"]), seed, min_seeds)
-                lo = d.low
+                lo = d.gate_low  # few seeds: the more conservative of the bootstrap and the t-interval
                 g = {"ci_unit": d.ci_unit, "ci_note": d.note, "p_two_level": d.p_value,
-                     "ci_override": {"low": d.low, "high": d.high}}
+                     "ci_override": {"low": d.low, "high": d.high}, "t_ci": [d.t_low, d.t_high],
+                     "gate_ci": [d.gate_low, d.gate_high], "interval_used": d.interval_used}
             else:
                 lo = pc.ci.low
             passed = None if lo is None else bool(np.isfinite(lo) and lo > margin)
