@@ -13,7 +13,7 @@ import sys
 from . import logs
 from .io import InputError
 
-GROUPS = ("runs", "analyze", "label", "status", "config", "gates")
+GROUPS = ("runs", "analyze", "label", "status", "config", "gates", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
