@@ -91,6 +91,8 @@ def register(sub) -> None:
 def _ci_args(c, confidence: bool = True) -> None:
     if confidence:
         c.add_argument("--confidence", type=float, default=0.95)
+    c.add_argument("--min-seeds", type=int, default=analysis.MIN_SEEDS,
+                   help="fewest seeds for an interval (stats.min_seeds; default %(default)s): below it none is shown")
     c.add_argument("--method", choices=["BCa", "percentile"], default="BCa")
     c.add_argument("--n-resamples", type=int, default=9999)
     c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -181,15 +183,17 @@ def cmd_show(args) -> int:
 def cmd_leaderboard(args) -> int:
     with open_registry(args) as reg:
         rows = analysis.leaderboard(reg, args.metric, args.stage, args.top, args.lower_is_better,
-                                    args.confidence, args.method, args.n_resamples, args.seed)
+                                    args.confidence, args.method, args.n_resamples, args.seed, args.min_seeds)
     if args.json:
         print_json({"metric": args.metric, "confidence": args.confidence, "method": args.method,
                     "n_resamples": args.n_resamples, "seed": args.seed, "rows": rows})
         return 0
-    print(f"{args.metric} (mean over seeds, {args.confidence:.0%} bootstrap CI of the mean, "
-          f"{args.method}, {'lower' if args.lower_is_better else 'higher'} is better)")
+    print(f"{args.metric} (mean over seeds; {args.confidence:.0%} CI of the mean as the tables show it: none "
+          f"below {args.min_seeds} seeds, below 10 the more conservative of bootstrap ({args.method}) and t; "
+          f"{'lower' if args.lower_is_better else 'higher'} is better)")
     print(table([{"rank": r["rank"], "run_id": r["run_id"], "stage": r["stage"], "n": r["n"],
                   "mean": r["mean"], "std": r["std"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                  "ci_unit": r["ci_unit"] if r["ci_low"] is not None else "",
                   "seeds": ",".join(map(str, r["seeds"]))} for r in rows]))
     for n in sorted({r["ci_note"] for r in rows if r["ci_note"]}):
         print(f"note: {n}")
@@ -224,7 +228,8 @@ def cmd_compare(args) -> int:
 def cmd_significance(args) -> int:
     with open_registry(args) as reg:
         out = analysis.significance(reg, args.a, args.b, args.metric, args.paired, args.summary,
-                                    args.window, args.last_k, alpha=args.alpha, method=args.method,
+                                    args.window, args.last_k, min_seeds=args.min_seeds, alpha=args.alpha,
+                                    method=args.method,
                                     n_resamples=args.n_resamples, seed=args.seed,
                                     alternative=args.alternative)
     seeds = out.pop("seeds", None)
@@ -234,11 +239,15 @@ def cmd_significance(args) -> int:
     d = dict(out["result"])
     ci = d.pop("ci")
     notes = d.pop("notes")
+    iv = out["interval"]
     window = out["window"]
     print(f"{args.metric} ({out['summary']}{'' if window is None else f', steps {window[0]:g}-{window[1]:g}'}): "
           f"candidate {args.b} - control {args.a}, {'paired on seeds ' + ','.join(map(str, seeds)) if args.paired else 'unpaired (Welch)'}")
-    d.update({"ci_low": ci["low"], "ci_high": ci["high"], "ci_method": ci["method"],
+    d.update({"ci_low": iv["ci_low"], "ci_high": iv["ci_high"], "ci_unit": iv["ci_unit"] if iv["ci_low"] is not None
+              else None, "interval_used": iv["interval_used"], "ci_method": ci["method"],
               "ci_confidence": ci["confidence"]})
+    if iv.get("ci_note"):
+        notes = [iv["ci_note"], *notes]
     print(kv_table(d))
     for n in notes:
         print(f"note: {n}")

@@ -1,6 +1,13 @@
 """Questions asked of the registry (`teachable runs list|show|leaderboard|compare|
 significance|export|stats|reproduce`): each function takes an open Registry and returns plain
-data; the CLI in commands/runs.py only parses arguments and prints."""
+data; the CLI in commands/runs.py only parses arguments and prints.
+
+Every interval follows the rules of the tables and gates (docs/statistics.md): no interval
+below `min_seeds` seeds (stats.min_seeds, default 3: "too few seeds"); below 10 seeds a
+t-interval beside the bootstrap, and the interval shown is the more conservative of the two;
+for task_success / panel_success of phase-2/3 runs, when results/phase3/episodes.csv is there,
+the unit is seeds×tasks (two-level bootstrap, as phase3/overall_task_results.csv), else seeds
+(per-seed metrics average fixed tasks: a narrower unit, said in `ci_unit`)."""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import numpy as np
 
 from ..io import InputError
 from ..stats import bootstrap_ci, paired_comparison, unpaired_comparison
+from ..stats import hierarchical as hier
 from .query import Registry
 from .reproduce import reproduce_plan
 from .values import seed_values
@@ -56,15 +64,71 @@ def show_runs(reg: Registry, names: list[str]) -> list[dict]:
     return [{**reg.record(r), "curves": reg.step_metric_names(r["pk"])} for r in resolve_unique(reg, names)]
 
 
-def _ci(values, confidence, method, n_resamples, seed) -> dict:
-    ci = bootstrap_ci(values, "mean", confidence=confidence, method=method,
-                      n_resamples=n_resamples, seed=seed)
-    return {"ci_low": ci.low, "ci_high": ci.high, "ci_note": ci.note}
+MIN_SEEDS = 3  # stats.min_seeds's default (config/schema.yaml)
+UNIT_SEEDS = "seeds (per-seed metric over fixed tasks)"
+EPISODE_METRICS = {"task_success": "task", "panel_success": "panel"}
+
+
+def _too_few(n: int, min_seeds: int) -> dict:
+    return {"ci_low": None, "ci_high": None, "bootstrap_ci_low": None, "bootstrap_ci_high": None,
+            "t_ci_low": None, "t_ci_high": None, "interval_used": "none",
+            "ci_note": f"{hier.TOO_FEW} ({n} < {min_seeds}): no CI"}
+
+
+def _union(boot: tuple, t: tuple) -> tuple:
+    if t[0] is None or boot[0] is None or not np.isfinite(boot[0]):
+        return boot, "bootstrap"
+    lo, hi = min(boot[0], t[0]), max(boot[1], t[1])
+    return (lo, hi), "t" if (t[1] - t[0]) > (boot[1] - boot[0]) else "bootstrap"
+
+
+def _ci(values, confidence, method, n_resamples, seed, min_seeds=MIN_SEEDS) -> dict:
+    """Mean over seeds: nothing below min_seeds; below 10 seeds the more conservative of the
+    bootstrap and the Student t interval."""
+    vals = np.asarray(values, float)
+    if vals.size < min_seeds:
+        return {**_too_few(int(vals.size), min_seeds), "ci_unit": UNIT_SEEDS}
+    ci = bootstrap_ci(vals, "mean", confidence=confidence, method=method, n_resamples=n_resamples, seed=seed)
+    t = (None, None)
+    if vals.size < hier.T_BELOW:
+        t = hier.t_interval(float(vals.mean()), vals, 0.0, confidence)
+    (lo, hi), used = _union((ci.low, ci.high), t)
+    return {"ci_low": lo, "ci_high": hi, "bootstrap_ci_low": ci.low, "bootstrap_ci_high": ci.high,
+            "t_ci_low": t[0], "t_ci_high": t[1], "interval_used": used, "ci_unit": UNIT_SEEDS, "ci_note": ci.note}
+
+
+def _episode_models(reg: Registry):
+    """phase3/episodes.csv of the registry's results dir as evaluation.Models, or None."""
+    path = reg.results_dir / "phase3" / "episodes.csv"
+    if not path.exists():
+        return None
+    import pandas as pd
+
+    from ..evaluation import Models
+
+    return Models(pd.read_csv(path, dtype={"item": str}))
+
+
+def _episode_matrix(M, run_id: str, metric: str, seeds: list[int]) -> np.ndarray | None:
+    """The run's (seeds x items) matrix when the episodes hold exactly these seeds."""
+    kind = EPISODE_METRICS.get(metric)
+    if M is None or kind is None or (run_id != "BASE" and run_id not in M.run_ids):
+        return None
+    if run_id != "BASE" and M.seeds(run_id) != sorted(seeds):
+        return None
+    return M.m(run_id, kind)
+
+
+def _two_level(ci: hier.TwoLevelCI) -> dict:
+    return {"ci_low": ci.gate_low, "ci_high": ci.gate_high, "bootstrap_ci_low": ci.low, "bootstrap_ci_high": ci.high,
+            "t_ci_low": ci.t_low, "t_ci_high": ci.t_high, "interval_used": ci.interval_used,
+            "ci_unit": ci.ci_unit, "ci_note": ci.note}
 
 
 def leaderboard(reg: Registry, metric: str, stage=None, top=None, lower_is_better=False,
-                confidence=0.95, method="BCa", n_resamples=9999, seed=0) -> list[dict]:
-    """run_ids of finished runs ranked by the mean over seeds, with a bootstrap CI of it."""
+                confidence=0.95, method="BCa", n_resamples=9999, seed=0, min_seeds=MIN_SEEDS) -> list[dict]:
+    """run_ids of finished runs ranked by the mean over seeds, with the interval the tables
+    and gates would show (module docstring)."""
     groups = defaultdict(list)
     for r in reg.runs(stage, "done"):
         v = reg.metrics(r["pk"]).get(metric)
@@ -74,12 +138,20 @@ def leaderboard(reg: Registry, metric: str, stage=None, top=None, lower_is_bette
         known = ", ".join(reg.metric_names()) or "none"
         raise InputError(f"no finished run has metric '{metric}' (metrics: {known})")
     rows = []
+    M = _episode_models(reg) if metric in EPISODE_METRICS else None
     for (st, run_id), sv in groups.items():
         vals = np.array([v for _, v in sv])
+        seeds = sorted(s for s, _ in sv)
+        mat = _episode_matrix(M, run_id, metric, seeds) if st in ("phase2", "eval", "base") else None
+        if mat is not None:
+            ms = 1 if run_id == "BASE" else min_seeds
+            interval = _two_level(hier.mean_ci(mat, confidence=confidence, n_resamples=min(n_resamples, 4000),
+                                               seed=seed, min_seeds=ms))
+        else:
+            interval = _ci(vals, confidence, method, n_resamples, seed, min_seeds)
         rows.append({"run_id": run_id, "stage": st, "n": len(vals), "mean": float(vals.mean()),
                      "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
-                     **_ci(vals, confidence, method, n_resamples, seed),
-                     "seeds": sorted(s for s, _ in sv)})
+                     **interval, "seeds": seeds})
     rows.sort(key=lambda r: r["mean"], reverse=not lower_is_better)
     for i, r in enumerate(rows, 1):
         r["rank"] = i
@@ -117,8 +189,10 @@ def compare(reg: Registry, names: list[str], all_params=False) -> dict:
 
 
 def significance(reg: Registry, a: str, b: str, metric: str, paired=False, summary=None,
-                 window=None, last_k=1, **test) -> dict:
-    """Candidate b minus control a on a metric, paired on shared seeds or Welch."""
+                 window=None, last_k=1, min_seeds=MIN_SEEDS, **test) -> dict:
+    """Candidate b minus control a on a metric, paired on shared seeds or Welch; below
+    min_seeds seeds (per arm) no interval and no p-value; below 10 the interval is the more
+    conservative of the bootstrap and the t interval."""
     sv = seed_values(reg, [a, b], metric, summary, tuple(window) if window else None, last_k)
     va, vb = sv.values[a], sv.values[b]
     info = {"control": a, "candidate": b, "metric": metric, "summary": sv.summary,
@@ -130,10 +204,43 @@ def significance(reg: Registry, a: str, b: str, metric: str, paired=False, summa
         info["seeds"] = seeds
         info["unshared_seeds"] = {"control": sorted(set(va) - set(seeds)),
                                   "candidate": sorted(set(vb) - set(seeds))}
+        n = len(seeds)
         res = paired_comparison([va[s] for s in seeds], [vb[s] for s in seeds], seeds=seeds, **test)
     else:
+        n = min(len(va), len(vb))
         res = unpaired_comparison(list(va.values()), list(vb.values()), **test)
-    return {**info, "skipped_not_done": sv.skipped, "result": res.to_dict()}
+    out = res.to_dict()
+    conf = out["ci"].get("confidence", 0.95) if isinstance(out.get("ci"), dict) else 0.95
+    if n < min_seeds:
+        out["ci"] = {**(out.get("ci") or {}), "low": None, "high": None}
+        for k in list(out):
+            if k.endswith("pvalue") or k in ("welch_ci_low", "welch_ci_high"):
+                out[k] = None
+        out["notes"] = [f"{hier.TOO_FEW} ({n} < {min_seeds}): no CI and no p-value (stats.min_seeds)"] + \
+            list(out.get("notes") or [])
+        interval = {**_too_few(n, min_seeds), "ci_unit": UNIT_SEEDS}
+    else:
+        boot = (out["ci"].get("low"), out["ci"].get("high"))
+        t = (None, None)
+        if n < hier.T_BELOW:
+            if paired and out.get("sd_diff") is not None:
+                from scipy.stats import t as tdist
+
+                half = float(tdist.ppf((1 + conf) / 2, n - 1) * out["sd_diff"] / np.sqrt(n))
+                t = (out["mean_diff"] - half, out["mean_diff"] + half)
+            elif not paired:
+                t = (out.get("welch_ci_low"), out.get("welch_ci_high"))
+        (lo, hi), used = _union(boot, t) if t[0] is not None else (boot, "bootstrap")
+        interval = {"ci_low": lo, "ci_high": hi, "bootstrap_ci_low": boot[0], "bootstrap_ci_high": boot[1],
+                    "t_ci_low": t[0], "t_ci_high": t[1], "interval_used": used, "ci_unit": UNIT_SEEDS}
+        M = _episode_models(reg) if metric in EPISODE_METRICS and summary in (None, "value") else None
+        ma = _episode_matrix(M, a, metric, sorted(va)) if M is not None else None
+        mb = _episode_matrix(M, b, metric, sorted(vb)) if M is not None else None
+        if ma is not None and mb is not None and ma.shape[0] in (1, mb.shape[0]):
+            d = hier.paired_diff(ma, mb, confidence=conf, n_resamples=2000, seed=int(test.get("seed", 0)),
+                                 min_seeds=min_seeds)
+            interval = _two_level(d) | {"p_two_level": d.p_value}
+    return {**info, "skipped_not_done": sv.skipped, "interval": interval, "result": out}
 
 
 def export_records(reg: Registry, names: list[str]) -> dict:
