@@ -312,3 +312,95 @@ def test_replay_set_is_off_at_share_zero_unless_the_null_control_asks(cfg, mock_
     off = {**cfg, "training": {**tr, "replay_share": 0.0}}
     assert on and build_replay(off, mock_student, lambda: snaps)[0] == []
     assert build_replay(off, mock_student, lambda: snaps, even_if_off=True)[0] == on
+
+
+# --- the forgetting guard must not forbid the correction it trains (issue 29, docs/training.md)
+
+TOY_ACTIONS = ("turn around", "go forward", "wait")
+
+
+def _toy_examples():
+    """The toy's training states (the goal ahead, four histories: 20 rows labelled 'go
+    forward') and its replay states (BASE's own right actions elsewhere)."""
+    from teachable.prompts import build_prompt
+    from teachable.training.formats import SFTExample
+
+    hists = ([], ["go forward"], ["wait"], ["go forward", "go forward"])
+    train = [SFTExample(f"t{d}_{h}", "demo", build_prompt("go to the goal", f"the goal is {d} steps ahead", hist),
+                        "go forward", TOY_ACTIONS) for d in range(1, 6) for h, hist in enumerate(hists)]
+    replay = [SFTExample(f"r{d}", "demo", build_prompt("go to the goal", f"the goal is {d} steps behind", []),
+                         "turn around", TOY_ACTIONS) for d in range(1, 7)]
+    replay += [SFTExample(f"q{d}", "demo", build_prompt("go to the goal", f"the goal is {d} steps ahead", ["turn around"]),
+                          "go forward", TOY_ACTIONS) for d in range(5, 9)]
+    return train, replay
+
+
+def _action_probs(model_path, adapter, examples):
+    """Each row's distribution over its valid actions (softmax of the summed log-probs)."""
+    import numpy as np
+
+    from teachable.policy import Policy
+
+    s = Policy.load(model_path, adapter, "cpu", 64).score([e.prompt for e in examples],
+                                                         [list(e.valid_actions) for e in examples])
+    return np.array([np.exp(x - x.max()) / np.exp(x - x.max()).sum() for x in s])
+
+
+@pytest.fixture(scope="module")
+def toy_base(mock_student, tmp_path_factory):
+    """A tiny BASE that puts ~0.9 on a wrong action ('wait') at the toy's training states
+    and acts right on its replay states: the mock student, every weight fine-tuned until the
+    mean probability of 'wait' there reaches 0.9."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from teachable.policy import Policy
+
+    train, replay = _toy_examples()
+    model, tok = load_model_and_tokenizer(mock_student, None, "cpu")
+    ids, lab, mask = collate(encode(tok, [replace(e, action="wait") for e in train] + replay), tok.pad_token_id)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    for _ in range(300):
+        model.train()
+        loss = model(input_ids=ids, attention_mask=mask, labels=lab).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        model.eval()
+        s = Policy(model, tok, 64).score([e.prompt for e in train], [list(TOY_ACTIONS)] * len(train))
+        if np.mean([np.exp(x[2]) / np.exp(x).sum() for x in s]) >= 0.9:
+            break
+    out = tmp_path_factory.mktemp("toy") / "base"
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+def test_shipped_recipe_makes_the_label_greedy_where_base_is_confidently_wrong(toy_base, tmp_path):
+    """The shipped guard (kl_scope replay, budget epochs: the schema's training defaults)
+    turns BASE's 0.9 on a wrong action into the labelled action's greedy win on every
+    training state, and keeps BASE's actions on the replay states. The old guard (KL to
+    BASE on every row, weight 5) can not: per row its optimum puts (5 b + 1) / 6 on the
+    label, about 0.2 here (measured: 0.18-0.21 over the valid actions), however long it
+    trains."""
+    from teachable.config import validate_config
+
+    train, replay = _toy_examples()
+    base = _action_probs(toy_base, None, train)
+    assert base[:, 2].min() > 0.85 and base[:, 1].max() < 0.1, base  # BASE: ~0.9 on 'wait', little on the label
+    tr = {**validate_config({})["training"], "probe_every": 0}
+    assert (tr["budget"], tr["kl_scope"], tr["kl_weight"]) == ("epochs", "replay", 5.0)
+    r = train_adapter(toy_base, train, tr, 0, tmp_path / "new", "cpu", replay=replay, **QUIET)
+    assert r["budget"]["epochs_over_run_examples"] == tr["epochs"]
+    new = _action_probs(toy_base, str(tmp_path / "new"), train)
+    assert (new.argmax(1) == 1).all(), new  # measured: 0.60-0.71 on 'go forward'
+    assert (_action_probs(toy_base, str(tmp_path / "new"), replay).argmax(1)
+            == [TOY_ACTIONS.index(e.action) for e in replay]).all()
+    # the old guard, with twice the passes: still capped near (5 b + 1) / 6
+    old_cfg = {**tr, "kl_scope": "batch", "epochs": 2 * tr["epochs"]}
+    train_adapter(toy_base, train, old_cfg, 0, tmp_path / "old", "cpu", replay=replay, **QUIET)
+    old = _action_probs(toy_base, str(tmp_path / "old"), train)
+    cap = (5 * base[:, 1] + 1) / 6
+    assert (old.argmax(1) == 2).all() and (old[:, 1] < cap + 0.1).all(), (old, cap)
