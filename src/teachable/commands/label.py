@@ -51,7 +51,7 @@ def _policy(cfg, args):
     torch.set_num_threads(args.threads)
     st = cfg["student"]
     return Policy.load(student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"],
-                         st["prompt_format"], st["dtype"])
+                         st["prompt_format"], st["dtype"], st.get("max_batch_tokens", "auto"))
 
 
 def _quad_cfg(cfg, args):
