@@ -192,7 +192,10 @@ class Models:
 
 
 def _ci_cols(ci: hier.TwoLevelCI, prefix: str = "ci") -> dict:
-    return {f"{prefix}_low": ci.low, f"{prefix}_high": ci.high}
+    """The two-level bootstrap CI and, below 10 seeds, the t-interval beside it (gates use the
+    more conservative of the two: docs/statistics.md)."""
+    return {f"{prefix}_low": ci.low, f"{prefix}_high": ci.high, f"{prefix}_t_low": ci.t_low,
+            f"{prefix}_t_high": ci.t_high}
 
 
 def _kw(stats_cfg: dict) -> dict:
@@ -270,6 +273,7 @@ def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict
             ret.append({"run_id": rid, "n_seeds": x.shape[0], "n_base_solved": int(solved.sum()),
                         "retention": r_ci.point, "retention_ci_low": r_ci.low, "retention_ci_high": r_ci.high,
                         "retention_drop": d_ci.point, "drop_ci_low": d_ci.low, "drop_ci_high": d_ci.high,
+                        "drop_ci_t_low": d_ci.t_low, "drop_ci_t_high": d_ci.t_high,
                         "ci_unit": unit, "ci_note": _note(r_ci, d_ci)})
         else:
             ret.append({"run_id": rid, "n_seeds": x.shape[0], "n_base_solved": 0, "ci_unit": unit,
@@ -293,16 +297,18 @@ def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict
         stuck.append(row)
 
     ov = pd.DataFrame(overall)
-    for col in ("delta_base", "delta_base_ci_low", "delta_base_ci_high", "p_base", "delta_b1", "delta_b1_ci_low",
-                "delta_b1_ci_high", "p_b1"):
+    for col in ("delta_base", "delta_base_ci_low", "delta_base_ci_high", "delta_base_ci_t_low", "delta_base_ci_t_high",
+                "p_base", "delta_b1", "delta_b1_ci_low", "delta_b1_ci_high", "delta_b1_ci_t_low", "delta_b1_ci_t_high",
+                "p_b1"):
         if col not in ov:
             ov[col] = None
     for p_col in ("p_base", "p_b1"):  # Holm across the family of model-vs-baseline tests
         ov[f"{p_col}_holm"] = holm([None if pd.isna(x) else float(x) for x in ov[p_col]],
                                    stats_cfg["alpha"])["p_adjusted"]
-    cols = ["run_id", "quadrant", "format", "n_seeds", "n_tasks", "mean", "std", "ci_low", "ci_high", "delta_base",
-            "delta_base_ci_low", "delta_base_ci_high", "p_base", "p_base_holm", "delta_b1", "delta_b1_ci_low",
-            "delta_b1_ci_high", "p_b1", "p_b1_holm", "ci_unit", "ci_note"]
+    cols = ["run_id", "quadrant", "format", "n_seeds", "n_tasks", "mean", "std", "ci_low", "ci_high", "ci_t_low",
+            "ci_t_high", "delta_base", "delta_base_ci_low", "delta_base_ci_high", "delta_base_ci_t_low",
+            "delta_base_ci_t_high", "p_base", "p_base_holm", "delta_b1", "delta_b1_ci_low", "delta_b1_ci_high",
+            "delta_b1_ci_t_low", "delta_b1_ci_t_high", "p_b1", "p_b1_holm", "ci_unit", "ci_note"]
     return {"overall_task_results": ov[cols], "per_quadrant_results": pd.DataFrame(perq),
             "transfer_matrix": pd.DataFrame(transfer_rows(M, kw)), "retention_results": pd.DataFrame(ret),
             "stuckness_results": _tail(pd.DataFrame(stuck), ["ci_unit", "ci_note"])}
