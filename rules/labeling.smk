@@ -67,8 +67,6 @@ rule label_gather:
             "teacher",
             "labeling",
             "quadrants",
-            "gates.strict",
-            "gates.min_per_quadrant",
         ),
         out=lambda wildcards, output: os.path.dirname(output.jsonl),
     shell:

@@ -63,7 +63,7 @@ rule cpt_correlation:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg=cfg_json("phase1b", "gates"),
+        cfg=cfg_json("phase1b", "gates.strict", "gates.cpt_spearman_min"),
     shell:
         "python scripts/cpt_correlation.py --cfg {params.cfg:q} --results {input} --out {output} > {log} 2>&1"
 

@@ -22,7 +22,7 @@ rule train_predictor:
         mem_mb=2000,
         runtime=30,
     params:
-        cfg=cfg_json("env", "predictor", "gates"),
+        cfg=cfg_json("env", "predictor", "gates.strict"),
         out=lambda wildcards, output: os.path.dirname(output.result),
     shell:
         "python scripts/train_predictor.py --cfg {params.cfg:q} --snapshots {input} --model {output.model}"

@@ -207,7 +207,7 @@ rule selection_summary:
         mem_mb=2000,
         runtime=10,
     params:
-        cfg=cfg_json("selection", "gates", "stats.min_seeds"),
+        cfg=cfg_json("selection", "gates.strict", "stats.min_seeds"),
         out=lambda wildcards, output: os.path.dirname(output.summary),
     shell:
         "python scripts/selection_summary.py --cfg {params.cfg:q} --evals {input.evals} --picks {input.picks}"

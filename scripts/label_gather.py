@@ -1,8 +1,7 @@
 #!/usr/bin/env python
 """Phase 1: gather labeled shards; depth, held-out split, quadrant thresholds and counts,
-quantiles, teacher usage, metadata, threshold plots, and the quadrant-balance gate."""
-
-import sys
+quantiles, teacher usage, metadata and threshold plots (the quadrant-balance gate is computed
+from the counts by the gates rule: teachable.gates.quadrant_balance)."""
 
 from teachable import scripting
 from teachable.io import read_jsonl, read_json, write_json, write_jsonl
@@ -24,9 +23,6 @@ def main():
     snaps, th, quantiles = gather(shards, cfg["quadrants"], lab["holdout_frac"], cfg["seed"])
     usage = merge_usage([read_json(f) for f in args.usages])
     flagged = [s for f in args.flagged for s in read_jsonl(f)]
-    need = cfg["gates"]["min_per_quadrant"]
-    gate = {"name": "quadrant_balance", "value": min(th["counts"].values()), "threshold": need,
-            "passed": min(th["counts"].values()) >= need, "counts": th["counts"]}
     out = args.out_dir
     threshold_plots(snaps, th, f"{out}/threshold_plots")
     write_json(f"{out}/quadrant_thresholds_auto.json", th)
@@ -39,17 +35,11 @@ def main():
         "n_values": {"policy": lab["n_rollouts"], "force": lab["n_rollouts"], "expert": 1, "cpt": lab["n_rollouts"]},
         "base_greedy_is_teacher": greedy_teacher_agreement(snaps),
         "leverage_order_share": sum(s["p_expert"] >= s["p_force"] >= s["p_policy"] for s in snaps) / max(1, len(snaps)),
-        "gates": [gate],
     })
     write_jsonl(f"{out}/teacher_flagged.jsonl", flagged)
     write_json(f"{out}/labeled_snapshots.json", snaps, indent=None)
     write_jsonl(f"{out}/labeled_snapshots.jsonl", snaps)
     print(f"{len(snaps)} labeled snapshots; quadrants {th['counts']}; teacher calls {usage.get('calls')}")
-    if not gate["passed"]:
-        msg = f"gate quadrant_balance: min count {gate['value']} < {need}"
-        print(("error: " if cfg["gates"]["strict"] else "warning: ") + msg, file=sys.stderr)
-        if cfg["gates"]["strict"]:
-            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def artifacts(tmp_path_factory):
         elp = float(gains.max() - 0.1)
         snaps.append({"snapshot_id": f"t{i}_step0001_k1", "U": u, "L_local": l, "quadrant": q,
                       "p_base": 0.25, "p_placebo": 0.25 + float(rng.choice([0, 0.05, -0.05])),
-                      "ELP_net": elp, "route_net": FORMATS[int(gains.argmax())] if elp > 0 else None})
+                      "ELP_net": elp, "ELP_net_xfit": elp - 0.05,
+                      "route_net": FORMATS[int(gains.argmax())] if elp > 0 else None})
     with open(d / "phase1/labeled_snapshots.jsonl", "w") as f:
         f.writelines(json.dumps(s) + "\n" for s in snaps)
     (d / "phase1/quadrant_thresholds_auto.json").write_text(json.dumps(
@@ -50,7 +51,7 @@ def artifacts(tmp_path_factory):
     (d / "phase1/labeling_metadata.json").write_text(json.dumps({"gates": [
         {"name": "quadrant_balance", "value": 5, "threshold": 3, "passed": True, "counts": {}}]}))
     recs = [{"snapshot_id": s["snapshot_id"], "quadrant": s["quadrant"], "route": "demo", "ELP_net": s["ELP_net"],
-             "utility": float(rng.choice([-0.25, 0, 0.25, 0.5])), "success_before": 0.25, "success_after": 0.5}
+             "ELP_net_xfit": s["ELP_net_xfit"], "utility": float(rng.choice([-0.25, 0, 0.25, 0.5])), "success_before": 0.25, "success_after": 0.5}
             for s in snaps[:20]]
     (d / "phase1b/micro_training_results.json").write_text(json.dumps({"records": recs}))
     (d / "phase1b/cpt_correlation.json").write_text(json.dumps({
@@ -146,7 +147,8 @@ def test_gates_all_inputs(artifacts):
                            "snapshots": p["snapshots"], "retention": p["retention"],
                            "training_result": p["training_result"],
                            "selection_summary": artifacts / "phase5/selection/selection_summary.json"},
-                          {"min_per_quadrant": 3, "cpt_spearman_min": 0.3}, seed=0, stats_cfg={"n_resamples": 500})
+                          {"min_per_quadrant": 3, "cpt_spearman_min": 0.3, "retention_fixed_drop": True}, seed=0,
+                          stats_cfg={"n_resamples": 500})
     by = {g["name"]: g for g in gates}
     assert set(by) >= {"quadrant_balance", "quadrant_share", "cpt_spearman", "placebo_sanity", "elp_heterogeneity",
                        "utility_q1_gt_q2", "supervision_differentiation", "transfer_diagonal", "retention_drop",
@@ -170,7 +172,8 @@ def test_gates_all_inputs(artifacts):
 
 def test_gates_missing_inputs_are_null_not_invented(artifacts, tmp_path):
     gates = collect_gates({"micro_results": str(artifacts / "phase1b/micro_training_results.json"),
-                           "episodes": str(tmp_path / "nope.csv")}, {"retention_drop_max": 0.05})
+                           "episodes": str(tmp_path / "nope.csv")},
+                          {"retention_drop_max": 0.05, "retention_fixed_drop": True})
     by = {g["name"]: g for g in gates}
     assert by["utility_q1_gt_q2"]["value"] is not None
     for name in ("quadrant_balance", "placebo_sanity", "supervision_differentiation", "transfer_diagonal",

@@ -39,6 +39,7 @@ from .stats.clustered import UNIT_TRAJECTORIES, cluster_bootstrap, cluster_indic
 
 DEFAULTS = {"placebo_max_abs": 0.1, "supervision_min_spread": 0.0, "retention_drop_max": 0.1,
             "retention_ni_margin": 0.05, "retention_fixed_drop": False, "utility_own_panel_min": 0.0,
+            "min_per_quadrant": 3,
             "transfer_min_diag_gap": 0.0, "min_quadrant_share": 0.1, "cpt_spearman_min": 0.3,
             "cpt_min_n_per_quadrant": 20, "elp_cliffs_delta_min": 0.147, "utility_q1_q2_min": 0.0,
             "route_accuracy_min": 0.4, "best_quadrant_vs_b1_min": 0.0, "panel_gain_min": 0.0}
@@ -123,12 +124,20 @@ def _t_max_bound(stat, n_s: int, n_t: int, confidence: float) -> float | None:
 # ---------------------------------------------------------------- phase 1 (labels)
 
 
-def quadrant_balance(path) -> list[dict]:
-    """Copied from labeling_metadata.json (labeling owns the count-based gate)."""
+def quadrant_balance(path, t: dict | None = None) -> list[dict]:
+    """Every quadrant has at least gates.min_per_quadrant labeled snapshots, from the counts
+    in labeling_metadata.json (thresholds.counts); the gate is computed here, not in
+    label_gather, so a gate setting re-runs only the gates. Older metadata with a recorded
+    'gates' list is copied."""
     meta = read_json(path)
+    counts = ((meta.get("thresholds") or {}).get("counts") if isinstance(meta, dict) else None)
+    if isinstance(counts, dict) and counts:
+        need = int((t or DEFAULTS)["min_per_quadrant"])
+        return [_gate("quadrant_balance", min(counts.values()), None, need, min(counts.values()) >= need, path,
+                      counts=counts, rule="min over quadrants of labeled snapshots >= threshold")]
     gates = meta.get("gates") if isinstance(meta, dict) else None
     if not isinstance(gates, list):
-        raise InputError(f"{path}: no 'gates' list")
+        raise InputError(f"{path}: neither thresholds.counts nor a 'gates' list")
     return [_copy(g, path) for g in gates]
 
 
@@ -661,7 +670,7 @@ def _episodes(p) -> Models:
 
 
 PLAN = [  # (gate name for a missing input, needed sources, fn(loaded inputs, t, kw))
-    ("quadrant_balance", ("labeling_metadata",), lambda d, t, kw: quadrant_balance(d["labeling_metadata"])),
+    ("quadrant_balance", ("labeling_metadata",), lambda d, t, kw: quadrant_balance(d["labeling_metadata"], t)),
     ("label_reliability", ("label_reliability",), lambda d, t, kw: label_reliability(d["label_reliability"])),
     ("quadrant_share", ("snapshots",), lambda d, t, kw: quadrant_share(d["snapshots"], t, kw)),
     ("placebo_sanity", ("snapshots",), lambda d, t, kw: placebo_sanity(d["snapshots"], t, kw)),
@@ -681,7 +690,7 @@ PLAN = [  # (gate name for a missing input, needed sources, fn(loaded inputs, t,
     ("predictor_targets", ("training_result",), lambda d, t, kw: listed_gates(d["training_result"])),
     ("selection_order", ("selection_summary",), lambda d, t, kw: listed_gates(d["selection_summary"])),
 ]
-THRESHOLD_KEY = {"quadrant_share": "min_quadrant_share", "placebo_sanity": "placebo_max_abs",
+THRESHOLD_KEY = {"quadrant_balance": "min_per_quadrant", "quadrant_share": "min_quadrant_share", "placebo_sanity": "placebo_max_abs",
                  "elp_heterogeneity": "elp_cliffs_delta_min", "cpt_spearman": "cpt_spearman_min",
                  "utility_q1_gt_q2": "utility_q1_q2_min", "supervision_differentiation": "supervision_min_spread",
                  "transfer_diagonal": "transfer_min_diag_gap", "panel_gain": "panel_gain_min",
