@@ -323,3 +323,26 @@ def test_cli_prints_no_interval_from_two_seeds(tmp_path, capsys):
     sig = json.loads(capsys.readouterr().out)
     assert sig["interval"]["ci_low"] is None and sig["result"]["ci"]["low"] is None
     assert sig["result"]["t_pvalue"] is None
+
+
+# ------------------------------------------------------------------ Snakemake: gate settings
+
+
+@pytest.mark.parametrize("setting, readers", [
+    ("placebo_max_abs: 0.05", {"gates"}),
+    ("min_per_quadrant: 5", {"gates"}),
+    ("retention_ni_margin: 0.02", {"gates"}),
+    ("cpt_spearman_min: 0.2", {"gates", "cpt_correlation"}),
+])
+def test_a_gate_setting_reruns_only_the_gates_and_what_reads_it(tmp_path, setting, readers):
+    """Jobs carry the config they read in params.cfg (a change makes them stale); a gate
+    threshold is read by the gates rule (and cpt_correlation's own record of its gate) only,
+    so changing one re-runs no labeling, training or evaluation job."""
+    from test_rules import _dump
+
+    over = tmp_path / "gate.yaml"
+    over.write_text(f"gates: {{{setting}}}\n")
+    base = _dump("tests/data/config_mock.yaml")
+    other = _dump("tests/data/config_mock.yaml", str(over))
+    changed = {r for r in base if base[r]["params"].get("cfg") != other[r]["params"].get("cfg")}
+    assert changed == readers
