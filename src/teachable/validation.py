@@ -77,7 +77,8 @@ def report(selected: list[dict], records: list[dict], val_cfg: dict, stats_cfg: 
             od = hier.paired_diff(orig.m("BASE"), orig.m(rid), keep_draws=True, **{**kw, "seed": kw["seed"] + 1})
         ratio = mean / sel["original_mean"] if sel["original_mean"] else None
         cv = std / mean if mean else None
-        beats = (None if fd.low is None else fd.low > 0) if crit["ci_above_base"] else True
+        # few seeds: the more conservative of the two-level bootstrap and the t-interval (gate_low)
+        beats = (None if fd.gate_low is None else fd.gate_low > 0) if crit["ci_above_base"] else True
         checks = {"ratio_ok": ratio is not None and ratio >= crit["min_ratio"],
                   "cv_ok": cv is not None and cv <= crit["max_cv"], "beats_base": beats}
         notes = [c.note for c in (ci, fd, od) if c is not None and c.note]
@@ -85,7 +86,8 @@ def report(selected: list[dict], records: list[dict], val_cfg: dict, stats_cfg: 
                      "cv": cv, "ci_low": ci.low, "ci_high": ci.high, "original_mean": sel["original_mean"],
                      "ratio_to_original": ratio,
                      **_shrinkage(sel["original_mean"], mean, original_base, base_value),
-                     "fresh_delta_ci_low": fd.low, "fresh_delta_ci_high": fd.high, "p_base": fd.p_value,
+                     "fresh_delta_ci_low": fd.low, "fresh_delta_ci_high": fd.high,
+                     "fresh_delta_t_ci_low": fd.t_low, "fresh_delta_t_ci_high": fd.t_high, "p_base": fd.p_value,
                      "original_delta_ci_low": od.low if od else None,
                      "original_delta_ci_high": od.high if od else None,
                      **_shrinkage_ci(fd, od, kw["confidence"]), **checks,
