@@ -114,10 +114,12 @@ def summarize(evals: list[dict], picks: dict[str, dict], scfg: dict, seed: int,
             if k in em:  # two-level replaces the seeds-only CI and difference
                 strata, mats = em[k]
                 tl = _two_level(mats, strata, None, m, n_res, seed, min_seeds)
-                e.update(ci={"low": tl.low, "high": tl.high, "point": tl.point}, ci_unit=tl.ci_unit, ci_note=tl.note)
+                e.update(ci={"low": tl.low, "high": tl.high, "point": tl.point, "t_low": tl.t_low, "t_high": tl.t_high},
+                         ci_unit=tl.ci_unit, ci_note=tl.note)
                 if m != baseline and baseline in data:
                     d = _two_level(mats, strata, baseline, m, n_res, seed, min_seeds)
-                    e[f"vs_{baseline}"].update(mean_diff=d.point, ci={"low": d.low, "high": d.high},
+                    e[f"vs_{baseline}"].update(mean_diff=d.point, ci={"low": d.low, "high": d.high, "t_low": d.t_low,
+                                                                      "t_high": d.t_high},
                                                t_pvalue=d.p_value, p_kind="two-level bootstrap",
                                                ci_unit=d.ci_unit, ci_note=d.note)
             entry["metrics"][k] = e
@@ -137,11 +139,14 @@ def summarize(evals: list[dict], picks: dict[str, dict], scfg: dict, seed: int,
             rows.append({
                 "method": m, "method_used": per_method[m]["method_used"], "metric": k, "n_seeds": len(seeds),
                 "mean": e["mean"], "ci_low": e["ci"]["low"], "ci_high": e["ci"]["high"],
+                "ci_t_low": e["ci"].get("t_low"), "ci_t_high": e["ci"].get("t_high"),
                 f"diff_vs_{baseline}": d.get("mean_diff"), "diff_ci_low": (d.get("ci") or {}).get("low"),
-                "diff_ci_high": (d.get("ci") or {}).get("high"), "p_paired_t": d.get("t_pvalue"),
+                "diff_ci_high": (d.get("ci") or {}).get("high"), "diff_ci_t_low": (d.get("ci") or {}).get("t_low"),
+                "diff_ci_t_high": (d.get("ci") or {}).get("t_high"), "p_paired_t": d.get("t_pvalue"),
                 "p_paired_t_holm": d.get("t_pvalue_holm"), "p_wilcoxon": d.get("wilcoxon_pvalue"),
                 "budget": per_method[m]["budget"], "ci_unit": e.get("ci_unit"), "ci_note": e.get("ci_note", ""),
                 "picked_mean_ELP_net": (per_method[m]["picked_summary"] or {}).get("mean_ELP_net"),
+                "picked_mean_ELP_net_xfit": (per_method[m]["picked_summary"] or {}).get("mean_ELP_net_xfit"),
             })
     gates = order_gates(data, seeds, scfg, seed, em, min_seeds)
     summary = {"methods": methods, "seeds": seeds, "baseline": baseline, "metrics": metrics,
