@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from teachable.envs import InvalidAction, make_env
-from teachable.envs.babyai import ACTIONS, FAMILY_LEVELS, VOCABULARY, BabyAITextEnv
+from teachable.envs.babyai import ACTIONS, FAMILY_LEVELS, VOCABULARY
+from teachable.envs.babyai import BabyAITextEnv as _BabyAITextEnv
+
+
+def BabyAITextEnv(*args, **kw):  # noqa: N802 - these tests cover the 7x7 view text and the bot
+    """The env with render: text and teacher: bot (the slot line and the shortest-plan
+    teacher, the defaults, are covered by tests/test_babyai_plan.py)."""
+    kw.setdefault("render", "text")
+    kw.setdefault("teacher", "bot")
+    return _BabyAITextEnv(*args, **kw)
 
 FAMILIES = ["goto", "pickup", "open", "putnext"]
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -59,7 +68,8 @@ def mixed_states(env: BabyAITextEnv, seed: int, eps: float, rng: random.Random):
 
 def test_make_env_and_family_choice():
     env = make_env("babyai")
-    assert isinstance(env, BabyAITextEnv) and env.actions == ACTIONS
+    assert isinstance(env, _BabyAITextEnv) and env.actions == ACTIONS
+    assert (env.render, env.teacher) == ("slots", "shortest")  # the defaults
     for seed in range(8):
         env.reset(seed)
         assert env.family == FAMILIES[seed % 4]
@@ -246,7 +256,7 @@ def test_restore_in_another_process(tmp_path):
 import json, random, sys
 sys.path.insert(0, {str(SRC)!r})
 from teachable.envs.babyai import BabyAITextEnv
-env = BabyAITextEnv()
+env = BabyAITextEnv(render="text", teacher="bot")
 env.set_state(open({str(tmp_path / 's.bin')!r}, 'rb').read())
 rng, out = random.Random(9), []
 while not env._s["done"] and len(out) < 30:

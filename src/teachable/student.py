@@ -78,14 +78,21 @@ def _patch(kind: str, rng, here: dict, other: dict | None, diagnose: Callable) -
 
 
 def demo_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int, noise: float,
-                max_steps: int) -> list[list[dict]]:
+                max_steps: int, family_share: dict | None = None) -> list[list[dict]]:
     """Expert-labelled states, one list per task, from noisy expert rollouts (DAgger-style:
-    a random valid action is executed with prob `noise`, the label is always the expert's)."""
+    a random valid action is executed with prob `noise`, the label is always the expert's).
+    family_share {family: p} keeps a drawn task of that family with probability p (the
+    warm-start's skill gap, bootstrap.family_share); other families are always kept, so
+    fewer than n_tasks episodes come back when some p < 1."""
     env = make_env()
     episodes = []
+    share = dict(family_share or {})
     for i in range(n_tasks):
         rng = np.random.default_rng(derive_seed(seed, "bootstrap_demo", i))
         obs = env.reset(derive_seed(seed, "bootstrap_task", i))
+        p_keep = float(share.get(getattr(env, "family", ""), 1.0))
+        if p_keep < 1.0 and rng.random() >= p_keep:
+            continue
         hist: list[str] = []
         states = []
         for _ in range(max_steps):
@@ -141,24 +148,32 @@ def collect_demos(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, hist
 def follow_states(make_env, seeds: list[int], max_steps: int, history_len: int, seed: int,
                   max_states: int = 300) -> list[tuple]:
     """States of expert rollouts of `seeds` (not the warm-start tasks) with at least two valid
-    actions: (mission, obs, history, valid, expert action, a random other valid action)."""
+    actions: (mission, obs, history, valid, expert action, a random other valid action,
+    stale) where stale = (obs, action) of another state of the same episode whose action is
+    valid and wrong here (a patch that was right there and is stale now, as a contextual
+    patch is at later steps of a rollout), or None where the episode has none."""
     env = make_env()
     rng = np.random.default_rng(derive_seed(seed, "bootstrap_follow"))
     rows = []
     for s in seeds:
         obs, hist = env.reset(s), []
+        ep = []
         for _ in range(max_steps):
             a = env.expert_action()
-            wrong = [v for v in obs.valid_actions if v != a]
-            if wrong:
-                rows.append((obs.mission, obs.text, hist[-history_len:] if history_len else [], list(obs.valid_actions),
-                             a, wrong[int(rng.integers(len(wrong)))]))
+            ep.append((obs.mission, obs.text, hist[-history_len:] if history_len else [], list(obs.valid_actions), a))
             obs, _, done, _ = env.step(a)
             hist.append(a)
-            if done or len(rows) >= max_states:
+            if done:
                 break
-        if len(rows) >= max_states:
-            break
+        for t, (m, o, h, valid, a) in enumerate(ep):
+            wrong = [v for v in valid if v != a]
+            if not wrong:
+                continue
+            stale = [(o2, a2) for u, (_, o2, _, _, a2) in enumerate(ep) if u != t and a2 != a and a2 in valid and o2 != o]
+            pick = stale[int(rng.integers(len(stale)))] if stale else None
+            rows.append((m, o, h, valid, a, wrong[int(rng.integers(len(wrong)))], pick))
+            if len(rows) >= max_states:
+                return rows
     return rows
 
 
@@ -169,21 +184,28 @@ def follow_rates_on(policy: Policy, rows: list[tuple], layout: str = DEFAULT_LAY
     action without a patch. `follow_gain` = follow_right_now - no_patch_picks_right. Prompts
     in `layout` (student.prompt_layout)."""
     prompts, cands = [], []
-    for m, o, h, valid, a, w in rows:
+    k = 7
+    for m, o, h, valid, a, w, *rest in rows:
+        stale = rest[0] if rest else None
+        so, sa = stale if stale else (o, a)
         for patch in ("", patch_text("demo", a, situation=o), patch_text("contrast", a, wrong_action=w, situation=o),
-                      patch_text("demo", w, situation=o), patch_text("contrast", w, wrong_action=a, situation=o)):
+                      patch_text("demo", w, situation=o), patch_text("contrast", w, wrong_action=a, situation=o),
+                      patch_text("demo", sa, situation=so), patch_text("contrast", sa, wrong_action=a, situation=so)):
             prompts.append(build_prompt(m, o, h, patch, layout))
             cands.append(valid)
     if not rows:
         return {"n_states": 0, "follow_right_now": None, "follow_wrong_now": None, "no_patch_picks_right": None,
-                "no_patch_picks_wrong": None, "follow_gain": None, "discrimination": None}
+                "no_patch_picks_wrong": None, "follow_gain": None, "discrimination": None, "follow_stale": None,
+                "no_patch_picks_stale": None, "right_now_share": None, "wrong_now_move": None, "stale_move": None}
     scores = policy.score(prompts, cands)
     pick = [c[int(np.argmax(sc))] for sc, c in zip(scores, cands)]
-    k = 5
     right = float(np.mean([pick[i * k + j] == r[4] for i, r in enumerate(rows) for j in (1, 2)]))
     wrong = float(np.mean([pick[i * k + j] == r[5] for i, r in enumerate(rows) for j in (3, 4)]))
     base_right = float(np.mean([pick[i * k] == r[4] for i, r in enumerate(rows)]))
     base_wrong = float(np.mean([pick[i * k] == r[5] for i, r in enumerate(rows)]))
+    st = [(i, r[6][1]) for i, r in enumerate(rows) if len(r) > 6 and r[6]]
+    stale = float(np.mean([pick[i * k + j] == sa for i, sa in st for j in (5, 6)])) if st else None
+    base_stale = float(np.mean([pick[i * k] == sa for i, sa in st])) if st else None
     return {
         "n_states": len(rows),
         "follow_right_now": right,
@@ -193,7 +215,16 @@ def follow_rates_on(policy: Policy, rows: list[tuple], layout: str = DEFAULT_LAY
         "follow_gain": right - base_right,
         # gain on right-now patches minus the gain on wrong-now ones (copying scores ~0)
         "discrimination": (right - base_right) - (wrong - base_wrong),
-        "patches": "demo and contrast, framed as advice from this situation",
+        # the targets of docs/design.md §4: of the states it gets wrong alone, the share a
+        # right-now patch puts right (>= 0.5); how far a wrong-now patch moves it (<= 0.05)
+        "right_now_share": (right - base_right) / (1 - base_right) if base_right < 1 else None,
+        "wrong_now_move": wrong - base_wrong,
+        # stale: a patch about another state of the episode, right there and wrong here
+        "n_stale": len(st), "follow_stale": stale, "no_patch_picks_stale": base_stale,
+        "stale_move": None if stale is None else stale - base_stale,
+        "patches": "demo and contrast, framed as advice from a similar situation: right now and wrong now carry "
+                   "this state's observation (wrong now names a random other valid action), stale carries the "
+                   "other state's",
     }
 
 
@@ -322,7 +353,8 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     t0 = time.time()
     check_layout(layout)
     mix = cfg.get("patch_mix") or dict(zip(PATCH_KINDS, PATCH_KIND_WEIGHTS))
-    episodes = demo_states(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"], max_steps)
+    episodes = demo_states(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"], max_steps,
+                           cfg.get("family_share"))
     examples = add_patches(episodes, seed, cfg["patch_share"], diagnose, tuple(mix[k] for k in PATCH_KINDS),
                            layout)
     # curriculum: the first advice_warmup_steps train on states whose patches are all about
@@ -332,7 +364,9 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     warm = add_patches(episodes, derive_seed(seed, "bootstrap_warmup"), cfg.get("advice_warmup_share", 1.0),
                        diagnose, (1.0, 0.0, 0.0, 0.0), layout) if warm_steps else []
     corpus = [ex.prompt + " " + ex.action for ex in examples + warm]
-    actions = tuple(make_env().actions)
+    env0 = make_env()
+    actions = tuple(env0.actions)
+    corpus += [" ".join(sorted(getattr(env0, "vocabulary", ())))]  # words a skill gap may keep out of the demos
     corpus += [patch_text("contrast", a, wrong_action=b) for a in actions for b in actions]
     corpus += [patch_text(c, "x", "x", "x", situation="x") for c in ("placebo", "demo", "contrast", "hint")]
     tok = make_bootstrap_tokenizer(cfg, corpus, actions)
@@ -386,11 +420,12 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
         log(f"bootstrap step {step}: loss {float(loss.detach()):.3f} success {ev['success_rate']:.2f} "
             f"H/lnA {ev['entropy_ratio']:.2f} follow right {fr['follow_right_now']:.2f} "
             f"wrong {fr['follow_wrong_now']:.2f} no-patch right {fr['no_patch_picks_right']:.2f}")
-        # select 'best': prefer checkpoints inside the success window, then the largest
-        # advice discrimination (follows right-now patches more than it would anyway, and
-        # wrong-now ones no more: a copier scores ~0); 'last' keeps the final checkpoint
+        # select 'best': prefer checkpoints inside the success window, then the highest
+        # success on the competence tasks (later steps win ties). Never by advice
+        # discrimination: the contextual patch test would then be selected for (docs/design.md
+        # §4). 'last' keeps the final checkpoint.
         inside = lo <= ev["success_rate"] <= hi
-        key = (inside, fr["discrimination"] if inside else -abs(ev["success_rate"] - (lo + hi) / 2))
+        key = (inside, ev["success_rate"] if inside else -abs(ev["success_rate"] - (lo + hi) / 2), step)
         if cfg.get("select", "last") == "last" or best_key is None or key > best_key:
             best_key, best = key, {"step": step, "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         if ev["success_rate"] >= cfg["target_success"]:

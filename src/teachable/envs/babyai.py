@@ -36,7 +36,8 @@ from minigrid.envs import babyai as _levels
 from minigrid.envs.babyai.core.verifier import ObjDesc
 from minigrid.utils import baby_ai_bot as _bb
 
-from .babyai_distance import steps_to_go
+from .babyai_distance import _DIRS, steps_to_go
+from .babyai_plan import Target, ego_offset, offset_words, plan_action, plan_target
 from .base import InvalidAction, Obs, TextEnv
 
 # family -> (minigrid.envs.babyai level class name, constructor kwargs). Single-room levels
@@ -70,8 +71,10 @@ VOCABULARY: frozenset[str] = frozenset(
     [*_COLORS, *_OBJECTS, *_STATE_WORDS.values(), *(str(n) for n in range(1, _VIEW))]
     + "you carry nothing a an face empty unseen cell wall step steps forward left right and see "
       "no objects object go to the pick up put next open close drop toggle turn explore free "
-      "in front of behind on your".split()
+      "in front of behind on your".split() + [str(n) for n in range(_VIEW, 10)]
 )
+RENDERS = ("slots", "text")  # env.babyai.render: the fixed-slot line (default) or the 7x7 view text
+TEACHERS = ("shortest", "bot")  # env.babyai.teacher: the shortest-plan teacher (default) or BabyAIBot
 
 
 def _steps(n: int, word: str) -> str:
@@ -152,6 +155,48 @@ def describe_view(image: np.ndarray, carrying: WorldObj | None) -> str:
     return ". ".join(parts) + "."
 
 
+def _cell_phrase(o: WorldObj | None) -> str:
+    if o is None:
+        return "an empty cell"
+    if o.type == "wall":
+        return "a wall"
+    return _article(_name_obj(o))
+
+
+def describe_slots(env, target: Target | None) -> str:
+    """The fixed-slot line (env.babyai.render: slots): what the agent carries, the cells
+    ahead, left and right, and the one target (envs.babyai_plan) with its offset; for put
+    next, once the object is carried, the fixed object beside the target cell too. Example:
+    'you carry nothing. you face an empty cell. on your left a wall. on your right an empty
+    cell. you see a red ball 2 steps left and 3 steps forward.'"""
+    carrying = env.carrying
+    carry = f"you carry {_article(_name_obj(carrying))}" if carrying is not None else "you carry nothing"
+    x, y, d = int(env.agent_pos[0]), int(env.agent_pos[1]), int(env.agent_dir)
+    grid = env.grid
+
+    def cell(dx: int, dy: int) -> str:
+        cx, cy = x + dx, y + dy
+        if not (0 <= cx < grid.width and 0 <= cy < grid.height):
+            return "a wall"
+        return _cell_phrase(grid.get(cx, cy))
+
+    fx, fy = _DIRS[d]
+    rx, ry = _DIRS[(d + 1) % 4]
+    parts = [carry, "you face " + cell(fx, fy), "on your left " + cell(-rx, -ry), "on your right " + cell(rx, ry)]
+    if target is None:
+        parts.append("you see no objects")
+    else:
+        seen = [f"{_cell_phrase(target.obj)} {offset_words(*ego_offset(env, target.cell))}"]
+        if target.phase == "put next":
+            tx, ty = target.cell
+            for o in env.instrs.desc_fixed.obj_set:
+                if o.cur_pos is not None and abs(int(o.cur_pos[0]) - tx) + abs(int(o.cur_pos[1]) - ty) == 1:
+                    seen.append(f"{_cell_phrase(o)} {offset_words(*ego_offset(env, tuple(int(v) for v in o.cur_pos)))}")
+                    break
+        parts.append("you see " + ", ".join(seen))
+    return ". ".join(parts) + "."
+
+
 def _desc_phrase(d) -> str:
     if isinstance(d, ObjDesc):
         noun = f"{d.color} {d.type or 'object'}" if d.color else (d.type or "object")
@@ -166,13 +211,23 @@ class BabyAITextEnv(TextEnv):
 
     name = "babyai"
     actions = ACTIONS
+    vocabulary = VOCABULARY  # every word it writes: the bootstrap tokenizer knows them all, seen in the warm-start or not
 
     def __init__(self, families=("goto", "pickup", "open", "putnext"), max_steps: int = 64,
-                 levels: dict | None = None, expert: bool = True):
+                 levels: dict | None = None, expert: bool = True, render: str = "slots",
+                 teacher: str = "shortest"):
         """levels: optional overrides {family: {"level": ClassName, "kwargs": {...}}} that add
         or replace entries of FAMILY_LEVELS (ClassName from minigrid.envs.babyai).
-        expert=False runs without the bot (it replans every step, about 30% of an
+        render: 'slots' (the fixed-slot line, describe_slots) or 'text' (the 7x7 view,
+        describe_view). teacher: 'shortest' (a shortest plan to the rendered target,
+        envs.babyai_plan) or 'bot' (minigrid's BabyAIBot, which plans from its memory).
+        expert=False runs without the teacher (the bot replans every step, about 30% of an
         evaluation's rollout time); expert_action() then raises instead of guessing."""
+        if render not in RENDERS:
+            raise ValueError(f"babyai env: render '{render}' is not one of {', '.join(RENDERS)}")
+        if teacher not in TEACHERS:
+            raise ValueError(f"babyai env: teacher '{teacher}' is not one of {', '.join(TEACHERS)}")
+        self.render, self.teacher = render, teacher
         self.expert = bool(expert)
         self.families = list(families)
         if not self.families:
@@ -210,13 +265,13 @@ class BabyAITextEnv(TextEnv):
         env = self._level(fam)
         with contextlib.redirect_stdout(io.StringIO()):  # minigrid prints rejected samples
             mg_obs, _ = env.reset(seed=seed)
-        bot = _bb.BabyAIBot(env) if self.expert else None
+        bot = _bb.BabyAIBot(env) if self.expert and self.teacher == "bot" else None
         self.family = fam
         self._s = {"env": env, "bot": bot, "t": 0, "done": False, "success": False,
                    "seed": seed, "family": fam, "expert": None, "bot_restarts": 0, "actions": []}
+        self._set_obs(mg_obs["image"])
         if self.expert:
             self._replan(None)
-        self._set_obs(mg_obs["image"])
         return self._obs
 
     def _need(self) -> dict:
@@ -241,11 +296,11 @@ class BabyAITextEnv(TextEnv):
         if reward > 0:
             s["success"] = True
         s["done"] = bool(s["success"] or terminated or truncated or s["t"] >= self.max_steps)
+        self._set_obs(mg_obs["image"])
         if not s["done"] and self.expert and not s.get("dropped"):
             self._replan(a)
         else:
             s["expert"] = None
-        self._set_obs(mg_obs["image"])
         info = {"success": s["success"], "family": s["family"], "t": s["t"],
                 "terminated": bool(terminated), "truncated": bool(truncated)}
         return self._obs, float(reward), s["done"], info
@@ -274,8 +329,12 @@ class BabyAITextEnv(TextEnv):
 
     def _set_obs(self, image: np.ndarray) -> None:
         env = self._s["env"]
-        self._obs = Obs(text=describe_view(image, env.carrying), mission=str(env.mission),
-                        valid_actions=self._valid())
+        if self.render == "slots":
+            self._s["target"] = plan_target(env)
+            text = describe_slots(env, self._s["target"])
+        else:
+            text = describe_view(image, env.carrying)
+        self._obs = Obs(text=text, mission=str(env.mission), valid_actions=self._valid())
 
     def observe(self) -> Obs:
         self._need()
@@ -291,6 +350,11 @@ class BabyAITextEnv(TextEnv):
         from the current state; if that fails too, the fallback is 'turn left' (counted in
         expert_info()['bot_restarts'] / ['fallback'])."""
         s = self._s
+        if self.teacher == "shortest":
+            target = s.get("target") if self.render == "slots" else plan_target(s["env"])
+            s["expert"], s["fallback"] = plan_action(s["env"], self._valid(), target)
+            s["target_phase"] = target.phase if target is not None else "explore"
+            return
         act = None
         try:
             act = s["bot"].replan(action_taken)
@@ -335,6 +399,8 @@ class BabyAITextEnv(TextEnv):
 
     def _subgoal(self) -> str:
         s = self._s
+        if self.teacher == "shortest":
+            return self._plan_subgoal()
         env, stack = s["env"], s["bot"].stack
         if not stack or s.get("fallback"):
             return "explore"
@@ -367,6 +433,22 @@ class BabyAITextEnv(TextEnv):
                 return "go to a free cell to drop " + _desc_phrase(env.carrying)
             return "go to a free cell"
         return "explore"
+
+    def _plan_subgoal(self) -> str:
+        """The shortest-plan teacher's subgoal, in the words the bot's subgoals use."""
+        s = self._s
+        env = s["env"]
+        target = s.get("target") if self.render == "slots" else plan_target(env)
+        if target is None or s.get("fallback"):
+            return "explore"
+        if target.phase == "drop":
+            return "go to a free cell to drop " + _desc_phrase(env.carrying)
+        if target.phase == "put next":
+            return "go next to " + _desc_phrase(env.instrs.desc_fixed)
+        thing = _desc_phrase(target.obj) if target.obj is not None else "the object"
+        if target.phase == "open":
+            return f"open the {target.obj.color} door" if target.obj is not None else "open the door"
+        return f"{target.phase} {thing}"
 
     # ---------------------------------------------------------------- state
     def get_state(self) -> bytes:
