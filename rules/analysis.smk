@@ -69,6 +69,7 @@ rule tables:
 
 rule gates:
     input:
+        controls=rules.controls.output.json,
         labeling_metadata=rules.label_gather.output.metadata,
         label_reliability=rules.label_reliability.output[0],
         cpt_correlation=rules.cpt_correlation.output[0],
@@ -91,7 +92,8 @@ rule gates:
     params:
         cfg=cfg_json("gates", "stats"),
     shell:
-        "python scripts/collect_gates.py --cfg {params.cfg:q} --labeling-metadata {input.labeling_metadata}"
+        "python scripts/collect_gates.py --cfg {params.cfg:q} --controls {input.controls}"
+        " --labeling-metadata {input.labeling_metadata}"
         " --label-reliability {input.label_reliability} --cpt-correlation {input.cpt_correlation} --micro-results {input.micro_results} --snapshots {input.snapshots}"
         " --episodes {input.episodes} --retention {input.retention} --training-result {input.training_result}"
         " --selection-summary {input.selection_summary} --out {output} > {log} 2>&1"

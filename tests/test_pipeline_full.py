@@ -33,7 +33,9 @@ DESIGN_ARTIFACTS = [
     "gates.json", "registry.sqlite",
 ]
 TABLE_COLUMNS = {  # two-level CIs: ci_unit names the unit, ci_note says "too few seeds" when a CI is withheld
-    "overall_task_results": "run_id quadrant format n_seeds n_tasks mean std ci_low ci_high delta_base delta_base_ci_low "
+    "overall_task_results": "run_id quadrant format n_seeds n_tasks mean std ci_low ci_high sampled_per_task sampled_mean "
+                            "sampled_ci_low sampled_ci_high sampled_delta_base sampled_delta_base_ci_low "
+                            "sampled_delta_base_ci_high delta_base delta_base_ci_low "
                             "delta_base_ci_high p_base p_base_holm delta_b1 delta_b1_ci_low delta_b1_ci_high p_b1 "
                             "p_b1_holm ci_unit ci_note",
     "per_quadrant_results": "run_id panel_quadrant n_seeds n_items mean std ci_low ci_high delta_base delta_base_ci_low "
@@ -49,6 +51,8 @@ TABLE_COLUMNS = {  # two-level CIs: ci_unit names the unit, ci_note says "too fe
 # (estimate, low, high) column triples whose CI must enclose the estimate
 CI_TRIPLES = {
     "overall_task_results": [("mean", "ci_low", "ci_high"), ("delta_base", "delta_base_ci_low", "delta_base_ci_high"),
+                             ("sampled_mean", "sampled_ci_low", "sampled_ci_high"),
+                             ("sampled_delta_base", "sampled_delta_base_ci_low", "sampled_delta_base_ci_high"),
                              ("delta_b1", "delta_b1_ci_low", "delta_b1_ci_high")],
     "per_quadrant_results": [("mean", "ci_low", "ci_high"), ("delta_base", "delta_base_ci_low", "delta_base_ci_high")],
     "transfer_matrix": [("delta_mean", "ci_low", "ci_high")],
@@ -132,10 +136,29 @@ def test_nothing_to_do_then_figure_code_change_reruns_only_figures_and_tables(wf
     assert "figure" in rules and "tables" in rules
 
 
+def test_controls_stage_and_the_teachability_gate_first(wf):
+    """rule controls: per training seed the positive and null controls, evaluated on phase 3's
+    tasks; controls.json/.csv with two-level CIs; the gate student_is_teachable first in
+    gates.json with its sentence; the report page teachable.html says it."""
+    rep = json.loads((wf / "results/controls/controls.json").read_text())
+    assert rep["runs"] == ["positive", "null_replay"] and rep["seeds"] == [0, 1]
+    base = json.loads((wf / "results/phase3/runs/BASE/seed0.json").read_text())
+    assert rep["outcomes"]["tasks"] == sorted(str(t) for t in {e["item"] for e in base["episodes"]
+                                                                if e["kind"] == "task"})
+    table = pd.read_csv(wf / "results/controls/controls.csv").set_index("run_id")
+    assert table.loc["positive", "n_examples"] > 0
+    assert table.loc["null_replay", "steps"] == table.loc["positive", "steps"]  # null sized like the positive one
+    gates = json.loads((wf / "results/gates.json").read_text())
+    assert gates[0]["name"] == "student_is_teachable" and gates[0]["sentence"]
+    # 2 seeds < stats.min_seeds: not evaluated, and the sentence says so
+    assert gates[0]["passed"] is None and "too few seeds" in gates[0]["sentence"]
+    assert gates[0]["sentence"] in (wf / "results/controls/teachable.html").read_text().replace("&#x27;", "'")
+
+
 def test_report_builds(wf):
     snakemake(wf, "--configfile", CFG, "--report", "report.html")
     html = (wf / "report.html").read_text()
-    assert "landscape.png" in html and "gates.json" in html
+    assert "landscape.png" in html and "gates.json" in html and "teachable.html" in html
 
 
 def test_validation_reruns_add_only_new_seed_jobs(wf):

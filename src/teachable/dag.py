@@ -88,6 +88,16 @@ def train_config_json(config: dict) -> str:
     return json.dumps({**sections, "training": tr}, sort_keys=True)
 
 
+def controls_config_json(config: dict) -> str:
+    """Config read by a controls_seed job (rules/controls.smk): train_run's (the phase-2
+    recipe, without training.seeds, so adding a seed leaves the other seeds' jobs alone), and
+    eval, controls, bootstrap.demo_noise (the teacher demos' noise) and stats."""
+    cfg = json.loads(train_config_json(config))
+    cfg.update(eval=config["eval"], controls=config["controls"], stats=config["stats"],
+               bootstrap={"demo_noise": config["bootstrap"]["demo_noise"]})
+    return json.dumps(cfg, sort_keys=True)
+
+
 def eval_block_args(shard_size: int):
     """train_run's params function naming the evaluation blocks it writes
     (eval.with_training: an output named `blocks`); empty for a copy of the rule without

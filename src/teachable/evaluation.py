@@ -82,6 +82,43 @@ def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, s
     return rows
 
 
+SAMPLED_KIND = "task_sampled"  # rows of the sampled episodes of the evaluation tasks
+
+
+def sampled_task_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, shard_size: int | None = None,
+                      task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> list[dict]:
+    """eval.sampled_per_task episodes of every evaluation task of block `shard`, acting by
+    sampling at student.temperature (the temperature the labels are measured at) beside
+    the greedy one: rows of kind `task_sampled` (item = the task, `sample` = k). Sample
+    seeds come from (seed, 'eval_sampled', task, k): every model draws from the same
+    streams (common random numbers, so paired differences are not sampling noise)."""
+    from .envs import env_from_config
+    from .prompts import layout_of
+    from .rollout import EpisodeSpec, run_episodes
+
+    k = int(cfg["eval"].get("sampled_per_task", 0))
+    temp = float(cfg["student"]["temperature"])
+    specs, _ = eval_specs(cfg, snaps, task_stage, panel_part)
+    if shard_size is not None:
+        specs = block(specs, shard, shard_size)
+    tasks = [sp for sp in specs if sp.seed is not None and sp.episode_id.startswith("task|")]
+    if k <= 0 or not tasks or temp <= 0:
+        return []
+    samp = [EpisodeSpec(f"{sp.episode_id}|{j}", seed=sp.seed, max_steps=sp.max_steps,
+                        sample_seed=derive_seed(cfg["seed"], "eval_sampled", f"{sp.seed}:{j}"))
+            for sp in tasks for j in range(k)]
+    res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False, split="eval"), samp,
+                       temperature=temp, history_len=cfg["student"]["history"],
+                       max_live=cfg["student"].get("max_live_episodes"), layout=layout_of(cfg["student"]))
+    rows = []
+    for r in res:
+        _, item, j = r.episode_id.split("|")
+        rows.append({"kind": SAMPLED_KIND, "item": item, "sample": int(j), "family": r.family, "quadrant": "",
+                     "success": int(r.success), "steps": r.steps, "repeat_rate": r.repeat_rate,
+                     "loop": int(r.loop_step is not None)})
+    return rows
+
+
 def write_block(out: str, policy: Policy, cfg: dict, snaps: list[dict], shard: int, shard_size: int, *,
                 run_id: str, seed: int, adapter: str | None, device: str) -> int:
     """Evaluate block `shard` of one model and write its rows (a phase-3 block file, read by
@@ -89,7 +126,7 @@ def write_block(out: str, policy: Policy, cfg: dict, snaps: list[dict], shard: i
     eval.with_training, by train_run.py right after training."""
     from .io import write_json
 
-    rows = episode_rows(policy, cfg, snaps, shard, shard_size)
+    rows = episode_rows(policy, cfg, snaps, shard, shard_size) + sampled_task_rows(policy, cfg, snaps, shard, shard_size)
     write_json(out, {"run_id": run_id, "seed": seed, "adapter": adapter, "shard": shard, "device": device,
                      "rows": rows}, indent=None)
     return len(rows)
@@ -103,6 +140,9 @@ def metrics_from_rows(rows: list[dict], base_record: dict | None = None, task_st
     m = {"task_success": float(t.success.mean()), "panel_success": float(p.success.mean()) if len(p) else None,
          "repeat_rate": float(t.repeat_rate.mean()), "loop_rate": float(t.loop.mean()),
          "mean_steps": float(t.steps.mean()), "n_tasks": len(t), "n_panel": len(p)}
+    smp = df[df.kind == SAMPLED_KIND]  # eval.sampled_per_task episodes per task at student.temperature
+    m["sampled_task_success"] = float(smp.success.mean()) if len(smp) else None
+    m["n_sampled"] = len(smp)
     for q in QUADRANTS:
         pq = p[p.quadrant == q]
         m[f"panel_success_{q}"] = float(pq.success.mean()) if len(pq) else None
@@ -120,7 +160,8 @@ def metrics_from_rows(rows: list[dict], base_record: dict | None = None, task_st
 def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: dict | None = None,
                     task_stage: str = EVAL_TASK_STAGE, panel_part: int = 0) -> dict:
     """Metrics and per-episode rows of one model (greedy), all blocks in one process."""
-    rows = episode_rows(policy, cfg, snaps, task_stage=task_stage, panel_part=panel_part)
+    rows = episode_rows(policy, cfg, snaps, task_stage=task_stage, panel_part=panel_part) + \
+        sampled_task_rows(policy, cfg, snaps, task_stage=task_stage, panel_part=panel_part)
     return metrics_from_rows(rows, base_record, task_stage, panel_part)
 
 
@@ -178,7 +219,7 @@ class Models:
         key = (rid, kind, value)
         if key not in self._cache:
             rows = self.ep[(self.ep.run_id == rid) & (self.ep.kind == kind)]
-            items = self.tasks if kind == "task" else self.panel_items
+            items = self.tasks if kind in ("task", SAMPLED_KIND) else self.panel_items
             if not items:
                 raise InputError(f"phase 3: BASE has no {kind} episodes")
             self._cache[key] = hier.score_matrix(rows, value, items=items)[0]
@@ -207,6 +248,24 @@ def _note(*cis: hier.TwoLevelCI) -> str:
     return "; ".join(sorted({c.note for c in cis if c.note}))
 
 
+SAMPLED_COLS = ("sampled_per_task", "sampled_mean", "sampled_ci_low", "sampled_ci_high", "sampled_delta_base",
+                "sampled_delta_base_ci_low", "sampled_delta_base_ci_high")
+
+
+def _sampled_cols(M: Models, rid: str, ci: hier.TwoLevelCI | None, d: hier.TwoLevelCI | None = None) -> dict:
+    """overall_task_results' sampled columns of one model: success when acting by sampling
+    at student.temperature (eval.sampled_per_task episodes a task, averaged per task before
+    the seeds x tasks CI), beside the greedy mean; delta vs BASE's sampled success."""
+    if ci is None:
+        return {}
+    rows = M.ep[(M.ep.run_id == rid) & (M.ep.kind == SAMPLED_KIND)]
+    per_task = int(rows.groupby(["seed", "item"]).size().max())
+    out = {"sampled_per_task": per_task, "sampled_mean": ci.point, **_ci_cols(ci, "sampled_ci")}
+    if d is not None:
+        out.update(sampled_delta_base=d.point, **_ci_cols(d, "sampled_delta_base_ci"))
+    return out
+
+
 def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The five phase-3 tables (docs/artifacts.md) from per-episode rows; records give the
     run list and are checked against the episodes."""
@@ -232,8 +291,12 @@ def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict
 
     overall, perq, ret, stuck = [], [], [], []
     bci = hier.mean_ci(base_t, **{**kw, "min_seeds": 1})
+    sampled = SAMPLED_KIND in set(M.ep.kind)  # greedy and sampled success side by side
+    base_s = M.m("BASE", SAMPLED_KIND) if sampled else None
+    sci = hier.mean_ci(base_s, **{**kw, "min_seeds": 1}) if sampled else None
     overall.append({"run_id": "BASE", "quadrant": "", "format": "", "n_seeds": 1, "n_tasks": base_t.shape[1],
-                    "mean": bci.point, "std": 0.0, **_ci_cols(bci), "ci_unit": "tasks", "ci_note": bci.note})
+                    "mean": bci.point, "std": 0.0, **_ci_cols(bci), **_sampled_cols(M, "BASE", sci),
+                    "ci_unit": "tasks", "ci_note": bci.note})
     b1 = "B1_uniform" if "B1_uniform" in M.run_ids else None
     for rid in M.run_ids:
         x = M.m(rid)
@@ -244,6 +307,11 @@ def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict
                "mean": ci.point, "std": float(np.std(x.mean(axis=1), ddof=1)) if x.shape[0] > 1 else 0.0,
                **_ci_cols(ci), "delta_base": d.point, **_ci_cols(d, "delta_base_ci"), "p_base": d.p_value}
         notes = [ci, d]
+        if sampled:
+            sx = M.m(rid, SAMPLED_KIND)
+            sci, sd = hier.mean_ci(sx, **kw), hier.paired_diff(base_s, sx, **kw)
+            row.update(_sampled_cols(M, rid, sci, sd))
+            notes += [sci, sd]
         if b1 and rid != b1:
             if M.seeds(rid) != M.seeds(b1):
                 raise InputError(f"{rid} has seeds {M.seeds(rid)}, B1_uniform {M.seeds(b1)}: paired by seed")
@@ -309,6 +377,10 @@ def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict
             "ci_t_high", "delta_base", "delta_base_ci_low", "delta_base_ci_high", "delta_base_ci_t_low",
             "delta_base_ci_t_high", "p_base", "p_base_holm", "delta_b1", "delta_b1_ci_low", "delta_b1_ci_high",
             "delta_b1_ci_t_low", "delta_b1_ci_t_high", "p_b1", "p_b1_holm", "ci_unit", "ci_note"]
+    for col in SAMPLED_COLS:  # greedy and sampled success side by side
+        if col not in ov:
+            ov[col] = None
+    cols = cols[: cols.index("ci_high") + 1] + list(SAMPLED_COLS) + cols[cols.index("ci_high") + 1 :]
     return {"overall_task_results": ov[cols], "per_quadrant_results": pd.DataFrame(perq),
             "transfer_matrix": pd.DataFrame(transfer_rows(M, kw)), "retention_results": pd.DataFrame(ret),
             "stuckness_results": _tail(pd.DataFrame(stuck), ["ci_unit", "ci_note"])}

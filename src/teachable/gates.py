@@ -121,6 +121,43 @@ def _t_max_bound(stat, n_s: int, n_t: int, confidence: float) -> float | None:
     return float(np.max(v.mean(axis=0) - q * v.std(axis=0, ddof=1) / math.sqrt(n_s)))
 
 
+# ---------------------------------------------------------------- teachability (controls)
+
+
+def student_is_teachable(controls, t: dict, kw: dict, source="controls") -> list[dict]:
+    """Can this student be taught by this recipe? The controls stage (results/controls/
+    controls.json, teachable.training.controls) trains, per training seed, a positive control
+    (teacher labels at the student's own states and fresh teacher demos) and the null control
+    (null_replay: BASE's own actions), both evaluated on phase 3's tasks. Passed when the
+    two-level (seeds x tasks, paired) CI of task success positive - null lies above 0. A
+    test of its own family; `sentence` tells the user in one line what it means. `controls`:
+    the file or its loaded dict."""
+    rep = controls if isinstance(controls, dict) else read_json(controls)
+    name, thr, pos, null = "student_is_teachable", 0.0, "positive", "null_replay"
+    rule = "CI lower bound of task success (positive control - null control), seeds x tasks paired, > 0"
+    extra = {"kind": "test", "family": "teachability", "positive_run": pos, "null_run": null}
+    runs = (rep.get("outcomes") or {}).get("runs") or {}
+    if pos not in runs or null not in runs:
+        why = f"controls.runs lacks {' and '.join(r for r in (pos, null) if r not in runs)}"
+        return [_missing(name, thr, source, why) | extra | {
+            "rule": rule, "sentence": f"Whether this student can be taught is not known: {why}."}]
+    x, n = np.asarray(runs[pos], float), np.asarray(runs[null], float)
+    ci = hier.paired_diff(n, x, **_h(kw))
+    g = _from_ci(name, ci, thr, source, rule, **extra)
+    if g["passed"] is True:
+        s = (f"This student can be taught: teacher labels at its own states and fresh teacher demos raise its "
+             f"task success by {ci.point:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}] over the null control, so the "
+             "training matrix can show what supervision does.")
+    elif g["passed"] is False:
+        s = (f"This student could not be shown to be teachable: the positive control minus the null control is "
+             f"{ci.point:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}], a CI that does not lie above 0, so a null result "
+             "in the training matrix may say more about the student or the recipe than about the method.")
+    else:
+        s = f"Whether this student can be taught is not known: {g.get('note') or 'no CI'}."
+    g["sentence"] = s
+    return [g]
+
+
 # ---------------------------------------------------------------- phase 1 (labels)
 
 
@@ -670,6 +707,7 @@ def _episodes(p) -> Models:
 
 
 PLAN = [  # (gate name for a missing input, needed sources, fn(loaded inputs, t, kw))
+    ("student_is_teachable", ("controls",), lambda d, t, kw: student_is_teachable(d["controls"], t, kw)),
     ("quadrant_balance", ("labeling_metadata",), lambda d, t, kw: quadrant_balance(d["labeling_metadata"], t)),
     ("label_reliability", ("label_reliability",), lambda d, t, kw: label_reliability(d["label_reliability"])),
     ("quadrant_share", ("snapshots",), lambda d, t, kw: quadrant_share(d["snapshots"], t, kw)),
