@@ -103,6 +103,24 @@ def test_validation_evaluates_with_phase3_config(rules):
     assert rules["train_run"]["params"]["stage"] == "phase2"
 
 
+def test_controls_seed_carries_the_recipe_and_its_section_but_not_the_seed_list(rules, tmp_path):
+    """controls_seed (rules/controls.smk) reads train_run's recipe plus eval, controls,
+    bootstrap.demo_noise and stats; adding a training seed leaves the other seeds' jobs
+    alone, a controls.* change makes them stale."""
+    cfg = json.loads(rules["controls_seed"]["params"]["cfg"])
+    run = json.loads(rules["train_run"]["params"]["cfg"])
+    assert cfg["training"] == run["training"] and cfg["student"] == run["student"] and cfg["env"] == run["env"]
+    assert set(cfg["controls"]) >= {"runs", "dagger_tasks", "demo_tasks", "null_examples"}
+    assert "seeds" not in cfg["training"] and "demo_noise" in cfg["bootstrap"] and "n_resamples" in cfg["stats"]
+    over = tmp_path / "seeds.yaml"
+    over.write_text("training: {seeds: [0, 1, 2]}\n")
+    assert _dump("tests/data/config_mock.yaml", str(over))["controls_seed"]["params"]["cfg"] == \
+        rules["controls_seed"]["params"]["cfg"]
+    over.write_text("controls: {dagger_tasks: 3}\n")
+    assert _dump("tests/data/config_mock.yaml", str(over))["controls_seed"]["params"]["cfg"] != \
+        rules["controls_seed"]["params"]["cfg"]
+
+
 def test_labeled_snapshots_path_is_typed_once():
     """Consumers take rules.label_gather.output.jsonl; only the producer spells the path."""
     text = "".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
@@ -115,9 +133,10 @@ def test_cheap_rules_are_local_and_declared_next_to_the_rule(rules):
     assert "localrules:" not in snakefile
     for name in ("label_gather", "phase0_gather", "micro_gather", "evaluate_gather", "cpt_correlation",
                  "training_summary", "phase3_tables", "selection_pick", "selection_summary", "validation_select",
-                 "validate", "tables", "gates", "registry", "figure", "all"):
+                 "validate", "tables", "gates", "registry", "figure", "all", "controls"):
         assert rules[name]["local"], name
-    for name in ("train_run", "evaluate_base", "label_shard", "validation_train", "validation_evaluate"):
+    for name in ("train_run", "evaluate_base", "label_shard", "validation_train", "validation_evaluate",
+                 "controls_seed"):
         assert not rules[name]["local"], name
 
 
@@ -186,6 +205,6 @@ def test_prompt_layout_makes_every_student_job_stale(rules, tmp_path):
     changed = {r for r in rules if rules[r]["params"].get("cfg") != other[r]["params"].get("cfg")}
     student_jobs = {"build_student", "phase0_rollouts", "phase0_expert", "phase0_mine", "label_shard",
                     "label_reliability", "micro_training", "replay_set", "train_run", "validation_train",
-                    "evaluate_base", "validation_evaluate", "validation_base", "selection_train"}
+                    "evaluate_base", "validation_evaluate", "validation_base", "selection_train", "controls_seed"}
     assert student_jobs <= changed, student_jobs - changed
     assert all('"prompt_layout": "observation_first"' in other[r]["params"]["cfg"] for r in student_jobs)
