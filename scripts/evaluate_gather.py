@@ -30,7 +30,8 @@ def main():
     with atomic_path(args.episodes, suffix=".csv") as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
     write_json(args.out, {"run_id": run_id, "seed": seed, "adapter": adapter, "metrics": res["metrics"],
-                          "base_solved_tasks": res["base_solved_tasks"]})
+                          "base_solved_tasks": res["base_solved_tasks"],
+                          "eval_set": res["eval_set"]})  # ci_unit, n_units, n_distinct_games (TextWorld)
     print(f"{run_id} seed {seed}: {res['metrics']}")
 
 

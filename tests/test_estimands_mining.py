@@ -197,3 +197,24 @@ def test_estimand_report_side_by_side():
     assert set(agr) == {"ELP_net", "ELP_net_xfit", "ELP_first", "utility"} and agr["utility"]["n"] == 30
     mm = {m["outcome"]: m for m in rep["mismatch_all_steps_vs_first_step"]}
     assert mm["progress"]["spearman"] == pytest.approx(-1.0) and mm["success"]["spearman"] > 0.9
+
+
+# ------------------------------------------------------------------ TextWorld evaluation units
+def test_textworld_eval_tasks_are_distinct_games(tw_env_cfg):
+    from teachable.evaluation import eval_tasks, task_unit_counts, task_units
+    import pandas as pd
+
+    n_games = len(tw_env_cfg["families"])  # one eval game per family in the fixture
+    cfg = {"seed": 0, "env": tw_env_cfg, "eval": {"n_tasks": n_games}}
+    seeds = eval_tasks(cfg)
+    units, ci_unit = task_units(cfg, seeds)
+    assert ci_unit == "games" and len(set(units.values())) == n_games  # every task its own game
+    more = {**cfg, "eval": {"n_tasks": 2 * n_games}}
+    units2, _ = task_units(more, eval_tasks(more))
+    assert len(set(units2.values())) == n_games  # past the pool, games repeat, and the count says so
+    rows = pd.DataFrame([{"kind": "task", "item": str(s), "unit": units2[s], "ci_unit": "games"}
+                         for s in eval_tasks(more)])
+    assert task_unit_counts(rows) == {"ci_unit": "games", "n_units": n_games, "n_distinct_games": n_games}
+    babyai = {"seed": 0, "env": {"name": "mock"}, "eval": {"n_tasks": 5}}
+    u, kind = task_units(babyai, eval_tasks(babyai))
+    assert kind == "tasks" and len(set(u.values())) == 5

@@ -171,7 +171,9 @@ def test_validation_reruns_add_only_new_seed_jobs(wf):
     fresh = json.loads((wf / f"results/validation/{row['run_id']}/seed1000/eval.json").read_text())
     orig = json.loads((wf / "results/phase3/runs/BASE/seed0.json").read_text())
     base_fresh = json.loads((wf / "results/validation/BASE/eval.json").read_text())
-    assert fresh["eval_set"] == base_fresh["eval_set"] == {"task_stage": "validation_tasks", "panel_part": 1}
+    assert fresh["eval_set"] == base_fresh["eval_set"]
+    assert {k: fresh["eval_set"][k] for k in ("task_stage", "panel_part", "ci_unit")} == {
+        "task_stage": "validation_tasks", "panel_part": 1, "ci_unit": "tasks"}
     assert not set(base_fresh["base_solved_tasks"]) & set(orig["base_solved_tasks"])
     assert (wf / "results/validation/report.md").exists() and (wf / "results/validation/report.png").exists()
     dry = snakemake(wf, "validate", "--configfile", CFG, "-n")

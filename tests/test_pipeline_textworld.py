@@ -3,6 +3,7 @@ phase 0 (restore check), labeling with the bot teacher speaking TextWorld, base 
 
 import json
 
+import pandas as pd
 import pytest
 
 from conftest import ran_workflow, snakemake
@@ -35,5 +36,10 @@ def test_textworld_dag_artifacts(wf):
         assert not leaked_commands(r["teacher"]["diagnosis"], r["valid_actions"])
     base = json.loads((wf / "results/phase3/runs/BASE/seed0.json").read_text())
     assert "task_success" in base["metrics"]
+    # 4 eval tasks on 4 distinct eval games (2 families x 2): the unit count is honest
+    assert base["eval_set"]["ci_unit"] == "games" and base["eval_set"]["n_distinct_games"] == 4
+    assert base["eval_set"]["n_units"] == base["metrics"]["n_tasks"] == 4
+    eps = pd.read_csv(wf / "results/phase3/runs/BASE/seed0.episodes.csv")
+    assert eps[eps.kind == "task"].unit.nunique() == 4 and set(eps[eps.kind == "task"].ci_unit) == {"games"}
     dry = snakemake(wf, *TARGETS, "--configfile", CFG, "-n")
     assert "Nothing to be done" in dry.stdout + dry.stderr

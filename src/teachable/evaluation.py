@@ -29,7 +29,30 @@ FRESH_TASK_STAGE = "validation_tasks"
 
 
 def eval_tasks(cfg: dict, stage: str = EVAL_TASK_STAGE) -> list[int]:
-    return [derive_seed(cfg["seed"], stage, i) for i in range(cfg["eval"]["n_tasks"])]
+    """The evaluation task seeds. An env with a finite pool of held-out tasks (SPLIT_ENVS:
+    TextWorld's eval games, each deterministic) gets consecutive seeds from a derived start:
+    TextWorldEnv.game_for_seed walks its pool round-robin, so n tasks are n distinct games
+    while n <= families x n_eval_games (hashed seeds would land on the same game again, and
+    greedy play on it repeats the same episode). Other envs: one derived seed per task."""
+    from .envs import SPLIT_ENVS
+
+    n = cfg["eval"]["n_tasks"]
+    if cfg["env"]["name"] in SPLIT_ENVS:
+        start = derive_seed(cfg["seed"], stage, 0)
+        return [start + i for i in range(n)]
+    return [derive_seed(cfg["seed"], stage, i) for i in range(n)]
+
+
+def task_units(cfg: dict, seeds: list[int]) -> tuple[dict[int, str], str]:
+    """({seed: unit}, ci_unit): the independent unit of each evaluation task - its game on
+    TextWorld (games are deterministic: two tasks on one game are one observation under
+    greedy play), else the task itself."""
+    if cfg["env"]["name"] in ("textworld",):
+        from .envs import env_from_config
+
+        env = env_from_config(cfg["env"], expert=False, split="eval")  # reads the manifest only
+        return {s: env.game_for_seed(s)[1] for s in seeds}, "games"
+    return {s: str(s) for s in seeds}, "tasks"
 
 
 def panel(snaps: list[dict], n_per_quadrant: int, seed: int, part: int = 0) -> list[dict]:
@@ -73,12 +96,15 @@ def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, s
     res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False, split="eval"), specs, temperature=0.0,
                        history_len=cfg["student"]["history"], max_live=cfg["student"].get("max_live_episodes"),
                        layout=layout_of(cfg["student"]))
+    units, ci_unit = task_units(cfg, [sp.seed for sp in specs if sp.seed is not None])
     rows = []
-    for r in res:
+    for sp, r in zip(specs, res):
         kind, item = r.episode_id.split("|", 1)
         rows.append({"kind": kind, "item": item, "family": r.family, "quadrant": quad.get(item, ""),
                      "success": int(r.success), "steps": r.steps, "repeat_rate": r.repeat_rate,
                      "loop": int(r.loop_step is not None)})
+        if kind == "task":  # the task's independent unit (its game on TextWorld)
+            rows[-1].update(unit=units[sp.seed], ci_unit=ci_unit)
     return rows
 
 
@@ -153,8 +179,21 @@ def metrics_from_rows(rows: list[dict], base_record: dict | None = None, task_st
         m["n_base_solved"] = len(solved)
         m["retention"] = float(mine.success.mean()) if len(mine) else None
         m["retention_drop"] = 1.0 - m["retention"] if m["retention"] is not None else None
-    return {"metrics": m, "episodes": rows, "eval_set": {"task_stage": task_stage, "panel_part": panel_part},
+    return {"metrics": m, "episodes": rows, "eval_set": {"task_stage": task_stage, "panel_part": panel_part,
+                                                         **task_unit_counts(t)},
             "base_solved_tasks": [int(r["item"]) for r in rows if r["kind"] == "task" and r["success"]]}
+
+
+def task_unit_counts(tasks: pd.DataFrame) -> dict:
+    """ci_unit (games on TextWorld, else tasks), the number of distinct units among the task
+    rows, and n_distinct_games (TextWorld; None elsewhere). Rows written before units were
+    recorded count each task as its own unit."""
+    if "unit" not in tasks.columns or tasks.unit.isna().all():
+        return {"ci_unit": "tasks", "n_units": int(tasks.item.nunique()), "n_distinct_games": None}
+    kinds = set(tasks.ci_unit.dropna())
+    ci_unit = kinds.pop() if len(kinds) == 1 else ",".join(sorted(kinds))
+    n = int(tasks.unit.nunique())
+    return {"ci_unit": ci_unit, "n_units": n, "n_distinct_games": n if ci_unit == "games" else None}
 
 
 def evaluate_policy(policy: Policy, cfg: dict, snaps: list[dict], base_record: dict | None = None,
