@@ -209,8 +209,8 @@ def test_reliability_by_n_from_rollout_prefixes():
         p = rng.random(7)  # per condition success prob, shared by both labelings (signal)
         conds = ("policy", "force", "deviate", "placebo", "demo", "contrast", "hint")
         mk = lambda: {**{c: list(rng.random(6) < p[k]) for k, c in enumerate(conds)}, "expert": [True]}
-        a = apply_rates({"snapshot_id": f"s{i}"}, mk(), 0.4)
-        pairs.append((a, apply_rates({"snapshot_id": f"s{i}"}, mk(), 0.4)))
+        a = apply_rates({"snapshot_id": f"s{i}_step0001_k0"}, mk(), 0.4)
+        pairs.append((a, apply_rates({"snapshot_id": f"s{i}_step0001_k0"}, mk(), 0.4)))
     a0 = pairs[0][0]
     assert prefix_labels(a0["rollout_outcomes"], 6, 0.4)["L_local"] == a0["L_local"]
     assert prefix_labels(a0["rollout_outcomes"], 6, 0.4)["ELP_net"] == a0["ELP_net"]

@@ -68,11 +68,23 @@ def _spearman_vec(x, y, axis=-1):
     return np.where(den > 0, r, 0.0)
 
 
-def spearman_ci(x, y, confidence: float = 0.95, n_resamples: int = 1999, seed: int = 0) -> dict | None:
+def spearman_ci(x, y, confidence: float = 0.95, n_resamples: int = 1999, seed: int = 0,
+                clusters=None) -> dict | None:
     """One-sided lower confidence bound of the test-retest Spearman: percentile bootstrap
-    over snapshots (pairs resampled together); None when a side is constant."""
+    over snapshots (pairs resampled together), or with `clusters` (one trajectory label per
+    pair) over trajectories; None when a side is constant."""
     if _spearman(x, y) is None:
         return None
+    if clusters is not None:
+        from ..stats.clustered import cluster_bootstrap
+
+        res, draws = cluster_bootstrap((np.asarray(x, float), np.asarray(y, float)), clusters,
+                                       lambda a, b: float(_spearman_vec(a, b)), n_resamples=n_resamples, seed=seed,
+                                       keep_draws=True)
+        low = float(np.quantile(draws, 1 - confidence)) if draws.size else None
+        return {"point": res.point, "low": low, "high": None, "confidence": confidence, "method": "percentile",
+                "alternative": "greater", "n": res.n, "n_clusters": res.n_clusters, "ci_unit": res.ci_unit,
+                "n_resamples": n_resamples, "seed": seed, "note": res.note}
     ci = bootstrap_samples((np.asarray(x, float), np.asarray(y, float)), _spearman_vec, paired=True,
                            confidence=confidence, method="percentile", alternative="greater",
                            n_resamples=n_resamples, seed=seed)
@@ -88,6 +100,7 @@ def by_n(pairs: list[tuple[dict, dict]], n_rollouts: int, confidence: float = 0.
 
     if not pairs or not all("rollout_outcomes" in a and "rollout_outcomes" in b for a, b in pairs):
         return None
+    cl = _clusters(pairs)
     out = {}
     for k in range(2, n_rollouts + 1, 2):
         la = [labels_at_n(a, k) for a, _ in pairs]
@@ -96,10 +109,17 @@ def by_n(pairs: list[tuple[dict, dict]], n_rollouts: int, confidence: float = 0.
         for lab in BY_N_LABELS:
             if all(x.get(lab) is not None for x in la + lb):
                 x, y = [d[lab] for d in la], [d[lab] for d in lb]
-                ci = spearman_ci(x, y, confidence, n_resamples, seed)
+                ci = spearman_ci(x, y, confidence, n_resamples, seed, cl)
                 row[lab] = {"spearman": _spearman(x, y), "low": ci["low"] if ci else None}
         out[str(k)] = row
     return out
+
+
+def _clusters(pairs: list[tuple[dict, dict]]):
+    """Trajectory labels of the pairs (snapshots of one trajectory are resampled together)."""
+    from ..stats.clustered import snapshot_clusters
+
+    return snapshot_clusters([a for a, _ in pairs]) if pairs else None
 
 
 def report(first: list[dict], second: list[dict], th: dict, mins: dict, n_rollouts: int, horizon: int,
@@ -116,12 +136,13 @@ def report(first: list[dict], second: list[dict], th: dict, mins: dict, n_rollou
     qa = [a["quadrant"] for a, _ in pairs]
     qb = [quadrant(b["U"], b["L_local"], th) for _, b in pairs]
     kappa = cohen_kappa(qa, qb)
-    cis = {k: spearman_ci([a[k] for a, _ in pairs], [b[k] for _, b in pairs], confidence, n_resamples, seed)
+    cl = _clusters(pairs)
+    cis = {k: spearman_ci([a[k] for a, _ in pairs], [b[k] for _, b in pairs], confidence, n_resamples, seed, cl)
            if k in rho else None for k in mins}
     ok = all(cis[k] is not None and cis[k]["low"] >= v for k, v in mins.items())
     gate = {"name": "label_reliability", "value": rho.get("L_local"), "threshold": mins, "passed": ok,
             "spearman": {k: rho.get(k) for k in mins}, "ci": cis.get("L_local"), "spearman_ci": cis,
-            "n": len(pairs),
+            "n": len(pairs), "ci_unit": "trajectories" if cl is not None else "snapshots",
             "rule": f"one-sided {confidence:.0%} bootstrap lower bound of the test-retest Spearman >= threshold "
                     "for every listed label"}
     return {"n_snapshots": len(pairs), "n_rollouts": n_rollouts, "horizon": horizon, "spearman": rho,
