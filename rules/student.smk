@@ -27,4 +27,25 @@ if BOOTSTRAP:
         shell:
             "python scripts/build_student.py --cfg {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
 
+    rule learnability:
+        input:
+            games=env_games(),
+        output:
+            f"{R}/student/learnability.json",
+        log:
+            f"{R}/logs/learnability.log",
+        benchmark:
+            f"{R}/benchmarks/learnability.tsv"
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=3000,
+            runtime=60,
+        params:
+            cfg=cfg_json("env", "student", "bootstrap"),
+        shell:
+            "python scripts/learnability.py --cfg {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
+
     ALL_TARGETS.append(f"{R}/student/base")
+    ALL_TARGETS.append(f"{R}/student/learnability.json")

@@ -92,15 +92,12 @@ def plan_target(env) -> Target | None:
     cells, terminal, phase = candidates(env)
     if not cells:
         return None
-    start = _pose(env)
-    best = None
-    for cell in sorted(set(cells), key=lambda c: (c[1], c[0])):  # fixed tie-break: lowest (y, x)
-        cost, _ = _nearest(env.grid, start, [cell])
-        if cost >= 0 and (best is None or cost < best[0]):
-            best = (cost, cell)
-    if best is None:
+    # one search over poses to the cheapest facing pose(s); their faced cells tie
+    cost, poses = _nearest(env.grid, _pose(env), cells)
+    if cost < 0:
         return None
-    cost, cell = best
+    faced = {(x + _DIRS[d][0], y + _DIRS[d][1]) for x, y, d in poses} & set(cells)
+    cell = min(faced, key=lambda c: (c[1], c[0]))  # fixed tie-break: lowest (y, x)
     return Target(cells=(cell,), cell=cell, terminal=terminal, phase=phase, obj=env.grid.get(*cell), cost=cost)
 
 
