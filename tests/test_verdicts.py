@@ -124,6 +124,7 @@ def test_a_check_that_cannot_fail_is_by_construction_not_a_pass(tmp_path):
             assert (g["verdict"], g["passed"]) == (("by construction", None) if bc else ("pass", True))
         line = G.summary_line(gates)
         assert ("2 by construction" in line) is bc
+        assert line.split("checks:")[1].endswith(", 1 not evaluated")  # label_reliability: input missing
         assert ("checks: 0 passed" in line) is False or bc  # under median cuts the two are not passes
         for g in gates:
             assert {"kind", "family", "unit", "verdict"} <= set(g)
@@ -209,6 +210,7 @@ def test_utility_has_a_non_definitional_test_on_phase3_panels():
     best = {q: "hint" for q in QUADRANTS}
     g = G.utility_own_panel_q1_gt_q2(Models(_route_episodes(best)), T, KW)[0]
     assert g["name"] == "utility_own_panel_q1_gt_q2" and g["passed"] is False  # Q1 and Q2 runs gain alike
+    assert g["ci_unit"] == "seeds×panel items"
     spec = G.spec_of("utility_q1_gt_q2")
     assert spec[0] == "test" and "partly definitional" in G.utility_q1_gt_q2.__doc__.lower()
 

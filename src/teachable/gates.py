@@ -97,9 +97,12 @@ def _above(ci: hier.TwoLevelCI, threshold: float) -> bool | None:
     return None if ci.gate_low is None else ci.gate_low > threshold
 
 
-def _from_ci(name, ci: hier.TwoLevelCI, threshold, source, rule, **extra) -> dict:
+PANEL_UNIT = "seeds×panel items"
+
+
+def _from_ci(name, ci: hier.TwoLevelCI, threshold, source, rule, unit: str | None = None, **extra) -> dict:
     return _gate(name, ci.point, [ci.low, ci.high], threshold, _above(ci, threshold), source, rule=rule,
-                 n_seeds=ci.n_seeds, n_items=ci.n_tasks, ci_unit=ci.ci_unit, t_ci=_ci([ci.t_low, ci.t_high]),
+                 n_seeds=ci.n_seeds, n_items=ci.n_tasks, ci_unit=unit or ci.ci_unit, t_ci=_ci([ci.t_low, ci.t_high]),
                  gate_ci=_ci([ci.gate_low, ci.gate_high]), interval_used=ci.interval_used,
                  **({"note": ci.note} if ci.note else {}), **extra)
 
@@ -439,7 +442,8 @@ def transfer_diagonal(M: Models, t: dict, kw: dict, source="episodes") -> list[d
 
     n_s = next(iter(pooled.values())).shape[0]
     ci = hier.two_level_ci(stat, n_s, pb.shape[1], strata=M.panel_quadrant, **_h(kw))
-    return [_from_ci("transfer_diagonal", ci, thr, source, "CI lower bound of mean(diagonal) - mean(off-diagonal) > threshold")]
+    return [_from_ci("transfer_diagonal", ci, thr, source, "CI lower bound of mean(diagonal) - mean(off-diagonal) > threshold",
+                     unit=PANEL_UNIT)]
 
 
 def panel_gain(M: Models, t: dict, kw: dict, source="episodes") -> list[dict]:
@@ -458,7 +462,8 @@ def panel_gain(M: Models, t: dict, kw: dict, source="episodes") -> list[dict]:
 
     n_s = pooled[qs[0]].shape[0]
     ci = hier.two_level_ci(stat, n_s, pb.shape[1], strata=M.panel_quadrant, **_h(kw))
-    return [_from_ci("panel_gain", ci, thr, source, "CI lower bound of mean over quadrants of own-panel delta vs BASE > threshold")]
+    return [_from_ci("panel_gain", ci, thr, source, "CI lower bound of mean over quadrants of own-panel delta vs BASE > threshold",
+                     unit=PANEL_UNIT)]
 
 
 def utility_own_panel_q1_gt_q2(M: Models, t: dict, kw: dict, source="episodes") -> list[dict]:
@@ -481,7 +486,7 @@ def utility_own_panel_q1_gt_q2(M: Models, t: dict, kw: dict, source="episodes") 
 
     ci = hier.two_level_ci(stat, pooled[q1].shape[0], pb.shape[1], strata=M.panel_quadrant, **_h(kw))
     return [_from_ci("utility_own_panel_q1_gt_q2", ci, thr, source,
-                     "gate lower bound of (own-panel delta vs BASE of Q1 runs) - (of Q2 runs) > threshold")]
+                     "gate lower bound of (own-panel delta vs BASE of Q1 runs) - (of Q2 runs) > threshold", unit=PANEL_UNIT)]
 
 
 def best_quadrant_vs_b1(M: Models, t: dict, kw: dict, source="episodes") -> list[dict]:
@@ -902,7 +907,7 @@ def summary_line(gates: list[dict]) -> str:
     bc = sum(bool(g.get("by_construction")) for g in gates)
     return (f"{len(tests)} tests (Holm within family): {n('test', True)} passed, {n('test', False)} failed, "
             f"{n('test', None)} not evaluated; {len(checks)} checks: {n('check', True)} passed, "
-            f"{n('check', False)} failed, {bc} by construction, {n('check', None) - bc} not evaluated")
+            f"{n('check', False)} failed, {bc} by construction, {n('check', None)} not evaluated")
 
 
 def _fmt(x) -> str:
