@@ -33,11 +33,12 @@ DESIGN_ARTIFACTS = [
     "gates.json", "registry.sqlite",
 ]
 TABLE_COLUMNS = {  # two-level CIs: ci_unit names the unit, ci_note says "too few seeds" when a CI is withheld
-    "overall_task_results": "run_id quadrant format n_seeds n_tasks mean std ci_low ci_high sampled_per_task sampled_mean "
-                            "sampled_ci_low sampled_ci_high sampled_delta_base sampled_delta_base_ci_low "
-                            "sampled_delta_base_ci_high delta_base delta_base_ci_low "
-                            "delta_base_ci_high p_base p_base_holm delta_b1 delta_b1_ci_low delta_b1_ci_high p_b1 "
-                            "p_b1_holm ci_unit ci_note",
+    "overall_task_results": "run_id quadrant format n_seeds n_tasks mean std ci_low ci_high ci_t_low ci_t_high "
+                            "sampled_per_task sampled_mean sampled_ci_low sampled_ci_high sampled_delta_base "
+                            "sampled_delta_base_ci_low sampled_delta_base_ci_high delta_base delta_base_ci_low "
+                            "delta_base_ci_high delta_base_ci_t_low delta_base_ci_t_high p_base p_base_holm delta_b1 "
+                            "delta_b1_ci_low delta_b1_ci_high delta_b1_ci_t_low delta_b1_ci_t_high p_b1 p_b1_holm "
+                            "ci_unit ci_note",
     "per_quadrant_results": "run_id panel_quadrant n_seeds n_items mean std ci_low ci_high delta_base delta_base_ci_low "
                             "delta_base_ci_high ci_unit ci_note",
     "transfer_matrix": "train_quadrant panel_quadrant n n_seeds n_items n_runs delta_mean ci_low ci_high ci_unit ci_note",

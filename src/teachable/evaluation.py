@@ -419,7 +419,8 @@ def tables(records: list[dict], stats_cfg: dict, episodes: pd.DataFrame) -> dict
     for col in SAMPLED_COLS:  # greedy and sampled success side by side
         if col not in ov:
             ov[col] = None
-    cols = cols[: cols.index("ci_high") + 1] + list(SAMPLED_COLS) + cols[cols.index("ci_high") + 1 :]
+    after = cols.index("ci_t_high" if "ci_t_high" in cols else "ci_high") + 1  # beside greedy's mean and CIs
+    cols = cols[:after] + list(SAMPLED_COLS) + cols[after:]
     return {"overall_task_results": ov[cols], "per_quadrant_results": pd.DataFrame(perq),
             "transfer_matrix": pd.DataFrame(transfer_rows(M, kw)), "retention_results": pd.DataFrame(ret),
             "stuckness_results": _tail(pd.DataFrame(stuck), ["ci_unit", "ci_note"])}
