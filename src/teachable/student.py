@@ -78,12 +78,15 @@ def _patch(kind: str, rng, here: dict, other: dict | None, diagnose: Callable) -
 
 
 def demo_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, history_len: int, noise: float,
-                max_steps: int, family_share: dict | None = None) -> list[list[dict]]:
+                max_steps: int, family_share: dict | None = None, advice_share: float = 0.0) -> list[list[dict]]:
     """Expert-labelled states, one list per task, from noisy expert rollouts (DAgger-style:
     a random valid action is executed with prob `noise`, the label is always the expert's).
     family_share {family: p} keeps a drawn task of that family with probability p (the
     warm-start's skill gap, bootstrap.family_share); other families are always kept, so
-    fewer than n_tasks episodes come back when some p < 1."""
+    fewer than n_tasks episodes come back when some p < 1. A task the gap drops is kept
+    instead with probability `advice_share` as an advice-only episode: each of its states is
+    marked `advice_only`, and add_patches gives every such state a right-now patch, so the
+    gap's actions are known as advice, not as a policy (bootstrap.gap_advice_share)."""
     env = make_env()
     episodes = []
     share = dict(family_share or {})
@@ -91,8 +94,11 @@ def demo_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, histor
         rng = np.random.default_rng(derive_seed(seed, "bootstrap_demo", i))
         obs = env.reset(derive_seed(seed, "bootstrap_task", i))
         p_keep = float(share.get(getattr(env, "family", ""), 1.0))
+        advice_only = False
         if p_keep < 1.0 and rng.random() >= p_keep:
-            continue
+            if not (advice_share > 0 and rng.random() < advice_share):
+                continue
+            advice_only = True
         hist: list[str] = []
         states = []
         for _ in range(max_steps):
@@ -100,6 +106,8 @@ def demo_states(make_env: Callable[[], TextEnv], n_tasks: int, seed: int, histor
             a = info["action"]
             states.append({"mission": obs.mission, "obs": obs.text, "valid": list(obs.valid_actions), "action": a,
                            "subgoal": info.get("subgoal"), "hist": hist[-history_len:] if history_len else []})
+            if advice_only:
+                states[-1]["advice_only"] = True
             act = a
             if rng.random() < noise:
                 act = obs.valid_actions[int(rng.integers(len(obs.valid_actions)))]
@@ -126,7 +134,10 @@ def add_patches(episodes: list[list[dict]], seed: int, patch_share: float, diagn
         prng = np.random.default_rng(derive_seed(seed, "bootstrap_patch", i))
         for t, st in enumerate(states):
             patch, named, kind = "", "", ""
-            if prng.random() < patch_share:
+            if st.get("advice_only"):  # a gap-family state: always a patch about itself
+                patch, named = _patch("here", prng, st, None, diagnose)
+                kind = "here"
+            elif prng.random() < patch_share:
                 kind = PATCH_KINDS[int(prng.choice(len(PATCH_KINDS), p=w))]
                 others = [o for u, o in enumerate(states) if u != t]
                 other = others[int(prng.integers(len(others)))] if others else None
@@ -354,7 +365,7 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     check_layout(layout)
     mix = cfg.get("patch_mix") or dict(zip(PATCH_KINDS, PATCH_KIND_WEIGHTS))
     episodes = demo_states(make_env, cfg["n_demo_tasks"], seed, history_len, cfg["demo_noise"], max_steps,
-                           cfg.get("family_share"))
+                           cfg.get("family_share"), float(cfg.get("gap_advice_share", 0.0)))
     examples = add_patches(episodes, seed, cfg["patch_share"], diagnose, tuple(mix[k] for k in PATCH_KINDS),
                            layout)
     # curriculum: the first advice_warmup_steps train on states whose patches are all about
