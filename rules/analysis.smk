@@ -70,6 +70,8 @@ rule tables:
 rule gates:
     input:
         controls=rules.controls.output.json,
+        # the student's own checks (bootstrap students only; a hub student has neither)
+        student=student_checks_inputs(),
         labeling_metadata=rules.label_gather.output.metadata,
         label_reliability=rules.label_reliability.output[0],
         cpt_correlation=rules.cpt_correlation.output[0],
@@ -91,8 +93,9 @@ rule gates:
         runtime=5,
     params:
         cfg=cfg_json("gates", "stats"),
+        student=student_checks_args(),
     shell:
-        "python scripts/collect_gates.py --cfg {params.cfg:q} --controls {input.controls}"
+        "python scripts/collect_gates.py --cfg {params.cfg:q} --controls {input.controls} {params.student}"
         " --labeling-metadata {input.labeling_metadata}"
         " --label-reliability {input.label_reliability} --cpt-correlation {input.cpt_correlation} --micro-results {input.micro_results} --snapshots {input.snapshots}"
         " --episodes {input.episodes} --retention {input.retention} --training-result {input.training_result}"

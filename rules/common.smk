@@ -78,3 +78,19 @@ def student_arg(wildcards, input):
 
 # Every stage file appends the artifacts of `rule all`; stage helpers live next to their rules.
 ALL_TARGETS = []
+
+
+def student_checks_inputs():
+    """The bootstrap student's learning curve and build report (the gates' student checks)."""
+    if not BOOTSTRAP:
+        return []
+    return [f"{R}/student/learnability.json", f"{R}/student/base"]
+
+
+def student_checks_args():
+    if not BOOTSTRAP:
+        return ""
+    return (
+        f"--learnability {R}/student/learnability.json"
+        f" --student-report {R}/student/base/bootstrap_report.json"
+    )

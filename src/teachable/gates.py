@@ -44,7 +44,7 @@ DEFAULTS = {"placebo_max_abs": 0.1, "supervision_min_spread": 0.0, "retention_dr
             "cpt_min_n_per_quadrant": 20, "elp_cliffs_delta_min": 0.147, "utility_q1_q2_min": 0.0,
             "route_accuracy_min": 0.4, "best_quadrant_vs_b1_min": 0.0, "panel_gain_min": 0.0}
 SOURCES = ("labeling_metadata", "label_reliability", "cpt_correlation", "micro_results", "snapshots", "episodes", "retention",
-           "training_result", "selection_summary", "controls")
+           "training_result", "selection_summary", "controls", "learnability", "student_report")
 NULL_RUN = "null_replay"  # teachable.training.controls.NULL_RUN (not imported: that module needs the prompt stack)
 CONTROL_RUNS = (NULL_RUN, "expert_demos", "dagger_demos", "dagger_shortest")
 STATS_DEFAULTS = {"confidence": 0.95, "n_resamples": 2000, "seed": 0, "min_seeds": 3, "alpha": 0.05}
@@ -159,6 +159,40 @@ def student_is_teachable(controls, t: dict, kw: dict, source="controls") -> list
         s = f"Whether this student can be taught is not known: {g.get('note') or 'no CI'}."
     g["sentence"] = s
     return [g]
+
+
+def student_learnable(rep: dict, t: dict, kw: dict, source="learnability") -> list[dict]:
+    """The learning curve (results/student/learnability.json) reaches its target held-out
+    agreement with the teacher at some warm-start size: the teacher's action can be learnt
+    from what the student sees (docs/student.md). A check of the student, not a test."""
+    rows = rep.get("rows") or []
+    thr = float(rep.get("target", 0.95))
+    if not rows:
+        return [_missing("student_learnable", thr, source, "the learning curve has no rows")]
+    best = max(rows, key=lambda r: r["heldout_agreement"])
+    return [_gate("student_learnable", best["heldout_agreement"], None, thr, best["heldout_agreement"] >= thr, source,
+                  rule="max held-out agreement over warm-start sizes >= target", n_tasks=best["n_tasks"],
+                  ceiling=rep.get("ceiling"), kind="check", family="teachability")]
+
+
+def student_uses_advice(rep: dict, t: dict, kw: dict, source="bootstrap_report") -> list[dict]:
+    """Where the student is wrong alone, a right-now patch puts it right at least half the time
+    (right_now_share >= 0.5), and a wrong-now patch moves it at most 5 points
+    (wrong_now_move <= 0.05): the follow rates of its build report (docs/student.md). Point
+    values on the build's fresh tasks (no CI). Two checks."""
+    f = rep.get("follow") or {}
+    out = []
+    for name, key, thr, ok in (("student_uses_right_advice", "right_now_share", 0.5, lambda v: v >= 0.5),
+                               ("student_ignores_wrong_advice", "wrong_now_move", 0.05, lambda v: v <= 0.05)):
+        v = f.get(key)
+        if v is None:
+            out.append(_missing(name, thr, source, f"the build report has no follow.{key} (a student built before "
+                                                   "the measure existed, or no state it gets wrong)"))
+        else:
+            out.append(_gate(name, v, None, thr, bool(ok(v)), source, rule=f"follow.{key} vs {thr}",
+                             n_states=f.get("n_states"), stale_move=f.get("stale_move"), kind="check",
+                             family="teachability"))
+    return out
 
 
 # ---------------------------------------------------------------- phase 1 (labels)
@@ -713,6 +747,8 @@ def _episodes(p) -> Models:
 
 PLAN = [  # (gate name for a missing input, needed sources, fn(loaded inputs, t, kw))
     ("student_is_teachable", ("controls",), lambda d, t, kw: student_is_teachable(d["controls"], t, kw)),
+    ("student_learnable", ("learnability",), lambda d, t, kw: student_learnable(d["learnability"], t, kw)),
+    ("student_uses_advice", ("student_report",), lambda d, t, kw: student_uses_advice(d["student_report"], t, kw)),
     ("quadrant_balance", ("labeling_metadata",), lambda d, t, kw: quadrant_balance(d["labeling_metadata"], t)),
     ("label_reliability", ("label_reliability",), lambda d, t, kw: label_reliability(d["label_reliability"])),
     ("quadrant_share", ("snapshots",), lambda d, t, kw: quadrant_share(d["snapshots"], t, kw)),
@@ -744,6 +780,8 @@ LOADERS = {
     "snapshots": lambda p: read_records(p, required=_SNAP_KEYS),
     "labeling_metadata": lambda p: p,
     "controls": read_json,
+    "learnability": read_json,
+    "student_report": read_json,
     "episodes": _episodes,
     "cpt_correlation": read_json,
     "micro_results": lambda p: (read_json(p) or {}).get("records") or [],
@@ -762,6 +800,10 @@ def thresholds(gcfg: dict) -> dict:
 # the method's hypotheses, Holm-adjusted within family. First match wins (exact, then prefix).
 GATE_SPECS = {
     "student_is_teachable": ("test", "teachability", "seeds×tasks"),
+    "student_learnable": ("check", "teachability", "held-out states"),
+    "student_uses_advice": ("check", "teachability", "states (point value)"),
+    "student_uses_right_advice": ("check", "teachability", "states (point value)"),
+    "student_ignores_wrong_advice": ("check", "teachability", "states (point value)"),
     "quadrant_balance": ("check", "labels", "snapshots (counts)"),
     "quadrant_share": ("check", "labels", UNIT_TRAJECTORIES),
     "label_reliability": ("check", "labels", "snapshots (test-retest)"),
