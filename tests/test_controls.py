@@ -4,6 +4,7 @@ phase-2 recipe and evaluated on phase 3's tasks, the null sized like the positiv
 two-level CI of positive - null, and the one sentence a user reads first."""
 
 import json
+from html import unescape
 
 import numpy as np
 import pytest
@@ -60,7 +61,7 @@ def test_gate_passes_fails_and_abstains_on_the_ci_of_positive_minus_null():
     two, _ = controls_summary(_records(better[:2], null[:2], tasks), _base(tasks, set()), STATS)
     assert two["teachable"]["passed"] is None and "too few seeds" in two["teachable"]["sentence"]
     html = teachable_html(rep)
-    assert "Can this student be taught? yes" in html and t["sentence"] in html.replace("&#x27;", "'")
+    assert "Can this student be taught? yes" in html and t["sentence"] in unescape(html)
 
 
 def test_controls_summary_refuses_outcomes_on_other_tasks():
