@@ -42,6 +42,7 @@ if BOOTSTRAP:
         resources:
             mem_mb=3000,
             runtime=60,
+            gpu=MODEL_GPU,
         params:
             cfg=cfg_json("env", "student", "bootstrap"),
         shell:

@@ -35,7 +35,8 @@ def ceiling(examples) -> float:
 
 
 def learning_curve(make_env, boot_cfg: dict, sizes: list[int], steps: int, seed: int, history_len: int,
-                   max_steps: int, held_tasks: int, eval_tasks: int, layout: str, log=print) -> dict:
+                   max_steps: int, held_tasks: int, eval_tasks: int, layout: str, log=print,
+                   device: str = "cpu") -> dict:
     """One row per warm-start size (module doc); deterministic given the seed."""
     noise = boot_cfg["demo_noise"]
     held = demo_states(make_env, held_tasks, derive_seed(seed, "learnability_held"), history_len, noise, max_steps)
@@ -53,7 +54,7 @@ def learning_curve(make_env, boot_cfg: dict, sizes: list[int], steps: int, seed:
         ex = add_patches(eps, seed, 0.0, layout=layout)
         corpus = [e.prompt + " " + e.action for e in ex + held_ex] + [" ".join(sorted(getattr(env0, "vocabulary", ())))]
         tok = make_bootstrap_tokenizer(boot_cfg, corpus, actions)
-        model = build_model(tok, boot_cfg, seed)
+        model = build_model(tok, boot_cfg, seed).to(device)
         data = encode_examples(tok, ex)
         opt = torch.optim.AdamW(model.parameters(), lr=boot_cfg["lr"], weight_decay=0.0)
         gen = torch.Generator().manual_seed(seed)
@@ -63,7 +64,7 @@ def learning_curve(make_env, boot_cfg: dict, sizes: list[int], steps: int, seed:
         for _ in range(steps):
             idx = torch.randint(len(data), (min(bs, len(data)),), generator=gen).tolist()
             ids, lab, mask = collate([data[j] for j in idx], tok.pad_token_id)
-            loss = model(input_ids=ids, attention_mask=mask, labels=lab).loss
+            loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device)).loss
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -74,7 +75,7 @@ def learning_curve(make_env, boot_cfg: dict, sizes: list[int], steps: int, seed:
                       for f in sorted(set(held_fam))}
         ev = evaluate_student(pol, eval_env, eval_seeds, max_steps, history_len, layout)
         row = {"n_tasks": n, "n_states": len(ex), "steps": steps, "train_loss": float(loss.detach()),
-               "heldout_agreement": float(np.mean(hit)), "agreement_by_family": per_family,
+               "heldout_agreement": float(np.mean(hit)), "device": str(device), "agreement_by_family": per_family,
                "greedy_success": ev["success_rate"], "wall_time_s": round(time.time() - t0, 1)}
         log(f"learnability: {n} tasks ({len(ex)} states): held-out agreement {row['heldout_agreement']:.3f}, "
             f"greedy success {row['greedy_success']:.3f}")
