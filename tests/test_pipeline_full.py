@@ -39,11 +39,11 @@ TABLE_COLUMNS = {  # two-level CIs: ci_unit names the unit, ci_note says "too fe
                             "delta_base_ci_high delta_base_ci_t_low delta_base_ci_t_high p_base p_base_holm delta_b1 "
                             "delta_b1_ci_low delta_b1_ci_high delta_b1_ci_t_low delta_b1_ci_t_high p_b1 p_b1_holm "
                             "ci_unit ci_note",
-    "per_quadrant_results": "run_id panel_quadrant n_seeds n_items mean std ci_low ci_high delta_base delta_base_ci_low "
-                            "delta_base_ci_high ci_unit ci_note",
+    "per_quadrant_results": "run_id panel_quadrant n_seeds n_items mean std ci_low ci_high ci_t_low ci_t_high delta_base "
+                            "delta_base_ci_low delta_base_ci_high delta_base_ci_t_low delta_base_ci_t_high ci_unit ci_note",
     "transfer_matrix": "train_quadrant panel_quadrant n n_seeds n_items n_runs delta_mean ci_low ci_high ci_unit ci_note",
     "retention_results": "run_id n_seeds n_base_solved retention retention_ci_low retention_ci_high retention_drop "
-                         "drop_ci_low drop_ci_high ci_unit ci_note",
+                         "drop_ci_low drop_ci_high drop_ci_t_low drop_ci_t_high ci_unit ci_note",
     "stuckness_results": "run_id n_seeds repeat_rate repeat_rate_ci_low repeat_rate_ci_high loop_rate "
                          "loop_rate_ci_low loop_rate_ci_high mean_steps repeat_rate_delta_base "
                          "repeat_rate_delta_base_ci_low repeat_rate_delta_base_ci_high loop_rate_delta_base "
