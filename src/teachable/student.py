@@ -401,7 +401,9 @@ def bootstrap_student(make_env, cfg: dict, seed: int, out_dir: str, history_len:
     # competence checks need no expert: skip it where the env factory takes the flag
     # (env_from_config partials; TextWorld's walkthrough costs ~4x a step)
     eval_env = partial(make_env, expert=False) if isinstance(make_env, partial) else make_env
-    rows = follow_states(make_env, eval_seeds, max_steps, history_len, seed)
+    # the curve's follow rates are a diagnostic (selection never reads them): 100 states a
+    # checkpoint keep them cheap; the reported ones use up to 300 states of fresh tasks
+    rows = follow_states(make_env, eval_seeds, max_steps, history_len, seed, max_states=100)
     lo, hi = cfg.get("success_window", [0.0, 1.0])
     curve, step, best, best_key = [], 0, None, None
     order = torch.randperm(len(data), generator=gen).tolist()
