@@ -37,7 +37,7 @@ from minigrid.envs.babyai.core.verifier import ObjDesc
 from minigrid.utils import baby_ai_bot as _bb
 
 from .babyai_distance import _DIRS, steps_to_go
-from .babyai_plan import Target, ego_offset, offset_words, plan_action, plan_target
+from .babyai_plan import Target, _steps, ego_offset, offset_words, plan_action, plan_target
 from .base import InvalidAction, Obs, TextEnv
 
 # family -> (minigrid.envs.babyai level class name, constructor kwargs). Single-room levels
@@ -77,18 +77,9 @@ RENDERS = ("slots", "text")  # env.babyai.render: the fixed-slot line (default) 
 TEACHERS = ("shortest", "bot")  # env.babyai.teacher: the shortest-plan teacher (default) or BabyAIBot
 
 
-def _steps(n: int, word: str) -> str:
-    return f"{n} step {word}" if n == 1 else f"{n} steps {word}"
-
-
 def _where(dx: int, dy: int) -> str:
-    """Egocentric offset: dx > 0 right, dx < 0 left, dy > 0 forward."""
-    parts = []
-    if dx:
-        parts.append(_steps(abs(dx), "right" if dx > 0 else "left"))
-    if dy:
-        parts.append(_steps(dy, "forward"))
-    return " and ".join(parts) if parts else "here"
+    """Egocentric offset: dx > 0 right, dx < 0 left, dy > 0 forward (babyai_plan.offset_words)."""
+    return offset_words(dx, dy)
 
 
 def _name_code(t: int, c: int, s: int) -> str:
