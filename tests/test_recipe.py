@@ -404,3 +404,16 @@ def test_shipped_recipe_makes_the_label_greedy_where_base_is_confidently_wrong(t
     old = _action_probs(toy_base, str(tmp_path / "old"), train)
     cap = (5 * base[:, 1] + 1) / 6
     assert (old.argmax(1) == 2).all() and (old[:, 1] < cap + 0.1).all(), (old, cap)
+
+
+def test_max_probes_spaces_out_the_probes_of_long_runs():
+    from teachable.training.sft import probe_interval
+
+    # the pilot's phase-2 runs (35 steps) keep probe_every 10; a control run of 510 steps
+    # probes every 64 steps (8 probes, not 51); 0 = no cap
+    assert probe_interval({"probe_every": 10, "max_probes": 8}, 35) == 10
+    assert probe_interval({"probe_every": 10, "max_probes": 8}, 510) == 64
+    assert probe_interval({"probe_every": 10, "max_probes": 0}, 510) == 10
+    assert probe_interval({"probe_every": 0, "max_probes": 8}, 510) == 510
+    probes = [s for s in range(1, 511) if s % 64 == 0 or s == 510]
+    assert len(probes) == 8

@@ -122,6 +122,15 @@ def make_probe(make_env: Callable | None, n_tasks: int, seed: int, max_steps: in
     return probe
 
 
+def probe_interval(cfg: dict, total: int) -> int:
+    """Steps between probes: probe_every (0 = only at the end), spaced out so that a run of
+    `total` steps probes at most max_probes times after step 0 (0 = no cap). Long runs (the
+    controls: about 500 steps) would otherwise spend most of their time in probe episodes."""
+    every = int(cfg.get("probe_every", 0)) or total
+    cap = int(cfg.get("max_probes", 0))
+    return max(every, math.ceil(total / cap)) if cap else every
+
+
 def _schedule(opt, cfg: dict, total: int):
     from transformers import get_scheduler
 
@@ -167,7 +176,7 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     (1.0), kl_weight (0: KL(BASE || adapted) on the action positions; kl_scope 'batch' = of
     every example, 'replay' = of the replay items only), replay_share (0:
     share of each batch drawn from `replay`, the student's own solved behaviour),
-    probe_every (0 = only at the end), grad_accum (1: micro-batches of batch_size per step,
+    probe_every (0 = only at the end), max_probes (0: probe_interval), grad_accum (1: micro-batches of batch_size per step,
     KL guard included), gradient_checkpointing ('auto': use_checkpointing), checkpoint ('last' | 'best_probe': keep the
     probed checkpoint with the best probe success, ties -> probe train accuracy -> later).
     `on_row(row)` sees each metrics row as it is made (the live W&B hook,
@@ -203,7 +212,7 @@ def train_adapter(student_path: str, examples: list[SFTExample], train_cfg: dict
     # kl_scope replay: the guard holds BASE on the replay rows (after the run's rows in a
     # batch) and leaves the run's own examples to the cross-entropy
     kl_rows = slice(plan["run_examples_per_step"], None) if train_cfg.get("kl_scope", "batch") == "replay" else None
-    every = int(train_cfg.get("probe_every", 0)) or total
+    every = probe_interval(train_cfg, total)
     keep_best = train_cfg.get("checkpoint", "last") == "best_probe" and probe is not None
     rows: list[dict] = []
     best: dict = {}
