@@ -41,7 +41,7 @@ from .babyai_plan import Target, _steps, ego_offset, offset_words, plan_action, 
 from .base import InvalidAction, Obs, TextEnv
 
 # family -> (minigrid.envs.babyai level class name, constructor kwargs). Single-room levels
-# where BabyAIBot succeeds (100% over 200 seeds each) in <= ~40 steps; see docs/environment.md.
+# where BabyAIBot succeeds (100% over 200 seeds each) in <= ~40 steps; see docs/environments.md.
 FAMILY_LEVELS: dict[str, tuple[str, dict]] = {
     "goto": ("GoToLocal", {"room_size": 8, "num_dists": 4}),
     "pickup": ("PickupDist", {}),

@@ -1,6 +1,6 @@
 """The realizable view of text BabyAI: one rendered target and a shortest-plan teacher.
 
-`render: slots` (the default rendering, docs/environment.md) shows the student a fixed-slot
+`render: slots` (the default rendering, docs/environments.md) shows the student a fixed-slot
 line: what it carries, the cells ahead, left and right, and the egocentric offset of one
 target cell. `teacher: shortest` (the default teacher) acts by the first step of a shortest
 plan to that same target, so the teacher's action is a function of what the student sees
