@@ -1,4 +1,4 @@
-"""Bad-input corpus (README "When something goes wrong"): every case stops with exit code 2
+"""Bad-input corpus (docs/troubleshooting.md): every case stops with exit code 2
 and ONE `error:` line that says where (file:line, record, or config key) and what, leaves
 no output file, and shows no traceback. Config cases also run through `snakemake -n`.
 

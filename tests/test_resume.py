@@ -1,11 +1,11 @@
-"""Crash and resume (README "When something goes wrong").
+"""Crash and resume (docs/troubleshooting.md).
 
 - A stale lock left by `kill -9` is cleared by `make pilot`'s first step (teachable.locks)
   only when no Snakemake process works on the directory; a second invocation next to a live
   run is still refused by Snakemake.
 - Kill-and-resume: the mock-config DAG (a target subset: phases 0, 1, 4 and one phase-2
   run, which writes an adapter and the predictor's model.pt) is killed with SIGKILL at a
-  random job boundary, resumed with the README's steps, and every JSON/CSV/JSONL (plus the
+  random job boundary, resumed with the steps of docs/troubleshooting.md, and every JSON/CSV/JSONL (plus the
   model files) is compared with an uninterrupted run, timing fields excluded by name."""
 
 from __future__ import annotations

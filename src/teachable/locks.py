@@ -1,4 +1,4 @@
-"""Clear a stale Snakemake lock, safely (README "When something goes wrong").
+"""Clear a stale Snakemake lock, safely (docs/troubleshooting.md).
 
 A Snakemake run that is killed (kill -9, OOM, a closed laptop) leaves its lock in
 .snakemake/locks, and every later run stops with LockException until `snakemake --unlock`.
