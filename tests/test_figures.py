@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from teachable.figures import FIGURES, FORMATS, make_figure, make_tables
+from teachable.figures import FIGURES, make_figure, make_tables
 from teachable.gates import collect_gates
 from teachable.io import InputError
-from teachable.labeling.quadrants import QUADRANTS
+from teachable.vocab import FORMATS, QUADRANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from teachable.io import InputError
-from teachable.labeling.quadrants import QUADRANTS, add_depth, add_split, assign_quadrants, thresholds
+from teachable.labeling.quadrants import add_depth, add_split, assign_quadrants, thresholds
 from teachable.labeling.rollouts import apply_rates
 from teachable.labeling.uncertainty import uncertainty_stats
+from teachable.vocab import QUADRANTS
 
 
 def test_uncertainty_stats_hand_values():

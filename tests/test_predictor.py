@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from teachable.io import InputError, hash_fraction, write_jsonl
-from teachable.labeling.quadrants import QUADRANTS, assign_quadrants, thresholds
+from teachable.labeling.quadrants import assign_quadrants, thresholds
 from teachable.predictor import (DEFAULTS, LABEL_KEYS, Predictor, featurize, fit_feature_spec, hashed_text,
                                  ndcg_at_k, precision_at_k, r2_report, relevant_at_k, run_phase4, write_phase4)
 from teachable.predictor.features import _bucket
+from teachable.vocab import QUADRANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ["goto", "pickup", "open"]

@@ -7,13 +7,13 @@ import torch
 
 from teachable.evaluation import FRESH_TASK_STAGE, eval_tasks, panel
 from teachable.io import InputError, write_jsonl
-from teachable.labeling.quadrants import QUADRANTS
 from teachable.policy import load_model_and_tokenizer
 from teachable.student import collate
 from teachable.training import run_data, train_adapter
 from teachable.training.lora import attach_lora, encode, kl_to_base
 from teachable.training.replay import base_greedy_records, read_replay, replay_for_run, snapshot_records
 from teachable.training.sft import check_train_cfg, plan_steps
+from teachable.vocab import QUADRANTS
 
 from conftest import MOCK_CONFIG, ROOT
 from training_fixtures import labeled_snapshots

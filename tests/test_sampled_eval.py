@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from teachable.labeling.quadrants import QUADRANTS
 from teachable.evaluation import SAMPLED_COLS, SAMPLED_KIND, evaluate_model, metrics_from_rows, tables
+from teachable.vocab import QUADRANTS
 
 from conftest import MOCK_CONFIG
 

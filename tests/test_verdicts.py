@@ -14,15 +14,14 @@ import pytest
 
 from teachable import gates as G
 from teachable.evaluation import Models, tables
-from teachable.figures import FORMATS
 from teachable.io import write_json
 from teachable.labeling.decision import DECISION_ELP, DECISION_ROUTE, with_decision_route
-from teachable.labeling.quadrants import QUADRANTS
 from teachable.labeling.rollouts import elp_estimates
 from teachable.selection.pick import pick
 from teachable.stats import hierarchical as hier
 from teachable.stats.clustered import clustered_coverage, trajectory_of
 from teachable.stats.correlation import correlation_report
+from teachable.vocab import FORMATS, QUADRANTS
 
 KW = {"confidence": 0.95, "n_resamples": 1000, "seed": 0, "min_seeds": 3, "alpha": 0.05}
 T = G.thresholds({})

@@ -1,7 +1,8 @@
 """What the Snakefile needs while it builds the DAG, importable without torch, pandas or
 scipy: importing teachable.training (torch) at planning time cost seconds per `snakemake -n`
-(docs/cluster.md, "Planning speed"). tests/test_scale.py checks these agree with the
-modules that own them (teachable.training.runs, teachable.validation)."""
+(docs/cluster.md, "Planning speed"). The study's names (run ids, selection methods, figure
+names) come from teachable.vocab; tests/test_scale.py checks validation_seeds against
+teachable.validation."""
 
 from __future__ import annotations
 
@@ -11,14 +12,8 @@ import shlex
 
 from .envs import job_section
 from .io import InputError
-from .labeling.quadrants import QUADRANTS
-from .prompts import ROUTES
-
-# mirror teachable.selection.pick (which imports numpy and pandas): the arms, and those
-# whose picks are redrawn per training seed
-SELECTION_METHODS = ("random", "entropy", "predictor", "oracle")
-PER_SEED_METHODS = ("random",)
-RUN_IDS = tuple(f"{q}_{f}" for q in QUADRANTS for f in ROUTES) + ("B1_uniform", "B2_all")
+# the rule files import these names from here (defined in teachable.vocab)
+from .vocab import FIGURE_NAMES, PER_SEED_METHODS, RUN_IDS, SELECTION_METHODS  # noqa: F401
 
 
 def validation_seeds(val_cfg: dict) -> list[int]:
@@ -60,7 +55,6 @@ FIGURE_CATEGORIES: dict[str, str] = {
     "predictor": "Phase 4 predictor",
     "selection": "Phase 5 selection",
 }
-FIGURE_NAMES: tuple[str, ...] = tuple(FIGURE_INPUTS)
 
 
 # --- stage helpers of the rule files (rules/<stage>.smk calls them; a rule file holds no
@@ -176,7 +170,7 @@ def eval_gather_inputs(wildcards, block: str, n_blocks: int, base_record: str) -
 
 def picks_path(selection_dir: str, method: str, seed) -> str:
     """picks.json of a selection arm (rules/selection.smk): one per training seed for the
-    methods redrawn per seed (teachable.selection.pick.PER_SEED_METHODS)."""
+    methods redrawn per seed (teachable.vocab.PER_SEED_METHODS)."""
     if method in PER_SEED_METHODS:
         return f"{selection_dir}/{method}/seed{seed}/picks.json"
     return f"{selection_dir}/{method}/picks.json"

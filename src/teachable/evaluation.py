@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .io import InputError, derive_seed, hash_fraction
-from .labeling.quadrants import QUADRANTS
+from .vocab import BASELINES, QUADRANTS
 from .sharding import block
 from .stats import hierarchical as hier
 
@@ -226,7 +226,7 @@ def run_meta(run_id: str) -> tuple[str, str]:
     for q in QUADRANTS:
         if run_id.startswith(q + "_"):
             return q, run_id[len(q) + 1:]
-    return "", {"B1_uniform": "demo", "B2_all": "demo"}.get(run_id, "")
+    return "", "demo" if run_id in BASELINES else ""
 
 
 class Models:

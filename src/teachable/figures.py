@@ -13,15 +13,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .dag import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURE_NAMES  # noqa: F401 (re-exported)
+from .dag import FIGURE_CATEGORIES, FIGURE_INPUTS  # noqa: F401 (re-exported)
 from .io import InputError, atomic_path, read_json, read_records
-from .labeling.quadrants import QUADRANTS
+from .vocab import FORMATS, QUADRANTS, ROUTES_OR_NONE
 
-FORMATS = ("demo", "hint", "contrast")
-ROUTES = ("demo", "hint", "contrast", "none")
 Q_SHORT = {q: q.split("_", 1)[0] + "\n" + q.split("_", 1)[1] for q in QUADRANTS}
 Q_COLORS = dict(zip(QUADRANTS, ("#C44E52", "#DD8452", "#8C8C8C", "#4C72B0")))
-ROUTE_COLORS = dict(zip(ROUTES, ("#4C72B0", "#55A868", "#C44E52", "#BBBBBB")))
+ROUTE_COLORS = dict(zip(ROUTES_OR_NONE, ("#4C72B0", "#55A868", "#C44E52", "#BBBBBB")))
 
 
 # ---------------------------------------------------------------- inputs and output
@@ -148,13 +146,13 @@ def route_mix(snapshots, out) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     bottom = np.zeros(len(QUADRANTS))
     n = np.array([sum(s["quadrant"] == q for s in snaps) for q in QUADRANTS], dtype=float)
-    for r in ROUTES:
+    for r in ROUTES_OR_NONE:
         cnt = np.array([sum(s["quadrant"] == q and (s.get("route_net") or "none") == r for s in snaps)
                         for q in QUADRANTS], dtype=float)
         share = np.divide(cnt, n, out=np.zeros_like(cnt), where=n > 0)
         ax.bar(range(4), share, bottom=bottom, color=ROUTE_COLORS[r], label=r)
         bottom += share
-    other = [s.get("route_net") for s in snaps if (s.get("route_net") or "none") not in ROUTES]
+    other = [s.get("route_net") for s in snaps if (s.get("route_net") or "none") not in ROUTES_OR_NONE]
     if other:
         raise InputError(f"{snapshots}: unknown route_net value(s) {sorted(set(map(str, other)))}")
     ax.set_xticks(range(4), [f"{Q_SHORT[q]}\nn={int(k)}" for q, k in zip(QUADRANTS, n)])
@@ -343,7 +341,7 @@ def selection(comparison, out) -> list[Path]:
     return save_figure(fig, out)
 
 
-# The name -> inputs table (FIGURE_INPUTS), the report categories and FIGURE_NAMES live in
+# The name -> inputs table (FIGURE_INPUTS) and the report categories live in
 # teachable.dag, which the Snakefile imports without matplotlib or pandas; adding a figure
 # is a function here, a row in FIGURES, a row in dag.FIGURE_INPUTS / FIGURE_CATEGORIES and a
 # caption block in report/figure.rst.

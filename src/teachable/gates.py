@@ -29,13 +29,13 @@ import pandas as pd
 from scipy import stats as sstats
 
 from .evaluation import Models, pooled_panel, quadrant_runs
-from .figures import FORMATS, read_csv
+from .figures import read_csv
 from .io import InputError, read_json, read_records
 from .labeling.decision import DECISION_ELP, DECISION_ROUTE, decision_elp, with_decision_route
-from .labeling.quadrants import QUADRANTS
 from .stats import holm
 from .stats import hierarchical as hier
 from .stats.clustered import UNIT_TRAJECTORIES, cluster_bootstrap, cluster_indices, cluster_weights, snapshot_clusters
+from .vocab import FORMATS, QUADRANTS
 
 DEFAULTS = {"placebo_max_abs": 0.1, "supervision_min_spread": 0.0, "retention_drop_max": 0.1,
             "retention_ni_margin": 0.05, "retention_fixed_drop": False, "utility_own_panel_min": 0.0,

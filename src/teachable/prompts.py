@@ -8,9 +8,7 @@ from __future__ import annotations
 import os
 
 from .io import InputError
-
-CONDITIONS = ("base", "placebo", "demo", "contrast", "hint")
-ROUTES = ("demo", "hint", "contrast")  # also the tie order of route_net: first wins
+from .vocab import CONDITIONS
 PLACEBO_TEXT = "read the observation carefully and then choose one action ."
 
 # student.prompt_layout: the order of a prompt's lines after the mission (and patch).

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..config import load_config
+from ..vocab import RUN_IDS
 
 
 def register(sub) -> None:
@@ -26,7 +27,6 @@ def _cell(run_json: Path, eval_json: Path) -> str:
 
 
 def matrix(cfg: dict, results: Path) -> dict:
-    from ..training.runs import RUN_IDS
     from ..validation import validation_seeds
 
     out = {"phase2": {}, "validation": {}}

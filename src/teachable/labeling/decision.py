@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from ..io import InputError, hash_fraction
-from ..prompts import ROUTES
+from ..vocab import ROUTES
 
 DECISION_ELP = "ELP_net_xfit"
 PLUGIN_ELP = "ELP_net"

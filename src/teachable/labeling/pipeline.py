@@ -6,7 +6,8 @@ import numpy as np
 
 from ..io import InputError
 from ..prompts import DEFAULT_LAYOUT
-from .quadrants import (QUADRANTS, add_depth, add_split, assign_quadrants, structural_features, thresholds)
+from ..vocab import QUADRANTS
+from .quadrants import add_depth, add_split, assign_quadrants, structural_features, thresholds
 from .uncertainty import add_uncertainty
 
 SNAPSHOT_KEYS = ("snapshot_id", "trajectory_id", "step", "state", "mission", "obs_text", "valid_actions",

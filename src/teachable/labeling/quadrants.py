@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..io import InputError, hash_fraction
-
-QUADRANTS = ("Q1_highU_highL", "Q2_highU_lowL", "Q3_lowU_lowL", "Q4_lowU_highL")
+from ..vocab import QUADRANTS
 
 
 def thresholds(snaps: list[dict], method: str = "median", quantile: float = 0.5,

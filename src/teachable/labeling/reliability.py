@@ -12,7 +12,8 @@ from scipy.stats import rankdata, spearmanr
 
 from ..io import derive_seed, hash_fraction
 from ..stats import bootstrap_samples
-from .quadrants import QUADRANTS, quadrant
+from ..vocab import QUADRANTS
+from .quadrants import quadrant
 
 # headline labels (from labeling.outcome), the other outcome's (reported where present),
 # success rates and mean progress per condition

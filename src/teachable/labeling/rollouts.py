@@ -10,7 +10,8 @@ import numpy as np
 
 from ..io import InputError, derive_seed
 from ..phase0 import decode_state
-from ..prompts import CONDITIONS, DEFAULT_LAYOUT, ROUTES, patch_text
+from ..prompts import DEFAULT_LAYOUT, patch_text
+from ..vocab import CONDITIONS, ROUTES
 from ..rollout import EpisodeSpec, run_episodes
 
 LEVERAGE = ("policy", "force", "deviate", "expert")

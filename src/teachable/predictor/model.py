@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..io import InputError, atomic_path, derive_seed, hash_fraction
-from ..labeling.quadrants import QUADRANTS
+from ..vocab import QUADRANTS
 from ..labeling.decision import DECISION_ELP as ELP_TARGET  # the cross-fitted ELP (labeling.decision)
 from .features import featurize, fit_feature_spec
 

@@ -19,13 +19,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..labeling.quadrants import QUADRANTS
 from ..stats import bootstrap_samples
 from ..stats.clustered import cluster_bootstrap, snapshot_clusters
+from ..vocab import QUADRANTS
 from .metrics import accuracy, ndcg_at_k, precision_at_k, r2, r2_report, ranking_report
 from .model import ELP_TARGET, REG_TARGETS
 
-HIGH_L = {"Q1_highU_highL", "Q4_lowU_highL"}
+HIGH_L = {QUADRANTS[0], QUADRANTS[3]}  # Q1_highU_highL, Q4_lowU_highL
 
 
 def _l_side(q: list[str]) -> list[bool]:

@@ -28,12 +28,9 @@ import numpy as np
 
 from ..io import InputError, derive_seed, hash_fraction, read_json, stable_hash
 from ..labeling.decision import DECISION_ELP, has_decision_elp
+from ..vocab import PER_SEED_METHODS, SELECTION_METHODS
 
-METHODS = ("random", "entropy", "predictor", "oracle")
 SCORE_SOURCES = ("oof", "model")
-
-
-PER_SEED_METHODS = ("random",)  # methods whose picks are redrawn per training seed
 
 
 def draw_seed(method: str, master_seed: int, train_seed: int | None) -> int:
@@ -101,7 +98,7 @@ def method_scores(method: str, pool: list[dict], seed: int, predictor_path: str 
             {"score": f"phase-1 {DECISION_ELP} (cross-fitted: unbiased under a null; the plug-in ELP_net is not)"}
     if method == "predictor":
         return _predictor_scores(pool, predictor_path, oof_path, predictor_scores)
-    raise _err(method, f"unknown method (known: {', '.join(METHODS)})")
+    raise _err(method, f"unknown method (known: {', '.join(SELECTION_METHODS)})")
 
 
 def _predictor_scores(pool: list[dict], predictor_path, oof_path, mode: str) -> tuple[np.ndarray, dict]:
@@ -139,8 +136,8 @@ def _predictor_scores(pool: list[dict], predictor_path, oof_path, mode: str) -> 
 def pick(method: str, snaps: list[dict], budget: int, seed: int, predictor_path: str | Path | None = None,
          oof_path: str | Path | None = None, predictor_scores: str = "oof") -> dict:
     """The picks.json record of one method."""
-    if method not in METHODS:
-        raise _err(method, f"unknown method (known: {', '.join(METHODS)})")
+    if method not in SELECTION_METHODS:
+        raise _err(method, f"unknown method (known: {', '.join(SELECTION_METHODS)})")
     if int(budget) < 1:
         raise _err(method, f"selection.budget must be >= 1, got {budget}")
     pool, counts = selection_pool(snaps, method)

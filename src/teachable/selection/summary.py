@@ -11,7 +11,7 @@ import pandas as pd
 from ..io import InputError
 from ..stats import bootstrap_ci, holm, jsonable, paired_comparison
 from ..stats import hierarchical as hier
-from .pick import METHODS
+from ..vocab import SELECTION_METHODS
 
 # Metrics that per-episode rows (eval.episodes.csv) give at seeds x items level.
 EPISODE_METRICS = {"task_success": "task", "panel_success": "panel"}
@@ -165,8 +165,8 @@ def order_gates(data: dict, seeds: list[int], scfg: dict, seed: int, em: dict | 
     margin = float(scfg["gate_margin"])
     for better, worse in scfg["gate_pairs"]:
         for name in (better, worse):
-            if name not in METHODS:
-                raise InputError(f"selection.gate_pairs: unknown method '{name}' (known: {', '.join(METHODS)})")
+            if name not in SELECTION_METHODS:
+                raise InputError(f"selection.gate_pairs: unknown method '{name}' (known: {', '.join(SELECTION_METHODS)})")
         if better not in data or worse not in data:
             continue  # a method left out of selection.methods has no gate
         for k in scfg["gate_metrics"]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sstats
 
-from ..labeling.quadrants import QUADRANTS
+from ..vocab import QUADRANTS
 from ..labeling.decision import DECISION_ELP, PLUGIN_ELP, decision_elp
 from .bootstrap import bootstrap_samples
 from .clustered import UNIT_TRAJECTORIES, cluster_bootstrap, clusters_of, cluster_weights

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 from ..io import InputError
 from ..labeling.rollouts import patches_for
-from ..prompts import DEFAULT_LAYOUT, ROUTES, build_prompt
-
-FORMATS = ROUTES  # ("demo", "hint", "contrast")
+from ..prompts import DEFAULT_LAYOUT, build_prompt
+from ..vocab import FORMATS
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..io import InputError, derive_seed
-from ..labeling.quadrants import QUADRANTS
+from ..vocab import QUADRANTS
 from ..labeling.rollouts import patches_for, rollout_progress
 from ..phase0 import decode_state
 from ..policy import Policy, softmax

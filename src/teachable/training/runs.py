@@ -21,12 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..io import InputError, derive_seed, hash_fraction
-from ..labeling.quadrants import QUADRANTS
 from ..prompts import DEFAULT_LAYOUT
-from .formats import FORMATS, SFTExample, examples_for, teacher_valid
-
-BASELINES = ("B1_uniform", "B2_all")
-RUN_IDS = tuple(f"{q}_{f}" for q in QUADRANTS for f in FORMATS) + BASELINES
+from ..vocab import BASELINES, FORMATS, QUADRANTS, RUN_IDS
+from .formats import SFTExample, examples_for, teacher_valid
 
 
 @dataclass
@@ -54,7 +51,7 @@ def check_no_heldout(train_ids: list[str], snaps: list[dict], run_id: str) -> No
 
 def parse_run_id(run_id: str) -> tuple[str | None, str]:
     """(quadrant or None, format) of a run id."""
-    if run_id == "B1_uniform" or run_id == "B2_all":
+    if run_id in BASELINES:
         return None, "demo"
     for q in QUADRANTS:
         for f in FORMATS:
