@@ -35,8 +35,10 @@ rule figure:
         runtime=5,
     params:
         inputs=lambda wc, input: dag.figure_input_args(wc.name, input, FIGURE_INPUTS),
+        confidence=config["stats"]["confidence"],
     shell:
-        "python scripts/make_figure.py --name {wildcards.name} {params.inputs} --out {output.png:q} > {log} 2>&1"
+        "python scripts/make_figure.py --name {wildcards.name} {params.inputs} --confidence {params.confidence}"
+        " --out {output.png:q} > {log} 2>&1"
 
 
 rule tables:
@@ -102,6 +104,30 @@ rule gates:
         " --selection-summary {input.selection_summary} --out {output} > {log} 2>&1"
 
 
+# The report's front page (report/workflow.rst) reads this snippet: the verdicts in a few lines.
+rule verdicts:
+    input:
+        gates=rules.gates.output[0],
+        code=[
+            f"{workflow.basedir}/src/teachable/figures.py",
+            f"{workflow.basedir}/scripts/make_verdicts.py",
+        ],
+    output:
+        report(
+            f"{R}/verdicts.rst", caption="../report/verdicts.rst", category="Verdicts"
+        ),
+    log:
+        f"{R}/logs/verdicts.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python scripts/make_verdicts.py --gates {input.gates} --out {output} > {log} 2>&1"
+
+
 rule registry:
     input:
         training_summary=rules.training_summary.output[0],
@@ -127,5 +153,5 @@ rule registry:
 ALL_TARGETS.extend(
     expand(f"{FIG}/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"])
     + expand(f"{R}/tables/{{t}}.{{ext}}", t=TABLES, ext=["csv", "md"])
-    + [f"{R}/gates.json", f"{R}/registry.sqlite"]
+    + [f"{R}/gates.json", f"{R}/verdicts.rst", f"{R}/registry.sqlite"]
 )

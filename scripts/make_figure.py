@@ -17,6 +17,8 @@ def main():
     p.add_argument("--input", action="append", default=[], metavar="KEY=PATH",
                    help="an input of the figure (repeat); keys per figure in teachable.figures.FIGURES")
     p.add_argument("--out", required=True, help="output path; .png and .pdf are written")
+    p.add_argument("--confidence", type=float, default=0.95,
+                   help="stats.confidence: the level of the tables' CIs, named in a title only where CIs are drawn")
     args = p.parse_args()
     inputs = {}
     for item in args.input:
@@ -24,7 +26,7 @@ def main():
         if not sep:
             raise InputError(f"--input {item!r}: expected KEY=PATH")
         inputs[key] = path
-    for path in make_figure(args.name, inputs, args.out):
+    for path in make_figure(args.name, inputs, args.out, args.confidence):
         print(f"wrote {path}")
 
 

@@ -1,17 +1,22 @@
 """Paper figures from the pipeline's artifacts (docs/figures.md).
 
 One function per figure; each reads real artifact files only (formats in
-docs/artifacts.md) and writes `<out>.png` and `<out>.pdf` atomically. A missing input or
-column stops with an InputError naming the file."""
+docs/artifacts.md) and returns its Figure; `make_figure` writes `<out>.png` and `<out>.pdf`
+atomically. A missing input or column stops with an InputError naming the file. What a
+reader sees must read at a glance: text labels never overlap (`callout_labels` stacks
+them beside the axes) and a title names only what is drawn (`ci_phrase`: "95% CIs" only
+when the table has intervals, else "means; too few seeds for CIs")."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from .dag import FIGURE_CATEGORIES, FIGURE_INPUTS  # noqa: F401 (re-exported)
 from .io import InputError, atomic_path, read_json, read_records
@@ -75,6 +80,56 @@ def _err(mean, low, high):
     return np.vstack([np.clip(lo, 0, None), np.clip(hi, 0, None)])
 
 
+def ci_phrase(lows, highs, confidence: float = 0.95, notes=()) -> str:
+    """What a title may say about the intervals it draws: "95% CIs" when every row has
+    one, "95% CIs where available" when some do, else "means; too few seeds for CIs"
+    (or "means; no CIs" when no ci_note says the seeds were too few)."""
+    lo, hi = (np.asarray(v, dtype=float).ravel() for v in (lows, highs))
+    has = np.isfinite(lo) & np.isfinite(hi)
+    level = f"{100 * confidence:g}% CIs"
+    if has.all() and has.size:
+        return level
+    if has.any():
+        return f"{level} where available"
+    return "means; too few seeds for CIs" if any("too few" in str(n) for n in notes) else "means; no CIs"
+
+
+def _notes(df: pd.DataFrame) -> list:
+    return list(df["ci_note"]) if "ci_note" in df.columns else []
+
+
+def callout_labels(ax, xs, ys, labels, colors=None, fontsize: float = 7) -> list:
+    """Name points in a column right of the axes, stacked in the points' vertical order so
+    that no two labels overlap (coinciding points included), each joined to its point by a
+    thin leader line in the point's colour (`colors`, default grey). Call after everything
+    else is drawn: it fixes the axis limits."""
+    colors = list(colors) if colors is not None else ["0.35"] * len(labels)
+    fig = ax.figure
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
+    renderer = fig.canvas.get_renderer()
+    probe = ax.text(0, 0, "Ag|", fontsize=fontsize)
+    height = probe.get_window_extent(renderer).height * 1.15
+    probe.remove()
+    box = ax.get_window_extent(renderer)
+    pts = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)]))
+    order = sorted(range(len(labels)), key=lambda i: (pts[i, 1], pts[i, 0], str(labels[i])))
+    pos = np.empty(len(order))
+    for k, i in enumerate(order):  # bottom up: no closer than one label height
+        pos[k] = pts[i, 1] if k == 0 else max(pts[i, 1], pos[k - 1] + height)
+    top = box.y1 - height / 2
+    for k in range(len(order) - 1, -1, -1):  # top down: stay inside the axes' height where possible
+        pos[k] = min(pos[k], top if k == len(order) - 1 else pos[k + 1] - height)
+    texts = []
+    for k, i in enumerate(order):
+        texts.append(ax.annotate(
+            str(labels[i]), (xs[i], ys[i]), xytext=(1.02, (pos[k] - box.y0) / box.height),
+            textcoords="axes fraction", ha="left", va="center", fontsize=fontsize, annotation_clip=False,
+            color=colors[i], arrowprops={"arrowstyle": "-", "color": colors[i], "lw": 0.4, "alpha": 0.7,
+                                         "shrinkA": 0, "shrinkB": 3}))
+    return texts
+
+
 def _fmt(v) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{v:+.2f}"
 
@@ -97,7 +152,7 @@ def _heatmap(ax, mat: np.ndarray, rows, cols, notes=None, label="delta vs BASE")
 # ---------------------------------------------------------------- phase 1
 
 
-def landscape(snapshots, thresholds, out) -> list[Path]:
+def landscape(snapshots, thresholds) -> Figure:
     """(a) U x L_local, coloured by ELP_net, with the quadrant cuts."""
     snaps = read_snapshots(snapshots)
     th = read_json(_exists(thresholds))
@@ -121,10 +176,10 @@ def landscape(snapshots, thresholds, out) -> list[Path]:
     ax.set_xlabel("U (entropy of pi, nats)")
     ax.set_ylabel("L_local = p_force - p_policy (jittered ±0.01)")
     ax.set_title(f"Failure-state landscape ({len(snaps)} snapshots; cuts: {th.get('method', '?')})")
-    return save_figure(fig, out)
+    return fig
 
 
-def elp_by_quadrant(snapshots, out) -> list[Path]:
+def elp_by_quadrant(snapshots) -> Figure:
     """(b) ELP_net per quadrant: box plot with the points."""
     snaps = read_snapshots(snapshots)
     data = [[float(s["ELP_net"]) for s in snaps if s["quadrant"] == q] for q in QUADRANTS]
@@ -137,10 +192,10 @@ def elp_by_quadrant(snapshots, out) -> list[Path]:
     ax.axhline(0, color="k", lw=0.8)
     ax.set_ylabel("ELP_net = max_m p_m - p_placebo")
     ax.set_title("Teachability (ELP_net) by quadrant")
-    return save_figure(fig, out)
+    return fig
 
 
-def route_mix(snapshots, out) -> list[Path]:
+def route_mix(snapshots) -> Figure:
     """(c) share of route_net per quadrant (stacked bars; 'none' = no route / ELP_net <= 0)."""
     snaps = read_snapshots(snapshots)
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -160,10 +215,10 @@ def route_mix(snapshots, out) -> list[Path]:
     ax.set_ylim(0, 1)
     ax.legend(title="route_net", bbox_to_anchor=(1.02, 1), loc="upper left")
     ax.set_title("Best supervision route per quadrant")
-    return save_figure(fig, out)
+    return fig
 
 
-def cpt_validation(micro_results, cpt_correlation, out) -> list[Path]:
+def cpt_validation(micro_results, cpt_correlation) -> Figure:
     """(d) ELP_net vs micro-training utility, Spearman rho (CI) in the title."""
     res = read_json(_exists(micro_results))
     recs = res.get("records", res.get("results")) if isinstance(res, dict) else None
@@ -196,7 +251,7 @@ def cpt_validation(micro_results, cpt_correlation, out) -> list[Path]:
     outcome = ",".join(sorted({r.get("utility_outcome", "success") for r in recs}))
     ax.set_ylabel(f"utility = {outcome} after - before micro-training")
     ax.legend(fontsize=8)
-    return save_figure(fig, out)
+    return fig
 
 
 # ---------------------------------------------------------------- phase 3
@@ -205,7 +260,7 @@ OVERALL_COLS = ("run_id", "quadrant", "format", "n_seeds", "mean", "ci_low", "ci
                 "delta_base", "delta_base_ci_low", "delta_base_ci_high")
 
 
-def supervision_heatmap(overall, out) -> list[Path]:
+def supervision_heatmap(overall, confidence: float = 0.95) -> Figure:
     """(e) delta vs BASE of the 12 runs {quadrant}_{format}: rows quadrant, cols format."""
     df = read_csv(overall, OVERALL_COLS).set_index("run_id")
     mat = np.full((4, 3), np.nan)
@@ -224,11 +279,14 @@ def supervision_heatmap(overall, out) -> list[Path]:
     _heatmap(ax, mat, [Q_SHORT[q].replace("\n", " ") for q in QUADRANTS], list(FORMATS), notes,
              label="task success - BASE")
     ax.set_xlabel("supervision format")
-    ax.set_title("End-to-end task success vs BASE (mean over seeds, 95% CI)")
-    return save_figure(fig, out)
+    sub = df.loc[[f"{q}_{f}" for q in QUADRANTS for f in FORMATS if f"{q}_{f}" in df.index]]
+    ci = ci_phrase(sub["delta_base_ci_low"], sub["delta_base_ci_high"], confidence, _notes(sub))
+    ax.set_title(f"End-to-end task success vs BASE (mean over seeds; {ci} in brackets)"
+                 if not ci.startswith("means") else f"End-to-end task success vs BASE ({ci})")
+    return fig
 
 
-def transfer_heatmap(transfer, out) -> list[Path]:
+def transfer_heatmap(transfer, confidence: float = 0.95) -> Figure:
     """(f) 4x4 transfer: train quadrant x panel quadrant, delta vs BASE on the panel."""
     df = read_csv(transfer, ("train_quadrant", "panel_quadrant", "n", "delta_mean", "ci_low", "ci_high"))
     mat = np.full((4, 4), np.nan)
@@ -246,36 +304,51 @@ def transfer_heatmap(transfer, out) -> list[Path]:
     _heatmap(ax, mat, labels, labels, notes, label="panel success - BASE")
     ax.set_xlabel("panel quadrant (held-out snapshots)")
     ax.set_ylabel("training quadrant")
-    ax.set_title("Transfer matrix (mean over formats x seeds, 95% CI)")
-    return save_figure(fig, out)
+    ci = ci_phrase(df["ci_low"], df["ci_high"], confidence, _notes(df))
+    ax.set_title(f"Transfer matrix (mean over formats x seeds; {ci}"
+                 + (" in brackets)" if not ci.startswith("means") else ")"))
+    return fig
 
 
-def frontier(overall, retention, out) -> list[Path]:
-    """(g) reliability (task success) vs retention drop per run, CI error bars both ways."""
+def run_label(run_id: str, quadrant, fmt) -> str:
+    """Short name of a run for a label: 'Q1 demo' for {quadrant}_{format}, else the run id."""
+    if isinstance(quadrant, str) and quadrant and isinstance(fmt, str) and run_id == f"{quadrant}_{fmt}":
+        return f"{quadrant.split('_', 1)[0]} {fmt}"
+    return str(run_id)
+
+
+def frontier(overall, retention, confidence: float = 0.95) -> Figure:
+    """(g) reliability (task success) vs retention drop per run, CI error bars both ways.
+    Runs are named beside the axes (callout_labels), so coinciding runs stay legible."""
     o = read_csv(overall, OVERALL_COLS)
     r = read_csv(retention, ("run_id", "retention_drop", "drop_ci_low", "drop_ci_high"))
     df = o.merge(r, on="run_id", how="inner")
     if df.empty:
         raise InputError(f"{overall} and {retention}: no run_id in common")
     fig, ax = plt.subplots(figsize=(7, 5))
+    other_markers = iter("DPX*hv<>p")
     for _, row in df.iterrows():
         q = row["quadrant"] if isinstance(row["quadrant"], str) else ""
         color = Q_COLORS.get(q, "k")
-        marker = {"demo": "o", "hint": "s", "contrast": "^"}.get(row["format"], "D")
+        marker = {"demo": "o", "hint": "s", "contrast": "^"}.get(row["format"]) if q else None
         ax.errorbar(row["retention_drop"], row["mean"],
                     xerr=_err([row["retention_drop"]], [row["drop_ci_low"]], [row["drop_ci_high"]]),
                     yerr=_err([row["mean"]], [row["ci_low"]], [row["ci_high"]]),
-                    fmt=marker, color=color, ms=6, capsize=2, lw=0.8)
-        ax.annotate(str(row["run_id"]).replace("_high", "_h").replace("_low", "_l"),
-                    (row["retention_drop"], row["mean"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+                    fmt=marker or next(other_markers, "D"), color=color, ms=6, capsize=2, lw=0.8,
+                    alpha=0.85, mfc="none" if not q else color)
     ax.axvline(0, color="k", lw=0.6)
     ax.set_xlabel("retention drop on tasks BASE solves (> 0 = forgetting)")
     ax.set_ylabel("task success (mean over seeds)")
-    ax.set_title("Reliability vs retention (95% CIs; colour = quadrant, marker = format)")
-    return save_figure(fig, out)
+    notes = _notes(o.set_index("run_id").loc[df["run_id"]]) + _notes(r.set_index("run_id").loc[df["run_id"]])
+    ci = ci_phrase(df[["ci_low", "drop_ci_low"]], df[["ci_high", "drop_ci_high"]], confidence, notes)
+    ax.set_title(f"Reliability vs retention ({ci}; colour = quadrant, marker = format)", fontsize=10)
+    callout_labels(ax, df["retention_drop"].to_numpy(float), df["mean"].to_numpy(float),
+                   [run_label(rid, q, f) for rid, q, f in zip(df["run_id"], df["quadrant"], df["format"])],
+                   [Q_COLORS.get(q, "k") if isinstance(q, str) else "k" for q in df["quadrant"]])
+    return fig
 
 
-def stuckness(stuck, out) -> list[Path]:
+def stuckness(stuck, confidence: float = 0.95) -> Figure:
     """(h) repeat rate and loop rate: BASE first, then every run, with CIs."""
     cols = ("run_id", "repeat_rate", "repeat_rate_ci_low", "repeat_rate_ci_high",
             "loop_rate", "loop_rate_ci_low", "loop_rate_ci_high")
@@ -293,14 +366,16 @@ def stuckness(stuck, out) -> list[Path]:
         ax.set_ylabel(m)
         ax.legend(fontsize=8)
     axes[-1].set_xticks(x, df["run_id"], rotation=60, ha="right", fontsize=7)
-    axes[0].set_title("Stuckness before (BASE) and after training (95% CIs)")
-    return save_figure(fig, out)
+    ci = ci_phrase(df[[f"{m}_ci_low" for m in ("repeat_rate", "loop_rate")]],
+                   df[[f"{m}_ci_high" for m in ("repeat_rate", "loop_rate")]], confidence, _notes(df))
+    axes[0].set_title(f"Stuckness before (BASE) and after training ({ci})")
+    return fig
 
 
 # ---------------------------------------------------------------- phases 4 and 5
 
 
-def predictor(training_result, out) -> list[Path]:
+def predictor(training_result) -> Figure:
     """(i) P@K and NDCG@K of the predictor against entropy and random (held-out snapshots)."""
     res = read_json(_exists(training_result))
     metrics = res.get("metrics") if isinstance(res, dict) else None
@@ -310,7 +385,7 @@ def predictor(training_result, out) -> list[Path]:
     if not ks:
         raise InputError(f"{training_result}: no P@K metrics")
     methods = ("model", "entropy", "random")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")  # suptitle clear of titles
     w = 0.8 / len(methods)
     for ax, name in zip(axes, ("P", "NDCG")):
         for i, m in enumerate(methods):
@@ -322,14 +397,15 @@ def predictor(training_result, out) -> list[Path]:
         ax.set_title(f"{name}@K")
     axes[0].legend()
     fig.suptitle(f"Ranking held-out snapshots by ELP_net (n={res.get('n_heldout', '?')})")
-    return save_figure(fig, out)
+    return fig
 
 
-def selection(comparison, out) -> list[Path]:
+def selection(comparison, confidence: float = 0.95) -> Figure:
     """(j) selection methods per metric: mean over seeds with 95% CIs."""
     df = read_csv(comparison, ("method", "metric", "n_seeds", "mean", "ci_low", "ci_high"))
     metrics = list(dict.fromkeys(df["metric"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.8), squeeze=False,
+                             layout="constrained")  # the suptitle clear of the titles
     for ax, k in zip(axes[0], metrics):
         d = df[df["metric"] == k]
         x = np.arange(len(d))
@@ -337,8 +413,8 @@ def selection(comparison, out) -> list[Path]:
                color=["#8C8C8C" if m == "random" else "#4C72B0" for m in d["method"]])
         ax.set_xticks(x, d["method"], rotation=20)
         ax.set_title(f"{k} (n_seeds={int(d['n_seeds'].iloc[0])})")
-    fig.suptitle("Data selection: same budget, same SFT (95% CIs)")
-    return save_figure(fig, out)
+    fig.suptitle(f"Data selection: same budget, same SFT ({ci_phrase(df['ci_low'], df['ci_high'], confidence, _notes(df))})")
+    return fig
 
 
 # The name -> inputs table (FIGURE_INPUTS) and the report categories live in
@@ -361,7 +437,8 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
 }
 
 
-def make_figure(name: str, inputs: dict[str, str], out) -> list[Path]:
+def draw_figure(name: str, inputs: dict[str, str], confidence: float = 0.95) -> Figure:
+    """The Figure `name` from its inputs (FIGURES: name -> function, input names)."""
     # Chosen here, not at import, so that importing this module leaves an interactive
     # session's backend alone; scripts and rules get a file-only backend.
     plt.switch_backend("Agg")
@@ -371,7 +448,14 @@ def make_figure(name: str, inputs: dict[str, str], out) -> list[Path]:
     missing = [a for a in args if a not in inputs]
     if missing:
         raise InputError(f"figure '{name}' needs input(s) {', '.join(missing)}")
-    return fn(*(inputs[a] for a in args), out)
+    kw = {"confidence": confidence} if "confidence" in inspect.signature(fn).parameters else {}
+    return fn(*(inputs[a] for a in args), **kw)
+
+
+def make_figure(name: str, inputs: dict[str, str], out, confidence: float = 0.95) -> list[Path]:
+    """Draw figure `name` and write it as `out`.png and .pdf; `confidence` is stats.confidence,
+    the level of the tables' CIs, named in titles only where CIs are drawn."""
+    return save_figure(draw_figure(name, inputs, confidence), out)
 
 
 # ---------------------------------------------------------------- tables
@@ -398,3 +482,52 @@ def make_tables(csvs: list[str], out_dir) -> list[Path]:
                 tmp.write_text(text)
             written.append(p)
     return written
+
+
+# ---------------------------------------------------------------- the report's front page
+
+VERDICT_ORDER = ("pass", "fail", "not evaluated", "by construction")
+
+
+def _names(gs: list[dict], most: int = 6) -> str:
+    names = [f"``{g['name']}``" for g in gs]
+    return ", ".join(names) if len(names) <= most else ", ".join(names[:most]) + f" and {len(names) - most} more"
+
+
+def verdict_summary(gates_path) -> str:
+    """A few lines of reStructuredText stating the run's verdicts from gates.json (docs/figures.md):
+    student_is_teachable first, in its own sentence; then one line each for the checks and the
+    tests, counting each verdict and naming the gates. The report's front page shows them."""
+    gates_path = _exists(gates_path)
+    gates = read_json(gates_path)
+    if not isinstance(gates, list) or not all(isinstance(g, dict) and "name" in g for g in gates):
+        raise InputError(f"{gates_path}: expected a list of gates, each with a 'name'")
+    missing = [g["name"] for g in gates if "verdict" not in g]
+    if missing:
+        raise InputError(f"{gates_path}: gate(s) without a 'verdict': {', '.join(missing)}")
+    lines = [f"**Verdicts of this run** (``gates.json``: {len(gates)} gates; each one under *Gates*)", ""]
+    first = next((g for g in gates if g["name"] == "student_is_teachable"), None)
+    if first is not None:
+        said = " ".join(str(first.get("sentence") or first.get("note") or "").split())
+        lines.append(f"* **Can this student be taught?** ``student_is_teachable``: **{first['verdict']}**"
+                     + (f". {said}" if said else ""))
+    else:
+        lines.append("* **Can this student be taught?** ``student_is_teachable`` is not in gates.json.")
+    rest = [g for g in gates if g is not first]
+    for kind, title in (("check", "Checks"), ("test", "Tests")):
+        gs = [g for g in rest if g.get("kind", "test") == kind]
+        if not gs:
+            continue
+        verdicts = [v for v in VERDICT_ORDER if any(g["verdict"] == v for g in gs)]
+        verdicts += sorted({g["verdict"] for g in gs} - set(verdicts))
+        parts = [f"{sum(g['verdict'] == v for g in gs)} {v} ({_names([g for g in gs if g['verdict'] == v])})"
+                 for v in verdicts]
+        lines.append(f"* **{title}** ({len(gs)}): " + "; ".join(parts) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def write_verdict_summary(gates_path, out) -> Path:
+    out = Path(out)
+    with atomic_path(out, suffix=out.suffix) as tmp:
+        tmp.write_text(verdict_summary(gates_path))
+    return out
