@@ -42,7 +42,7 @@ from teachable.envs import env_from_config  # noqa: E402
 from teachable.io import derive_seed  # noqa: E402
 from teachable.policy import OOM_ERRORS, Policy, auto_token_budget, model_shape, token_bytes  # noqa: E402
 from teachable.prompts import layout_of  # noqa: E402
-from teachable.rollout import EpisodeSpec, run_episodes  # noqa: E402
+from teachable.engine import EpisodeSpec, run_episodes  # noqa: E402
 from teachable.training.formats import SFTExample  # noqa: E402
 from teachable.training.lora import attach_lora, enable_checkpointing, encode, sft_step  # noqa: E402
 

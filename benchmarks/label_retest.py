@@ -22,8 +22,8 @@ from teachable.config import load_config
 from teachable.envs import env_from_config
 from teachable.io import derive_seed, read_jsonl
 from teachable.labeling import reliability as rel
-from teachable.labeling import rollouts as R
-from teachable.labeling.rollouts import label_rollouts, labels_at_n, prefix_labels
+from teachable.labeling import branches as R
+from teachable.labeling.branches import label_rollouts, labels_at_n, prefix_labels
 from teachable.policy import Policy
 from teachable.prompts import check_student_layout, layout_of
 from teachable.scripting import set_threads

@@ -30,8 +30,8 @@ from teachable.envs import env_from_config
 from teachable.io import derive_seed
 from teachable.policy import Policy, load_model_and_tokenizer, softmax
 from teachable.prompts import check_student_layout, layout_of
-from teachable import rollout
-from teachable.rollout import EpisodeSpec, inverse_cdf, run_episodes
+from teachable import engine
+from teachable.engine import EpisodeSpec, inverse_cdf, run_episodes
 
 
 def naive(policy, mk, seeds, max_steps, history_len, temperature, layout):
@@ -89,10 +89,10 @@ def measure(model, tok, cfg, args) -> dict:
     t_free, res_free = best(lambda: run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist,
                                                  layout=layout))
     assert [r.steps for r in res_free] == [r.steps for r in res], "the bot changed the dynamics"
-    rollout.REUSE_PREFIX = False
+    engine.REUSE_PREFIX = False
     t_whole, res_whole = best(lambda: run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist,
                                                    layout=layout))
-    rollout.REUSE_PREFIX = True
+    engine.REUSE_PREFIX = True
     assert [r.actions for r in res_whole] == [r.actions for r in res_free], "prefix reuse changed the rollouts"
     policy.prompt_tokens = {"encoded": 0, "reused": 0}
     run_episodes(policy, mk_free, specs, temperature=temp, history_len=hist, layout=layout)

@@ -9,7 +9,7 @@ from teachable import scripting
 from teachable.envs import env_from_config
 from teachable.io import read_json, read_jsonl, write_json
 from teachable.labeling import reliability as rel
-from teachable.labeling.rollouts import label_rollouts
+from teachable.labeling.branches import label_rollouts
 from teachable.policy import Policy
 from teachable.prompts import layout_of
 

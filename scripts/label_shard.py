@@ -9,7 +9,7 @@ from functools import partial
 from teachable import scripting
 from teachable.envs import env_from_config
 from teachable.io import InputError, write_json, write_jsonl
-from teachable.phase0 import read_snapshots
+from teachable.snapshot import read_snapshots
 from teachable.labeling.pipeline import SNAPSHOT_KEYS, label_shard, select_snapshots, shard_of
 from teachable.policy import Policy
 from teachable.prompts import layout_of

@@ -9,7 +9,7 @@ from functools import partial
 
 from teachable import scripting
 from teachable.envs import env_from_config
-from teachable.phase0 import read_snapshots
+from teachable.snapshot import read_snapshots
 from teachable.io import InputError, write_json
 from teachable.policy import load_model_and_tokenizer, pick_device, pick_dtype
 from teachable.prompts import layout_of

@@ -7,7 +7,7 @@ from functools import partial
 from teachable import scripting
 from teachable.envs import env_from_config
 from teachable.io import atomic_dir, write_json
-from teachable.phase0 import expert_trajectories, sample_expert_snapshots
+from teachable.mining import expert_trajectories, sample_expert_snapshots
 from teachable.policy import Policy
 from teachable.prompts import layout_of
 

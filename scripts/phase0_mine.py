@@ -7,7 +7,7 @@ from functools import partial
 from teachable import scripting
 from teachable.envs import env_from_config
 from teachable.io import InputError, read_json, write_json
-from teachable.phase0 import mine_failures
+from teachable.mining import mine_failures
 
 
 def main():

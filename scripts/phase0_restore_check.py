@@ -8,7 +8,8 @@ from functools import partial
 from teachable import scripting
 from teachable.envs import env_from_config
 from teachable.io import InputError, write_json
-from teachable.phase0 import read_snapshots, restore_check
+from teachable.mining import restore_check
+from teachable.snapshot import read_snapshots
 
 REQUIRED = ("snapshot_id", "state", "obs_text", "mission", "valid_actions", "expert_action")
 

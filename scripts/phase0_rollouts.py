@@ -7,7 +7,7 @@ from functools import partial
 from teachable import scripting
 from teachable.envs import env_from_config
 from teachable.io import write_json
-from teachable.phase0 import student_rollouts
+from teachable.mining import student_rollouts
 from teachable.policy import Policy
 from teachable.prompts import layout_of
 

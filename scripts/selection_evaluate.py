@@ -2,7 +2,7 @@
 (run_id selection_{method}, seed, method, method_used, metrics)."""
 
 from teachable import scripting
-from teachable.phase0 import read_snapshots
+from teachable.snapshot import read_snapshots
 from teachable.policy import pick_device
 from teachable.selection.evaluate import EVAL_KEYS, evaluate_arm
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from teachable import scripting
 from teachable.io import read_json, read_records
-from teachable.phase0 import read_snapshots
+from teachable.snapshot import read_snapshots
 from teachable.policy import pick_device
 from teachable.selection import selection_config
 from teachable.selection.evaluate import EVAL_KEYS, evaluate_arm

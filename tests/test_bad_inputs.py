@@ -30,7 +30,7 @@ SRC = ROOT / "src"
 def _snapshots(n=3):
     """Real BabyAI snapshot records (phase 0's own record builder)."""
     from teachable.envs.babyai import BabyAITextEnv
-    from teachable.phase0 import _snapshot_record
+    from teachable.mining import _snapshot_record
 
     env, out = BabyAITextEnv(families=["goto"]), []
     for i in range(n):

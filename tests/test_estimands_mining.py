@@ -10,7 +10,7 @@ import pytest
 
 from teachable.envs import env_from_config
 from teachable.io import InputError
-from teachable.phase0 import FAILURE_STEPS, failure_step, mine_failures, student_rollouts
+from teachable.mining import FAILURE_STEPS, failure_step, mine_failures, student_rollouts
 
 MOCK_ENV = {"name": "mock", "families": ["corridor"], "max_steps": 12}
 
@@ -35,7 +35,7 @@ def test_failure_step_rules():
     probs = [[0.2, 0.7, 0.1]] * 4 + [[0.34, 0.33, 0.33]] + [[0.2, 0.7, 0.1]]
     tr = mock_traj(3, acts, probs)
     env = env_from_config(MOCK_ENV)
-    from teachable.phase0 import expert_actions_along
+    from teachable.mining import expert_actions_along
 
     expert = expert_actions_along(env, tr)
     assert expert[:3] == ["go forward", "go forward", "go forward"]
@@ -112,7 +112,7 @@ def test_base_greedy_is_teacher_recorded_by_the_teacher_step():
 # ------------------------------------------------------------------ item 4: matched estimands
 def test_patch_steps_puts_the_patch_at_the_first_step_only(mock_student):
     from teachable.policy import Policy
-    from teachable.rollout import EpisodeSpec, run_episodes
+    from teachable.engine import EpisodeSpec, run_episodes
 
     pol = Policy.load(mock_student, None, "cpu", 64)
     mk = partial(env_from_config, MOCK_ENV)
@@ -128,7 +128,7 @@ def test_patch_steps_puts_the_patch_at_the_first_step_only(mock_student):
 def labeled_panel(n: int = 2) -> list[dict]:
     """Mock-env snapshots with teacher answers and hand-set labels (the fields phase 1B reads)."""
     from teachable.labeling.pipeline import ask_teacher
-    from teachable.phase0 import encode_state
+    from teachable.snapshot import encode_state
     from teachable.teacher import make_teacher
 
     env = env_from_config(MOCK_ENV)

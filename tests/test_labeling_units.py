@@ -5,7 +5,7 @@ import pytest
 
 from teachable.io import InputError
 from teachable.labeling.quadrants import add_depth, add_split, assign_quadrants, thresholds
-from teachable.labeling.rollouts import apply_rates
+from teachable.labeling.branches import apply_rates
 from teachable.labeling.uncertainty import uncertainty_stats
 from teachable.vocab import QUADRANTS
 

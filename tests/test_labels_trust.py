@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from teachable.labeling.rollouts import crn_seed, elp_estimates, rollout_specs
-from teachable.rollout import inverse_cdf
+from teachable.labeling.branches import crn_seed, elp_estimates, rollout_specs
+from teachable.engine import inverse_cdf
 
 
 def test_inverse_cdf_one_uniform():
@@ -19,12 +19,12 @@ def test_inverse_cdf_one_uniform():
 
 
 def test_conditions_share_one_stream_per_rollout():
-    from teachable.phase0 import encode_state  # noqa: F401  (the state codec the specs decode)
+    from teachable.snapshot import encode_state  # noqa: F401  (the state codec the specs decode)
 
     snap = {"snapshot_id": "t_step0001_k0", "state": None, "history": [],
             "teacher": {"suggested_action": "go forward", "diagnosis": "you must go to the red ball ."},
             "student_greedy_action": "turn left", "obs_text": "you face a wall .", "mission": "go to the red ball"}
-    import teachable.labeling.rollouts as R
+    import teachable.labeling.branches as R
 
     orig = R.decode_state
     R.decode_state = lambda s: b"x"
@@ -87,7 +87,7 @@ def test_identical_patches_give_identical_rollouts_and_force_aligns(policy):
     forced action is the one the policy sampled, the rest of the episode is the same.
     The old seeding (condition in the seed) fails both."""
     from teachable.envs import make_env
-    from teachable.rollout import EpisodeSpec, run_episodes
+    from teachable.engine import EpisodeSpec, run_episodes
 
     mk = lambda: make_env("mock")
     specs = []
@@ -112,7 +112,7 @@ def test_identical_patches_give_identical_rollouts_and_force_aligns(policy):
 
 def _mock_snaps(n: int):
     from teachable.envs import make_env
-    from teachable.phase0 import encode_state
+    from teachable.snapshot import encode_state
 
     env, snaps = make_env("mock"), []
     for i in range(n):
@@ -128,10 +128,10 @@ def test_force_and_deviate_rollouts_copied_where_they_cannot_differ_labels_uncha
     """label_rollouts runs force rollout j only where policy rollout j did not take the
     expert's first action, and deviate rollout j only where it did (the others are the
     policy's own episode); the labels equal running every spec."""
-    import teachable.labeling.rollouts as R
+    import teachable.labeling.branches as R
     from teachable.envs import make_env
     from teachable.labeling.uncertainty import add_uncertainty
-    from teachable.rollout import run_episodes
+    from teachable.engine import run_episodes
 
     mk = lambda: make_env("mock")
     snaps = _mock_snaps(8)
@@ -162,7 +162,7 @@ def test_force_and_deviate_rollouts_copied_where_they_cannot_differ_labels_uncha
 
 
 def test_coupled_deviation_is_exact_and_keeps_the_policys_draw():
-    from teachable.rollout import coupled_deviation
+    from teachable.engine import coupled_deviation
 
     p = np.array([0.1, 0.45, 0.3, 0.15])
     us = (np.arange(200_000) + 0.5) / 200_000  # a fine grid of uniforms: exact frequencies
@@ -181,7 +181,7 @@ def test_rao_blackwell_leverage_same_mean_less_noise(policy):
     """Over independent master seeds, the Rao-Blackwellised L_local has the plug-in's mean
     (the same quantity, p_force - p_policy) and a smaller spread."""
     from teachable.envs import make_env
-    from teachable.labeling.rollouts import label_rollouts
+    from teachable.labeling.branches import label_rollouts
     from teachable.labeling.uncertainty import add_uncertainty
 
     snaps = _mock_snaps(6)
@@ -201,7 +201,7 @@ def test_reliability_by_n_from_rollout_prefixes():
     """Labels from the first k rollouts are what n_rollouts = k gives (stream j does not
     depend on n); at k = n they are the labels themselves."""
     from teachable.labeling.reliability import by_n
-    from teachable.labeling.rollouts import apply_rates, local_leverage, prefix_labels
+    from teachable.labeling.branches import apply_rates, local_leverage, prefix_labels
 
     rng = np.random.default_rng(3)
     pairs = []
@@ -252,7 +252,7 @@ def test_drop_expert_stops_the_bot_for_this_episode_only():
 def test_rao_blackwell_leverage_on_a_null_is_zero_within_its_ci():
     """Null: the expert's first action changes nothing (force and deviate rollouts succeed
     with the same probability). The mean L_local over 1000 snapshots has a 95% CI holding 0."""
-    from teachable.labeling.rollouts import local_leverage
+    from teachable.labeling.branches import local_leverage
 
     rng = np.random.default_rng(11)
     vals = []
@@ -268,10 +268,10 @@ def test_progress_outcome_through_the_engine_matches_running_every_spec(policy):
     1 exactly when it succeeds; the headline labels equal outcome_labels of the progress of
     every spec run in full (force and deviate twins copied from policy rollouts included),
     and the success labels keep their suffix."""
-    import teachable.labeling.rollouts as R
+    import teachable.labeling.branches as R
     from teachable.envs import make_env
     from teachable.labeling.uncertainty import add_uncertainty
-    from teachable.rollout import run_episodes
+    from teachable.engine import run_episodes
 
     mk = lambda: make_env("mock")
     snaps = _mock_snaps(8)

@@ -4,7 +4,7 @@ import pytest
 from teachable.envs import make_env
 from teachable.policy import Policy, load_model_and_tokenizer
 from teachable.prompts import build_prompt, patch_text
-from teachable.rollout import EpisodeSpec, run_episodes
+from teachable.engine import EpisodeSpec, run_episodes
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +50,14 @@ def test_prefix_reuse_leaves_rollouts_unchanged(policy, monkeypatch):
     """The engine's PrefixCache (student.reuse_prefix) re-encodes only what follows an
     episode's shared prompt prefix: same actions and (to float rounding) same
     distributions as encoding every prompt whole, with fewer tokens encoded."""
-    from teachable import rollout
+    from teachable import engine
 
     patch = patch_text("demo", "go forward", situation="the goal is 3 steps ahead . you face east")
     specs = [EpisodeSpec(f"e{i}", seed=i, max_steps=12, sample_seed=100 + i, patch=patch if i % 2 else "")
              for i in range(10)]
     runs, counts = {}, {}
     for on in (False, True):
-        monkeypatch.setattr(rollout, "REUSE_PREFIX", on)
+        monkeypatch.setattr(engine, "REUSE_PREFIX", on)
         policy.prompt_tokens = {"encoded": 0, "reused": 0}
         runs[on] = run_episodes(policy, lambda: make_env("mock"), specs, temperature=1.0, record_steps=True)
         counts[on] = dict(policy.prompt_tokens)

@@ -9,7 +9,7 @@ import pytest
 from teachable.envs.babyai import BabyAITextEnv
 from teachable.envs.mock import MockEnv
 from teachable.io import InputError
-from teachable.labeling.rollouts import apply_rates, labels_at_n, rollout_progress
+from teachable.labeling.branches import apply_rates, labels_at_n, rollout_progress
 
 
 def test_babyai_steps_to_go_is_a_shortest_plan_along_expert_episodes():
@@ -103,7 +103,7 @@ def test_null_elp_on_progress_outcomes_crossfit_unbiased():
     """Null with a continuous outcome: every condition's progress has the same distribution
     (a snapshot-specific Beta). The plug-in max is biased upwards; the cross-fitted mean is
     0 within its 95% CI and |mean| <= 0.02 (1000 snapshots, 8 rollouts)."""
-    from teachable.labeling.rollouts import elp_estimates
+    from teachable.labeling.branches import elp_estimates
 
     rng = np.random.default_rng(7)
     plug, xfit = [], []

@@ -12,7 +12,7 @@ from teachable.config import load_config, validate_config
 from teachable.envs import env_from_config, make_env
 from teachable.io import InputError
 from teachable.prompts import PROMPT_LAYOUTS, build_prompt, check_student_layout, layout_of
-from teachable.rollout import EpisodeSpec, run_episodes
+from teachable.engine import EpisodeSpec, run_episodes
 
 from conftest import MOCK_CONFIG, ROOT
 

@@ -239,8 +239,8 @@ def mock_setup(mock_student):
 
 
 def test_live_cap_bounds_envs_and_keeps_results(mock_setup):
-    from teachable.phase0 import task_seeds
-    from teachable.rollout import EpisodeSpec, run_episodes
+    from teachable.mining import task_seeds
+    from teachable.engine import EpisodeSpec, run_episodes
 
     cfg, policy, mk = mock_setup
     alive, peak = set(), [0]
@@ -268,7 +268,7 @@ def test_live_cap_bounds_envs_and_keeps_results(mock_setup):
 
 
 def test_phase0_shards_and_n_keep_first_items(mock_setup):
-    from teachable.phase0 import student_rollouts
+    from teachable.mining import student_rollouts
 
     cfg, policy, mk = mock_setup
     st = cfg["student"]
@@ -284,7 +284,7 @@ def test_phase0_shards_and_n_keep_first_items(mock_setup):
 
 def test_labeling_shard_count_keeps_labels(mock_setup):
     from teachable.labeling.pipeline import label_shard, shard_of
-    from teachable.phase0 import mine_failures, student_rollouts
+    from teachable.mining import mine_failures, student_rollouts
     from teachable.teacher import make_teacher
 
     cfg, policy, mk = mock_setup
@@ -314,7 +314,7 @@ def test_labeling_shard_count_keeps_labels(mock_setup):
 
 def test_eval_blocks_equal_one_job(mock_setup):
     from teachable.evaluation import episode_rows, eval_specs, metrics_from_rows
-    from teachable.phase0 import encode_state
+    from teachable.snapshot import encode_state
 
     cfg, policy, mk = mock_setup
     env = mk()

@@ -243,7 +243,7 @@ def test_pick_script_fails_loudly_for_missing_predictor(tmp_path):
 def mock_labeled(n=40):
     """Labeled-looking snapshots from real mock-env states (labels synthetic; test only)."""
     from teachable.envs.mock import MockEnv
-    from teachable.phase0 import encode_state
+    from teachable.snapshot import encode_state
 
     env, out = MockEnv(), []
     for i in range(n):

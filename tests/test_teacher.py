@@ -509,7 +509,7 @@ def test_labeling_rerun_makes_no_teacher_calls(server, out, mock_student):
     from teachable.config import load_config
     from teachable.envs import env_from_config
     from teachable.labeling.pipeline import label_shard
-    from teachable.phase0 import mine_failures, student_rollouts
+    from teachable.mining import mine_failures, student_rollouts
     from teachable.policy import Policy
 
     cfg = load_config(MOCK_CONFIG)

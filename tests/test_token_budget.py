@@ -14,7 +14,7 @@ from teachable.io import InputError
 from teachable.policy import (OOM_ERRORS, Policy, auto_token_budget, load_model_and_tokenizer, model_shape,
                               resolve_token_budget, token_bytes)
 from teachable.prompts import build_prompt, patch_text
-from teachable.rollout import EpisodeSpec, run_episodes
+from teachable.engine import EpisodeSpec, run_episodes
 from test_hub_students import ACTIONS, _models, chat_tok  # noqa: F401  (fixture)
 
 
@@ -103,7 +103,7 @@ def test_engine_rollouts_unchanged_by_token_budget_and_oom(mock_student):
 
 
 def test_auto_is_no_limit_on_cpu_and_sized_by_memory_given(chat_tok, monkeypatch):
-    from teachable import rollout, scripting
+    from teachable import engine, scripting
 
     model = _models(chat_tok)["qwen2"]
     assert resolve_token_budget(model, "auto") is None  # CPU: batches of student.batch_size, as before
@@ -117,9 +117,9 @@ def test_auto_is_no_limit_on_cpu_and_sized_by_memory_given(chat_tok, monkeypatch
     per = token_bytes(shape, 4)
     assert auto_token_budget(model, free_bytes=per * 1000) == 500  # half the free memory
     # scripting.setup carries the config value to every Policy built after it
-    monkeypatch.setattr(rollout, "MAX_BATCH_TOKENS", rollout.MAX_BATCH_TOKENS)
-    monkeypatch.setattr(rollout, "MAX_LIVE_EPISODES", rollout.MAX_LIVE_EPISODES)
-    monkeypatch.setattr(rollout, "REUSE_PREFIX", rollout.REUSE_PREFIX)
+    monkeypatch.setattr(engine, "MAX_BATCH_TOKENS", engine.MAX_BATCH_TOKENS)
+    monkeypatch.setattr(engine, "MAX_LIVE_EPISODES", engine.MAX_LIVE_EPISODES)
+    monkeypatch.setattr(engine, "REUSE_PREFIX", engine.REUSE_PREFIX)
     monkeypatch.setattr(scripting, "cli_config", lambda _: {"student": {"max_batch_tokens": 777}})
 
     class A:

@@ -11,10 +11,10 @@ import torch
 
 from teachable.envs import env_from_config
 from teachable.io import InputError
-from teachable.labeling.rollouts import patches_for
+from teachable.labeling.branches import patches_for
 from teachable.policy import Policy, load_model_and_tokenizer
 from teachable.prompts import build_prompt
-from teachable.rollout import run_episodes
+from teachable.engine import run_episodes
 from teachable.student import encode_examples
 from teachable.training import examples_for, parse_run_id, run_data, train_adapter
 from teachable.training.micro import (MicroTrainer, correlation, correlation_report, micro_train_panel,

@@ -16,7 +16,7 @@ from teachable import gates as G
 from teachable.evaluation import Models, tables
 from teachable.io import write_json
 from teachable.labeling.decision import DECISION_ELP, DECISION_ROUTE, with_decision_route
-from teachable.labeling.rollouts import elp_estimates
+from teachable.labeling.branches import elp_estimates
 from teachable.selection.pick import pick
 from teachable.stats import hierarchical as hier
 from teachable.stats.clustered import clustered_coverage, trajectory_of

@@ -1,5 +1,5 @@
 """TEST-ONLY labeled snapshots for the training tests: real phase-0 rollouts and mining, real
-uncertainty and leverage/CPT rollouts (labeling.rollouts), real split and quadrants; only the
+uncertainty and leverage/CPT rollouts (labeling.branches), real split and quadrants; only the
 teacher is a stand-in (the expert's action + a templated diagnosis, what the `bot` backend
 returns) so these tests do not depend on teachable.teacher.
 
@@ -17,9 +17,9 @@ from teachable.envs import env_from_config
 from teachable.io import write_jsonl
 from teachable.labeling.pipeline import gather
 from teachable.labeling.quadrants import structural_features
-from teachable.labeling.rollouts import label_rollouts
+from teachable.labeling.branches import label_rollouts
 from teachable.labeling.uncertainty import add_uncertainty
-from teachable.phase0 import mine_failures, student_rollouts
+from teachable.mining import mine_failures, student_rollouts
 from teachable.policy import Policy
 from teachable.student import default_diagnosis
 

@@ -1,5 +1,5 @@
 """pi over the valid actions as numbers: softmax of summed log-probabilities, and entropy.
-Torch-free, so the engine (teachable.rollout) and the stages that only read or mine
+Torch-free, so the engine (teachable.engine) and the stages that only read or mine
 episodes import without torch; teachable.policy re-exports both."""
 
 from __future__ import annotations

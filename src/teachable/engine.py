@@ -124,7 +124,7 @@ def coupled_deviation(p: np.ndarray, u: float, avoid: int) -> int:
     where it is, `u`'s position inside avoid's interval, stretched to [0, 1), draws from
     the rest. Exact: P(i) = p_i / (1 - p_avoid) for every i != avoid. So a deviate rollout
     equals its policy twin whenever the policy did not pick the expert's action, and only
-    the other streams need running (labeling.rollouts)."""
+    the other streams need running (labeling.branches)."""
     k = inverse_cdf(p, u)
     if k != avoid or len(p) < 2:
         return k

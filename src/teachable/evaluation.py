@@ -17,7 +17,7 @@ from .stats import hierarchical as hier
 
 if TYPE_CHECKING:  # the model-running functions import torch lazily: gathers and tables stay torch-free
     from .policy import Policy
-    from .rollout import EpisodeSpec
+    from .engine import EpisodeSpec
 
 RUN_KEYS = ("run_id", "seed", "metrics")
 
@@ -72,8 +72,8 @@ def eval_specs(cfg: dict, snaps: list[dict], task_stage: str = EVAL_TASK_STAGE, 
     """Every episode of one model's evaluation, in a fixed order (tasks, then the panel),
     and the panel's quadrant by snapshot id. Blocks of this list are the evaluation shards.
     `task_stage`/`panel_part` select the task set and panel part (validation uses fresh ones)."""
-    from .phase0 import decode_state
-    from .rollout import EpisodeSpec
+    from .snapshot import decode_state
+    from .engine import EpisodeSpec
 
     ev = cfg["eval"]
     pan = panel(snaps, ev["n_snapshots_per_quadrant"], cfg["seed"], panel_part)
@@ -88,7 +88,7 @@ def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, s
     """Greedy per-episode rows of block `shard` (all episodes when shard_size is None)."""
     from .envs import env_from_config
     from .prompts import layout_of
-    from .rollout import run_episodes
+    from .engine import run_episodes
 
     specs, quad = eval_specs(cfg, snaps, task_stage, panel_part)
     if shard_size is not None:
@@ -120,7 +120,7 @@ def sampled_task_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int =
     streams (common random numbers, so paired differences are not sampling noise)."""
     from .envs import env_from_config
     from .prompts import layout_of
-    from .rollout import EpisodeSpec, run_episodes
+    from .engine import EpisodeSpec, run_episodes
 
     k = int(cfg["eval"].get("sampled_per_task", 0))
     temp = float(cfg["student"]["temperature"])

@@ -300,9 +300,9 @@ class Policy:
         self.tok.padding_side = "left"
         self.batch_size = batch_size
         if max_batch_tokens == "default":  # student.max_batch_tokens, as scripting.setup set it
-            from . import rollout
+            from . import engine
 
-            max_batch_tokens = rollout.MAX_BATCH_TOKENS
+            max_batch_tokens = engine.MAX_BATCH_TOKENS
         # tokens one forward may hold (None: no limit); halved where a CUDA OOM shows it too large
         self.max_batch_tokens = resolve_token_budget(model, max_batch_tokens)
         self.oom_halvings = 0  # batches split after a CUDA out-of-memory error

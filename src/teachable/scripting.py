@@ -58,11 +58,11 @@ def setup(args) -> dict:
     cfg = cli_config(args.cfg) if getattr(args, "cfg", None) else {}
     st = cfg.get("student", {})
     if "max_live_episodes" in st or "reuse_prefix" in st or "max_batch_tokens" in st:
-        from . import rollout
+        from . import engine
 
-        rollout.MAX_LIVE_EPISODES = int(st.get("max_live_episodes", rollout.MAX_LIVE_EPISODES))
-        rollout.REUSE_PREFIX = bool(st.get("reuse_prefix", rollout.REUSE_PREFIX))
-        rollout.MAX_BATCH_TOKENS = st.get("max_batch_tokens", rollout.MAX_BATCH_TOKENS)
+        engine.MAX_LIVE_EPISODES = int(st.get("max_live_episodes", engine.MAX_LIVE_EPISODES))
+        engine.REUSE_PREFIX = bool(st.get("reuse_prefix", engine.REUSE_PREFIX))
+        engine.MAX_BATCH_TOKENS = st.get("max_batch_tokens", engine.MAX_BATCH_TOKENS)
     return cfg
 
 
@@ -136,7 +136,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def read_eval_snapshots(args, cfg: dict) -> list[dict]:
     """The --labeled snapshots an evaluation reads, every record checked first."""
-    from .phase0 import read_snapshots
+    from .snapshot import read_snapshots
 
     return read_snapshots(args.labeled, EVAL_SNAPSHOT_KEYS, cfg["env"])
 

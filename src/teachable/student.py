@@ -25,7 +25,7 @@ from .envs import TextEnv
 from .io import atomic_dir, derive_seed, write_json
 from .policy import Policy, pick_dtype
 from .prompts import BUILD_REPORT, DEFAULT_LAYOUT, build_prompt, check_layout, patch_text
-from .rollout import EpisodeSpec, run_episodes
+from .engine import EpisodeSpec, run_episodes
 
 _log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
 

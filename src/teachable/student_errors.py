@@ -29,7 +29,7 @@ import numpy as np
 from .envs.base import TextEnv, steps_to_go_after
 from .io import InputError, derive_seed
 from .prompts import DEFAULT_LAYOUT, build_prompt
-from .rollout import pick_index
+from .engine import pick_index
 
 _OBJECT = re.compile(r"\b(red|green|blue|purple|yellow|grey) (key|ball|box|door)\b")
 CATEGORIES = ("target in view", "target not in view", "explore", "other", "all")

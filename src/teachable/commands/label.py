@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from ..prompts import layout_of
 
     cfg = load_config(args.config)
-    from ..phase0 import read_snapshots
+    from ..snapshot import read_snapshots
 
     # every line checked before any work (keys, schema, state, unique ids; not empty)
     snaps = read_snapshots(args.inp, pipeline.SNAPSHOT_KEYS, cfg["env"], nonempty=True)

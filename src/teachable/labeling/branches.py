@@ -9,10 +9,10 @@ from dataclasses import replace
 import numpy as np
 
 from ..io import InputError, derive_seed
-from ..phase0 import decode_state
+from ..snapshot import decode_state
 from ..prompts import DEFAULT_LAYOUT, patch_text
 from ..vocab import CONDITIONS, ROUTES
-from ..rollout import EpisodeSpec, run_episodes
+from ..engine import EpisodeSpec, run_episodes
 
 LEVERAGE = ("policy", "force", "deviate", "expert")
 
@@ -263,7 +263,7 @@ def _twins(specs: list[EpisodeSpec], res, valid: dict[str, list[str]]) -> dict[s
     the expert's first action: force rollout j is the same episode (same state after step
     1, same history and patch, and, with common random numbers where the forced step
     consumes its draw, the same remaining stream). It did not: deviate rollout j is the
-    same episode (rollout.coupled_deviation draws the policy's own action then). Where
+    same episode (engine.coupled_deviation draws the policy's own action then). Where
     the expert's action is not a deviation target (the only valid action, or not valid),
     deviate is policy as well."""
     by = {r.episode_id: r for r in res}

@@ -54,7 +54,7 @@ def label_shard(policy, make_env, teacher, snaps: list[dict], lab_cfg: dict, see
     """Returns (labeled, flagged): a snapshot whose teacher answer is flagged invalid gets
     no CPT (its patches would carry a wrong action) and is set aside, never relabeled.
     `layout`: the student's prompt layout (student.prompt_layout)."""
-    from .rollouts import label_rollouts  # torch (the engine) only here: gathers stay torch-free
+    from .branches import label_rollouts  # torch (the engine) only here: gathers stay torch-free
 
     add_uncertainty(policy, snaps, layout)
     ask_teacher(teacher, snaps)

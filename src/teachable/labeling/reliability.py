@@ -97,7 +97,7 @@ def by_n(pairs: list[tuple[dict, dict]], n_rollouts: int, confidence: float = 0.
     """Test-retest Spearman (and its one-sided lower bound) of the labels computed from the
     first k rollouts of both labelings, k = 2, 4, ... n: what a smaller n_rollouts would
     have given, at no extra cost (stream j does not depend on n). None without outcomes."""
-    from .rollouts import labels_at_n
+    from .branches import labels_at_n
 
     if not pairs or not all("rollout_outcomes" in a and "rollout_outcomes" in b for a, b in pairs):
         return None

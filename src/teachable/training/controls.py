@@ -71,7 +71,7 @@ def dagger_examples(cfg: dict, policy, n_tasks: int, labels: str = "expert") -> 
     import numpy as np
 
     from ..envs import env_from_config
-    from ..rollout import pick_index
+    from ..engine import pick_index
 
     if n_tasks < 1:
         raise InputError(f"{DAGGER_RUN}: n_tasks {n_tasks} < 1")

@@ -14,7 +14,7 @@ Every example is (prompt, target action) and the loss falls on the action tokens
 - `route`:    per snapshot, the format named by its `route_net` (phase-1B micro-training).
 
 Patch texts come from the same function the contextual patch test uses
-(`labeling.rollouts.patches_for` -> `prompts.patch_text`), so CPT and SFT wording can not
+(`labeling.branches.patches_for` -> `prompts.patch_text`), so CPT and SFT wording can not
 drift apart. Snapshots whose teacher answer is flagged invalid are skipped and reported;
 held-out snapshots are refused (they never enter any training set)."""
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..io import InputError
-from ..labeling.rollouts import patches_for
+from ..labeling.branches import patches_for
 from ..prompts import DEFAULT_LAYOUT, build_prompt
 from ..vocab import FORMATS
 

@@ -19,11 +19,11 @@ import torch
 
 from ..io import InputError, derive_seed
 from ..vocab import QUADRANTS
-from ..labeling.rollouts import patches_for, rollout_progress
-from ..phase0 import decode_state
+from ..labeling.branches import patches_for, rollout_progress
+from ..snapshot import decode_state
 from ..policy import Policy, softmax
 from ..prompts import DEFAULT_LAYOUT, build_prompt
-from ..rollout import EpisodeSpec, run_episodes
+from ..engine import EpisodeSpec, run_episodes
 from .formats import example_for, teacher_valid
 from .lora import attach_lora, encode, reset_lora, sft_step, trainable_parameters
 from .runs import hash_rank, train_pool
@@ -91,7 +91,7 @@ def first_step_labels(snap: dict, results: dict[str, dict], label_outcome: str) 
 
 def labels_by_outcome(snap: dict, key: str) -> dict:
     """{key}_success and {key}_progress of a labeled snapshot: the headline key is its
-    label_outcome's, the other outcome's carries the suffix (labeling.rollouts.apply_rates)."""
+    label_outcome's, the other outcome's carries the suffix (labeling.branches.apply_rates)."""
     head = snap.get("label_outcome", "success")
     out = {}
     for o in ("success", "progress"):

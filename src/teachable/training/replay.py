@@ -32,7 +32,7 @@ def base_greedy_records(policy: Policy, make_env: Callable, n_tasks: int, seed: 
                         history_len: int, layout: str = DEFAULT_LAYOUT) -> tuple[list[dict], dict]:
     """Every step of BASE's solved greedy episodes on the replay tasks, and a summary (the
     engine's prompts, in `layout`: student.prompt_layout)."""
-    from ..rollout import EpisodeSpec, run_episodes
+    from ..engine import EpisodeSpec, run_episodes
 
     specs = [EpisodeSpec(f"replay{i:05d}", seed=derive_seed(seed, "replay_tasks", i), max_steps=max_steps)
              for i in range(n_tasks)]

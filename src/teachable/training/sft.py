@@ -19,7 +19,7 @@ from ..io import InputError, atomic_dir, derive_seed, write_jsonl
 from ..logs import progress
 from ..policy import Policy, load_model_and_tokenizer, pick_dtype
 from ..prompts import DEFAULT_LAYOUT, layout_of
-from ..rollout import EpisodeSpec, run_episodes
+from ..engine import EpisodeSpec, run_episodes
 from .formats import SFTExample
 from .lora import (attach_lora, enable_checkpointing, encode, sft_accum_step, sft_step, sort_adapter_config,
                    trainable_parameters)
