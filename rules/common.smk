@@ -38,9 +38,25 @@ MODEL_GPU = 1  # model rules ask for one GPU; the slurm profile routes them to G
 BOOTSTRAP = config["student"]["base_model"] == "bootstrap"
 
 
-# what a job's config carries of a section: env without other envs' options, training
-# without training.job (teachable.envs.job_section, teachable.dag.training_section)
-SECTION_VIEWS = {"env": job_section, "training": dag.training_section}
+# what a job's config carries of a section: env without other envs' options
+# (teachable.envs.job_section)
+SECTION_VIEWS = {"env": job_section}
+
+# Names more than one rule file uses live here (each rule file uses only these and its own).
+TRAIN_SEEDS = config["training"]["seeds"]
+# phase 3: one model's evaluation block (a run's from train_seed, BASE's from evaluate_base)
+P3B = f"{R}/phase3/blocks"
+EVAL_BLOCK = f"{P3B}/{{run_id}}/seed{{seed}}/block{{shard}}.json"
+EVAL_BLOCKS = list(range(STAGE_SHARDS["eval"]))
+BASE_RECORD = f"{R}/phase3/runs/BASE/seed0.json"  # evaluate_gather's BASE output
+# the per-model tables of phase 3 (rules/evaluation.smk writes, rules/analysis.smk renders)
+PHASE3_TABLES = [
+    "overall_task_results",
+    "per_quadrant_results",
+    "transfer_matrix",
+    "retention_results",
+    "stuckness_results",
+]
 
 
 def cfg_json(*sections):

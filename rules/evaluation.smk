@@ -1,11 +1,7 @@
 # Phase 3: each model's episodes (tasks, then the panel) in blocks of eval.shard_size; a
 # per-model gather writes the record and episodes files; then the tables. BASE is evaluated
-# once (greedy and deterministic) by evaluate_base; a trained run's blocks come from its
-# training job (eval.with_training, rules/training.smk) or from one evaluate_run job per
-# block.
-EVAL_SEEDS = config["training"]["seeds"]
-EVAL_BLOCKS = list(range(STAGE_SHARDS["eval"]))
-BASE_RECORD = f"{R}/phase3/runs/BASE/seed0.json"  # evaluate_gather's BASE output
+# once (greedy and deterministic) by evaluate_base, one job per block; a trained run's
+# blocks are written by its seed's train_seed job (rules/training.smk).
 
 
 rule evaluate_base:
@@ -36,22 +32,6 @@ rule evaluate_base:
         " --threads {threads} > {log} 2>&1"
 
 
-if not EVAL_WITH_TRAINING:
-
-    # evaluate_base's recipe on a run's adapter, one job per block
-    use rule evaluate_base as evaluate_run with:
-        input:
-            student=student_dir(),
-            labeled=rules.label_gather.output.jsonl,
-            adapter=rules.train_run.output.adapter,
-        output:
-            EVAL_BLOCK,
-        log:
-            f"{R}/logs/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.log",
-        benchmark:
-            f"{R}/benchmarks/phase3/{{run_id}}_seed{{seed}}_block{{shard}}.tsv"
-
-
 rule evaluate_gather:
     input:
         unpack(
@@ -80,16 +60,8 @@ rule evaluate_gather:
 
 
 # every evaluated model, BASE first: (run_id, seed) pairs
-MODELS = [("BASE", 0)] + [(r, s) for r in RUN_IDS for s in EVAL_SEEDS]
+MODELS = [("BASE", 0)] + [(r, s) for r in RUN_IDS for s in TRAIN_SEEDS]
 MODEL_WILDCARDS = dict(run_id=[m for m, _ in MODELS], seed=[s for _, s in MODELS])
-# the per-model tables (rules/analysis.smk renders them); episodes.csv is every episode
-PHASE3_TABLES = [
-    "overall_task_results",
-    "per_quadrant_results",
-    "transfer_matrix",
-    "retention_results",
-    "stuckness_results",
-]
 
 
 rule phase3_tables:

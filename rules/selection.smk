@@ -1,20 +1,11 @@
-# Phase 5: data selection. Each method picks selection.budget train snapshots; every
-# method x training seed is trained with the shared SFT recipe and evaluated like phase 3,
-# in its training job (eval.with_training) or in its own selection_evaluate job.
+# Phase 5: data selection. Each method picks selection.budget train snapshots; one
+# selection_seed job per training seed trains every method's arm with the shared SFT recipe
+# and evaluates it like phase 3 (against BASE's phase-3 record).
 
 SEL = f"{R}/phase5/selection"
 SEL_RECORD = f"{SEL}/{{method}}/seed{{seed}}/eval.json"
 SEL_EPISODES = f"{SEL}/{{method}}/seed{{seed}}/eval.episodes.csv"
-# with eval.with_training, selection_train also evaluates (against BASE's phase-3 record)
-ARM_EVAL_IN = {"base": BASE_RECORD} if EVAL_WITH_TRAINING else {}
-ARM_EVAL_OUT = (
-    {"record": SEL_RECORD, "episodes": SEL_EPISODES} if EVAL_WITH_TRAINING else {}
-)
-ARM_CFG = ("env", "student", "training", "selection") + (
-    ("eval",) if EVAL_WITH_TRAINING else ()
-)
 SEL_METHODS = config["selection"]["methods"]
-SEL_SEEDS = config["training"]["seeds"]
 PER_SEED_PICKS = dag.PER_SEED_METHODS  # random: redrawn per training seed
 # Only the predictor arm needs the phase-4 model (and its out-of-fold scores).
 PREDICTOR = {
@@ -63,137 +54,58 @@ use rule selection_pick as selection_pick_per_seed with:
     localrule: True
 
 
-rule selection_train:
+# One job per seed trains and evaluates every arm of the seed in one process (the imports
+# and the student's load are paid once per seed).
+SEED_ARMS = f"{SEL}/{{method}}/seed{{{{seed}}}}"  # {method} expanded, {seed} kept
+
+
+rule selection_seed:
     input:
-        **ARM_EVAL_IN,
+        base=BASE_RECORD,
         student=student_dir(),
         snapshots=rules.label_gather.output.jsonl,
-        picks=lambda wc: dag.picks_path(SEL, wc.method, wc.seed),
+        picks=lambda wc: [dag.picks_path(SEL, m, wc.seed) for m in SEL_METHODS],
         replay=rules.replay_set.output.jsonl,
         replay_info=rules.replay_set.output.info,
     output:
-        **ARM_EVAL_OUT,
-        adapter=directory(f"{SEL}/{{method}}/seed{{seed}}/adapter"),
-        run=f"{SEL}/{{method}}/seed{{seed}}/run.json",
-        metrics=f"{SEL}/{{method}}/seed{{seed}}/metrics.jsonl",
+        records=expand(f"{SEED_ARMS}/eval.json", method=SEL_METHODS),
+        episodes=expand(f"{SEED_ARMS}/eval.episodes.csv", method=SEL_METHODS),
+        adapters=[
+            directory(d) for d in expand(f"{SEED_ARMS}/adapter", method=SEL_METHODS)
+        ],
+        runs=expand(f"{SEED_ARMS}/run.json", method=SEL_METHODS),
+        metrics=expand(f"{SEED_ARMS}/metrics.jsonl", method=SEL_METHODS),
     log:
-        f"{R}/logs/selection_train_{{method}}_seed{{seed}}.log",
+        f"{R}/logs/selection_seed{{seed}}.log",
     benchmark:
-        f"{R}/benchmarks/selection_train_{{method}}_seed{{seed}}.tsv"
+        f"{R}/benchmarks/selection_seed{{seed}}.tsv"
     conda:
         CONDA_ENV
     threads: 1
     resources:
         mem_mb=6000,
-        runtime=120,
+        runtime=60 * len(SEL_METHODS),
         gpu=MODEL_GPU,
     params:
-        cfg=cfg_json(*ARM_CFG),
+        cfg=cfg_json("env", "student", "training", "selection", "eval"),
         student=student_arg,
-        out=lambda wildcards, output: os.path.dirname(output.run),
-        evaluate=dag.arm_eval_args,
+        arms=dag.arm_seed_args,
     shell:
         "python scripts/selection_train.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
-        " --picks {input.picks} --replay {input.replay} --replay-info {input.replay_info} --method {wildcards.method} --seed {wildcards.seed} --out-dir {params.out}"
-        " {params.evaluate} --threads {threads} > {log} 2>&1"
-
-
-# training.job: seed -- one job per seed trains (and evaluates) every arm of the seed in one
-# process, writing the very files selection_train writes (rules/training.smk, train_seed).
-if config["training"]["job"] == "seed":
-
-    ruleorder: selection_seed > selection_train
-
-    SEED_ARMS = f"{SEL}/{{method}}/seed{{{{seed}}}}"  # {method} expanded, {seed} kept
-
-    rule selection_seed:
-        input:
-            **ARM_EVAL_IN,
-            student=student_dir(),
-            snapshots=rules.label_gather.output.jsonl,
-            picks=lambda wc: [dag.picks_path(SEL, m, wc.seed) for m in SEL_METHODS],
-            replay=rules.replay_set.output.jsonl,
-            replay_info=rules.replay_set.output.info,
-        output:
-            **(
-                {
-                    "records": expand(f"{SEED_ARMS}/eval.json", method=SEL_METHODS),
-                    "episodes": expand(
-                        f"{SEED_ARMS}/eval.episodes.csv", method=SEL_METHODS
-                    ),
-                }
-                if EVAL_WITH_TRAINING
-                else {}
-            ),
-            adapters=[
-                directory(d)
-                for d in expand(f"{SEED_ARMS}/adapter", method=SEL_METHODS)
-            ],
-            runs=expand(f"{SEED_ARMS}/run.json", method=SEL_METHODS),
-            metrics=expand(f"{SEED_ARMS}/metrics.jsonl", method=SEL_METHODS),
-        log:
-            f"{R}/logs/selection_seed{{seed}}.log",
-        benchmark:
-            f"{R}/benchmarks/selection_seed{{seed}}.tsv"
-        conda:
-            CONDA_ENV
-        threads: 1
-        resources:
-            mem_mb=6000,
-            runtime=60 * len(SEL_METHODS),
-            gpu=MODEL_GPU,
-        params:
-            cfg=rules.selection_train.params.cfg,
-            student=student_arg,
-            arms=dag.arm_seed_args,
-        shell:
-            "python scripts/selection_train.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
-            " --replay {input.replay} --replay-info {input.replay_info} --seed {wildcards.seed}"
-            " {params.arms} --threads {threads} > {log} 2>&1"
-
-
-if not EVAL_WITH_TRAINING:
-
-    rule selection_evaluate:
-        input:
-            student=student_dir(),
-            snapshots=rules.label_gather.output.jsonl,
-            adapter=rules.selection_train.output.adapter,
-            run=rules.selection_train.output.run,
-            base=BASE_RECORD,
-        output:
-            record=SEL_RECORD,
-            episodes=SEL_EPISODES,
-        log:
-            f"{R}/logs/selection_evaluate_{{method}}_seed{{seed}}.log",
-        benchmark:
-            f"{R}/benchmarks/selection_evaluate_{{method}}_seed{{seed}}.tsv"
-        conda:
-            CONDA_ENV
-        threads: 1
-        resources:
-            mem_mb=6000,
-            runtime=120,
-            gpu=MODEL_GPU,
-        params:
-            cfg=cfg_json("env", "student", "training", "selection", "eval"),
-            student=student_arg,
-        shell:
-            "python scripts/selection_evaluate.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
-            " --adapter {input.adapter} --run {input.run} --base {input.base} --method {wildcards.method} --seed {wildcards.seed}"
-            " --out {output.record} --episodes {output.episodes} --threads {threads} > {log} 2>&1"
+        " --replay {input.replay} --replay-info {input.replay_info} --seed {wildcards.seed}"
+        " {params.arms} --threads {threads} > {log} 2>&1"
 
 
 rule selection_summary:
     input:
-        evals=expand(SEL_RECORD, method=SEL_METHODS, seed=SEL_SEEDS),
+        evals=expand(SEL_RECORD, method=SEL_METHODS, seed=TRAIN_SEEDS),
         picks=sorted(
-            {dag.picks_path(SEL, m, s) for m in SEL_METHODS for s in SEL_SEEDS}
+            {dag.picks_path(SEL, m, s) for m in SEL_METHODS for s in TRAIN_SEEDS}
         ),
         episodes=expand(
             SEL_EPISODES,
             method=SEL_METHODS,
-            seed=SEL_SEEDS,
+            seed=TRAIN_SEEDS,
         ),
     output:
         summary=f"{SEL}/selection_summary.json",

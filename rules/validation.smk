@@ -31,8 +31,14 @@ checkpoint validation_select:
         "python scripts/validation_select.py --cfg {params.cfg:q} --overall {input} --out {output} > {log} 2>&1"
 
 
-# train_run's recipe (rules/training.smk), on fresh seeds, recorded as stage "validation"
-use rule train_run as validation_train with:
+# train_seed's recipe (rules/training.smk, the same script and config) for one run on a
+# fresh seed, recorded as stage "validation"; it writes no phase-3 blocks
+rule validation_train:
+    input:
+        student=student_dir(),
+        labeled=rules.label_gather.output.jsonl,
+        replay=rules.replay_set.output.jsonl,
+        replay_info=rules.replay_set.output.info,
     output:
         adapter=directory(f"{VAL}/{{run_id}}/seed{{seed}}/adapter"),
         run=f"{VAL}/{{run_id}}/seed{{seed}}/run.json",
@@ -41,8 +47,21 @@ use rule train_run as validation_train with:
         f"{R}/logs/validation/{{run_id}}_seed{{seed}}_train.log",
     benchmark:
         f"{R}/benchmarks/validation/{{run_id}}_seed{{seed}}_train.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=MODEL_GPU,
     params:
-        stage="validation",
+        cfg=rules.train_seed.params.cfg,
+        student=student_arg,
+        out=lambda wildcards, output: os.path.dirname(output.run),
+    shell:
+        "python scripts/train_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        " --replay {input.replay} --replay-info {input.replay_info} --run-id {wildcards.run_id} --seed {wildcards.seed}"
+        " --out-dir {params.out} --stage validation --threads {threads} > {log} 2>&1"
 
 
 # One model on fresh tasks and panel part 1: the whole-model counterpart of evaluate_base's

@@ -1,10 +1,10 @@
 """Phase 5: train selection arms (method x seed) with the shared SFT recipe and format on
 each method's picks -> {out}/adapter/, run.json (stage "selection"), metrics.jsonl. With
---eval-out (eval.with_training) each arm is then evaluated in the same process, as
-selection_evaluate.py evaluates it.
+--eval-out (rule selection_seed) each arm is then evaluated in the same process, like a
+phase-3 run (teachable.selection.evaluate.evaluate_arm).
 
-Several arms of one seed (`--method A B --picks pA pB --out-dir dA dB ...`, training.job:
-seed) train one after another in one process, each exactly as alone."""
+Several arms of one seed (`--method A B --picks pA pB --out-dir dA dB ...`, rule
+selection_seed) train one after another in one process, each exactly as alone."""
 
 from pathlib import Path
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Phase 2: training runs (run_id x seed) of the training matrix: per run a fresh LoRA
 adapter trained by SFT on the run's train snapshots -> {out}/adapter/, run.json,
-metrics.jsonl. With --eval-blocks (eval.with_training), each saved adapter's phase-3
+metrics.jsonl. With --eval-blocks (rule train_seed), each saved adapter's phase-3
 evaluation blocks follow in the same process (what evaluate_block.py writes).
 
-Several runs of one seed (`--run-id A B ... --out-dir dirA dirB ...`, training.job: seed)
+Several runs of one seed (`--run-id A B ... --out-dir dirA dirB ...`, rule train_seed)
 train one after another in one process: the imports and the student's load are paid
 once; each run's files are those it gets alone (tests/test_pipeline_full.py)."""
 

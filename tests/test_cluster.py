@@ -108,7 +108,7 @@ def test_checker_reads_gpu_rules_from_profile(clean_env):
 
 
 def test_dry_run_resources_per_rule(clean_env, tmp_path):
-    """Snakemake itself resolves the profiles: GPU partition + gpu=1 for train_run only."""
+    """Snakemake itself resolves the profiles: GPU partition + gpu=1 for train_seed only."""
     wf = tmp_path / "wf"
     shutil.copytree(CLUSTER / "standin", wf)
     out = subprocess.run(
@@ -122,7 +122,7 @@ def test_dry_run_resources_per_rule(clean_env, tmp_path):
     for rule, body in blocks:
         m = re.search(r"resources: (.*)", body)
         res.setdefault(rule, set()).add(m.group(1) if m else "")
-    assert all("slurm_partition=gpu" in r and "gpu=1" in r for r in res["train_run"])
+    assert all("slurm_partition=gpu" in r and "gpu=1" in r for r in res["train_seed"])
     assert all("slurm_partition=cpu" in r and "gpu=" not in r for r in res["prepare_shard"])
 
 
@@ -157,32 +157,32 @@ def run(tmp_path):
 def test_checker_accepts_correct_routing(run):
     wd, rec = run
     write_record(rec, 1, wd, "rule_prepare_shard_wildcards_0", "cpu")
-    write_record(rec, 2, wd, "rule_train_run_wildcards_0", "gpu", gpus="0")
-    write_record(rec, 3, wd.parent, "rule_train_run_wildcards_0", "cpu")  # another run
+    write_record(rec, 2, wd, "rule_train_seed_wildcards_0", "gpu", gpus="0")
+    write_record(rec, 3, wd.parent, "rule_train_seed_wildcards_0", "cpu")  # another run
     submit_log(wd, "prepare_shard", "0", 1)
-    submit_log(wd, "train_run", "0", 2)
+    submit_log(wd, "train_seed", "0", 2)
     jobs, errors = cr.collect_jobs(wd, rec, wait_s=0)
     assert errors == [] and [j.jobid for j in jobs] == ["1", "2"]
-    assert cr.check_jobs(jobs, {"train_run"}, "gpu", "cpu", {"train_run"}, "teachable") == []
-    table = cr.format_table(jobs, {"train_run"})
+    assert cr.check_jobs(jobs, {"train_seed"}, "gpu", "cpu", {"train_seed"}, "teachable") == []
+    table = cr.format_table(jobs, {"train_seed"})
     assert "jobs by partition: cpu=1, gpu=1 (total 2)" in table
 
 
 def test_checker_flags_misrouting_missing_gpu_and_failures(run):
     wd, rec = run
     write_record(rec, 1, wd, "rule_prepare_shard_wildcards_0", "cpu", gpus="0")  # GPU on CPU rule
-    write_record(rec, 2, wd, "rule_train_run_wildcards_0", "cpu")  # wrong partition, no GPU
-    write_record(rec, 3, wd, "rule_train_run_wildcards_1", "gpu", gpus="1", state="FAILED",
+    write_record(rec, 2, wd, "rule_train_seed_wildcards_0", "cpu")  # wrong partition, no GPU
+    write_record(rec, 3, wd, "rule_train_seed_wildcards_1", "gpu", gpus="1", state="FAILED",
                  exit_code="1:0")
-    submit_log(wd, "train_run", "2", 4)  # submitted, but SLURM never recorded it
+    submit_log(wd, "train_seed", "2", 4)  # submitted, but SLURM never recorded it
     jobs, errors = cr.collect_jobs(wd, rec, wait_s=0)
-    errors += cr.check_jobs(jobs, {"train_run"}, "gpu", "cpu", {"label_shard"})
+    errors += cr.check_jobs(jobs, {"train_seed"}, "gpu", "cpu", {"label_shard"})
     text = "\n".join(errors)
-    assert "job 4 (rule train_run) was submitted but SLURM has no epilog record" in text
+    assert "job 4 (rule train_seed) was submitted but SLURM has no epilog record" in text
     assert "job 1 (prepare_shard[0]): CPU rule was given a GPU" in text
-    assert "job 2 (train_run[0]): GPU rule ran in partition 'cpu'" in text
-    assert "job 2 (train_run[0]): GPU rule got no GPU" in text
-    assert "job 3 (train_run[1]): state 'FAILED', exit code '1:0'" in text
+    assert "job 2 (train_seed[0]): GPU rule ran in partition 'cpu'" in text
+    assert "job 2 (train_seed[0]): GPU rule got no GPU" in text
+    assert "job 3 (train_seed[1]): state 'FAILED', exit code '1:0'" in text
     assert "required rule label_shard has no SLURM job" in text
 
 
@@ -191,8 +191,8 @@ def test_checker_requires_both_partitions(run):
     write_record(rec, 1, wd, "rule_prepare_shard", "cpu")
     jobs, _ = cr.collect_jobs(wd, rec, wait_s=0)
     assert any("no job ran in partition 'gpu'" in e
-               for e in cr.check_jobs(jobs, {"train_run"}, "gpu", "cpu"))
-    assert cr.check_jobs([], {"train_run"}, "gpu", "cpu") == [
+               for e in cr.check_jobs(jobs, {"train_seed"}, "gpu", "cpu"))
+    assert cr.check_jobs([], {"train_seed"}, "gpu", "cpu") == [
         "no SLURM jobs found for this working directory"]
 
 

@@ -4,6 +4,7 @@ and CIs that enclose their means, a dry run afterwards has nothing to do, a chan
 figure code re-runs only figures and tables, and `snakemake --report` builds the report."""
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -198,57 +199,59 @@ def test_n_rollouts_change_reruns_labeling_not_phase0(wf):
 def test_lora_rank_change_reruns_phase2_and_downstream_only(wf):
     dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "training={'lora_rank': 4}")
     rules = stale_rules(dry.stdout + dry.stderr)
-    # eval.with_training (default): the training job writes the run's evaluation blocks
-    assert "train_run" in rules and "evaluate_gather" in rules and "phase3_tables" in rules
+    # train_seed writes the runs' evaluation blocks
+    assert "train_seed" in rules and "evaluate_gather" in rules and "phase3_tables" in rules
     upstream = {"build_student", "phase0_rollouts", "phase0_mine", "phase0_expert", "phase0_restore_check",
                 "label_shard", "label_gather", "micro_training", "cpt_correlation", "train_predictor",
                 "evaluate_base"}
     assert not rules & upstream, rules & upstream
 
 
-def test_separate_evaluation_jobs_write_the_same_blocks(wf):
-    """eval.with_training: false evaluates a run in its own evaluate_run job (per block), as a
-    cluster does; the block it writes equals the one the training job wrote."""
+def _dry_command(wf, target: str) -> str:
+    """The shell command Snakemake would run for `target` (-n -p --forceall)."""
+    res = snakemake(wf, "-n", "-p", "--forceall", target, "--configfile", CFG)
+    lines = (res.stdout + res.stderr).splitlines()
+    return next(line.split("Shell command: ", 1)[1] for line in lines if "Shell command: " in line)
+
+
+def test_training_job_blocks_equal_evaluate_block_on_the_adapter(wf, tmp_path):
+    """train_seed evaluates each run's adapter in its own process; scripts/evaluate_block.py
+    (evaluate_base's recipe) on the saved adapter writes the same block."""
+    import subprocess
+    import sys
+
     block = "results/phase3/blocks/B2_all/seed0/block0.json"
     fused = json.loads((wf / block).read_text())
-    res = snakemake(wf, block, "--configfile", CFG, "--cores", "2", "--config", "eval={'with_training': False}")
-    assert "evaluate_run" in res.stdout + res.stderr
-    separate = json.loads((wf / block).read_text())
+    cmd = _dry_command(wf, "results/phase3/blocks/BASE/seed0/block0.json")
+    assert "--run-id BASE --seed 0" in cmd
+    out = tmp_path / "block0.json"
+    cmd = cmd.replace("--run-id BASE --seed 0",
+                      "--run-id B2_all --seed 0 --adapter results/phase2/B2_all/seed0/adapter")
+    cmd = re.sub(r"--out \S+", f"--out {out}", cmd)
+    cmd = re.sub(r"> \S+ 2>&1", f"> {tmp_path / 'eval.log'} 2>&1", cmd)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(wf / "src"), "HOME": str(wf)}
+    res = subprocess.run(["bash", "-c", cmd], cwd=wf, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, (tmp_path / "eval.log").read_text()[-3000:]
+    separate = json.loads(out.read_text())
     assert separate["rows"] == fused["rows"] and len(fused["rows"]) > 0
 
 
-def test_one_job_per_seed_writes_what_one_job_per_run_writes(wf):
-    """training.job: seed trains every run of a seed in one train_seed job and every
-    selection arm of a seed in one selection_seed job (one process each); each run's and
-    arm's adapter, metrics and evaluation equal those of its own per-run job."""
-    runs = sorted(p.parent for p in (wf / "results/phase2").glob("*/seed0/run.json"))
-    arms = sorted(p.parent for p in (wf / "results/phase5/selection").glob("*/seed0/run.json"))
-    assert len(runs) == 14 and len(arms) >= 2
+def test_a_run_alone_equals_the_same_run_in_its_seeds_job(wf):
+    """train_seed trains the 14 runs of a seed one after another in one process; a run
+    trained alone (validation_train: the same script and config, one run a job) gets the
+    same adapter, byte for byte, and the same metrics."""
+    run = wf / "results/phase2/B2_all/seed0"
+    alone = wf / "results/validation/B2_all/seed0"
+    res = snakemake(wf, str(alone.relative_to(wf) / "run.json"), "--configfile", CFG, "--cores", "2")
+    assert "rule validation_train:" in res.stdout + res.stderr
 
     def metrics(d):
         return [{k: v for k, v in json.loads(line).items() if k != "wall_time_s"}
                 for line in (d / "metrics.jsonl").read_text().splitlines()]
 
-    def outputs(d):
-        if d in arms:
-            evaluation = (d / "eval.episodes.csv").read_text()
-        else:
-            evaluation = json.loads((wf / "results/phase3/blocks" / d.parent.name / "seed0/block0.json").read_text())["rows"]
-        return (d / "adapter/adapter_model.safetensors").read_bytes(), metrics(d), evaluation
-
-    before = {d: outputs(d) for d in runs + arms}
-    targets = [str(d.relative_to(wf) / "run.json") for d in runs + arms]
-    res = snakemake(wf, *targets, "--configfile", CFG, "--cores", "2", "--forcerun", "train_seed", "selection_seed",
-                    "--config", "training={'job': 'seed'}")
-    text = res.stdout + res.stderr
-    assert "rule train_seed:" in text and "rule selection_seed:" in text
-    assert "rule train_run:" not in text and "rule selection_train:" not in text
-    assert (wf / "results/logs/phase2/seed0.log").exists() and (wf / "results/logs/selection_seed0.log").exists()
-    for d, (adapter, rows, evaluation) in before.items():
-        new = outputs(d)
-        assert new[0] == adapter, d  # adapter weights, byte for byte
-        assert new[1] == rows, d
-        assert new[2] == evaluation and evaluation, d
+    assert (alone / "adapter/adapter_model.safetensors").read_bytes() == \
+        (run / "adapter/adapter_model.safetensors").read_bytes()
+    assert metrics(alone) == metrics(run) and metrics(run)
 
 
 def test_recipe_sweep_runs_the_controls_and_summarises_with_two_level_cis(wf, tmp_path):

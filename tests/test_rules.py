@@ -47,50 +47,38 @@ def rules():
     return _dump("tests/data/config_mock.yaml")
 
 
-@pytest.fixture(scope="module")
-def rules_separate_eval(tmp_path_factory):
-    """The rules with eval.with_training: false (evaluate_run jobs, as on a cluster)."""
-    over = tmp_path_factory.mktemp("cfg") / "separate_eval.yaml"
-    over.write_text("eval: {with_training: false}\n")
-    return _dump("tests/data/config_mock.yaml", str(over))
-
-
-def test_one_job_per_seed_has_the_per_run_recipe_and_config(rules, tmp_path):
-    """training.job: seed adds train_seed / selection_seed: the same config params as the
-    per-run recipes (training.job left out of both, so switching it makes no run stale),
-    every run's files as outputs, and GPU routing."""
-    over = tmp_path / "per_seed.yaml"
-    over.write_text("training: {job: seed}\n")
-    seed = _dump("tests/data/config_mock.yaml", str(over))
-    assert "train_seed" not in rules and "selection_seed" not in rules
-    for batch, recipe in (("train_seed", "train_run"), ("selection_seed", "selection_train")):
-        assert seed[batch]["params"]["cfg"] == seed[recipe]["params"]["cfg"] == rules[recipe]["params"]["cfg"]
-        assert '"job"' not in seed[batch]["params"]["cfg"]
-        assert seed[batch]["gpu"] == seed[recipe]["gpu"]
-    runs = [f for f in seed["train_seed"]["output"] if f.endswith("run.json")]
+def test_one_job_per_seed_trains_every_run_and_writes_its_blocks(rules):
+    """train_seed / selection_seed: one job per training seed writes every run's (arm's)
+    files, the runs' phase-3 blocks (the arms' evaluation), with GPU routing; the config
+    carries eval (an eval change re-runs training) and no seed list."""
+    runs = [f for f in rules["train_seed"]["output"] if f.endswith("run.json")]
     assert len(runs) == 14 and "results/phase2/B2_all/seed{seed}/run.json" in runs
-    assert "results/phase3/blocks/B2_all/seed{seed}/block0.json" in seed["train_seed"]["output"]
+    assert "results/phase3/blocks/B2_all/seed{seed}/block0.json" in rules["train_seed"]["output"]
+    assert "{params.runs}" in rules["train_seed"]["shell"]  # dag.seed_job_args: --eval-blocks
+    for batch in ("train_seed", "selection_seed"):
+        cfg = json.loads(rules[batch]["params"]["cfg"])
+        assert "eval" in cfg and "job" not in cfg["training"], batch
+        assert rules[batch]["gpu"] == rules["evaluate_base"]["gpu"] and not rules[batch]["local"], batch
+    assert "seeds" not in json.loads(rules["train_seed"]["params"]["cfg"])["training"]
+    arms = rules["selection_seed"]["output"]
+    assert "results/phase5/selection/random/seed{seed}/eval.json" in arms
+    assert "results/phase5/selection/random/seed{seed}/run.json" in arms
 
 
-def test_evaluation_blocks_come_from_training_or_from_their_own_jobs(rules, rules_separate_eval):
-    block = "results/phase3/blocks/{run_id}/seed{seed}/block0.json"
-    assert "evaluate_run" not in rules and block in rules["train_run"]["output"]
-    assert "{params.evaluate}" in rules["train_run"]["shell"]
-    assert "evaluate_run" in rules_separate_eval and not rules_separate_eval["evaluate_run"]["local"]
-    assert block not in rules_separate_eval["train_run"]["output"]
-    assert block not in str(rules["validation_train"]["output"])
-    # the validation copy of train_run never writes phase-3 blocks
-    assert rules["validation_train"]["shell"] == rules["train_run"]["shell"]
-    assert '"eval"' in rules["train_run"]["params"]["cfg"]  # an eval change re-runs the fused job
-    assert '"eval"' not in rules_separate_eval["train_run"]["params"]["cfg"]
+def test_validation_train_is_train_seeds_recipe_without_blocks(rules):
+    """validation_train runs train_seed's script and config for one run; no phase-3 blocks."""
+    assert rules["validation_train"]["params"]["cfg"] == rules["train_seed"]["params"]["cfg"]
+    assert "scripts/train_run.py" in rules["validation_train"]["shell"]
+    assert "--stage validation" in rules["validation_train"]["shell"]
+    assert "eval-blocks" not in rules["validation_train"]["shell"]
+    assert not any("phase3" in f for f in rules["validation_train"]["output"])
+    assert rules["validation_train"]["gpu"] == rules["train_seed"]["gpu"]
 
 
-@pytest.mark.parametrize("copy, recipe", [("validation_train", "train_run"), ("evaluate_run", "evaluate_base"),
-                                          ("validation_base", "validation_evaluate"),
+@pytest.mark.parametrize("copy, recipe", [("validation_base", "validation_evaluate"),
                                           ("selection_pick_per_seed", "selection_pick")])
-def test_reruns_use_the_recipe_they_replicate(rules_separate_eval, copy, recipe):
+def test_reruns_use_the_recipe_they_replicate(rules, copy, recipe):
     """`use rule`: the same command line and the same config params, only paths differ."""
-    rules = rules_separate_eval
     assert rules[copy]["shell"] == rules[recipe]["shell"]
     assert rules[copy]["gpu"] == rules[recipe]["gpu"]
     for key in ("cfg",):
@@ -99,16 +87,14 @@ def test_reruns_use_the_recipe_they_replicate(rules_separate_eval, copy, recipe)
 
 def test_validation_evaluates_with_phase3_config(rules):
     assert rules["validation_evaluate"]["params"]["cfg"] == rules["evaluate_base"]["params"]["cfg"]
-    assert rules["validation_train"]["params"]["stage"] == "validation"
-    assert rules["train_run"]["params"]["stage"] == "phase2"
 
 
 def test_controls_seed_carries_the_recipe_and_its_section_but_not_the_seed_list(rules, tmp_path):
-    """controls_seed (rules/controls.smk) reads train_run's recipe plus eval, controls,
+    """controls_seed (rules/controls.smk) reads train_seed's recipe plus eval, controls,
     bootstrap.demo_noise and stats; adding a training seed leaves the other seeds' jobs
     alone, a controls.* change makes them stale."""
     cfg = json.loads(rules["controls_seed"]["params"]["cfg"])
-    run = json.loads(rules["train_run"]["params"]["cfg"])
+    run = json.loads(rules["train_seed"]["params"]["cfg"])
     assert cfg["training"] == run["training"] and cfg["student"] == run["student"] and cfg["env"] == run["env"]
     assert set(cfg["controls"]) >= {"runs", "dagger_tasks", "demo_tasks", "null_examples"}
     assert "seeds" not in cfg["training"] and "demo_noise" in cfg["bootstrap"] and "n_resamples" in cfg["stats"]
@@ -135,8 +121,8 @@ def test_cheap_rules_are_local_and_declared_next_to_the_rule(rules):
                  "training_summary", "phase3_tables", "selection_pick", "selection_summary", "validation_select",
                  "validate", "tables", "gates", "registry", "figure", "all", "controls"):
         assert rules[name]["local"], name
-    for name in ("train_run", "evaluate_base", "label_shard", "validation_train", "validation_evaluate",
-                 "controls_seed"):
+    for name in ("train_seed", "selection_seed", "evaluate_base", "label_shard", "validation_train",
+                 "validation_evaluate", "controls_seed"):
         assert not rules[name]["local"], name
 
 
@@ -200,7 +186,7 @@ def test_prompt_layout_makes_every_student_job_stale(rules, tmp_path):
     other = _dump("tests/data/config_mock.yaml", str(over))
     changed = {r for r in rules if rules[r]["params"].get("cfg") != other[r]["params"].get("cfg")}
     student_jobs = {"build_student", "phase0_rollouts", "phase0_expert", "phase0_mine", "label_shard",
-                    "label_reliability", "micro_training", "replay_set", "train_run", "validation_train",
-                    "evaluate_base", "validation_evaluate", "validation_base", "selection_train", "controls_seed"}
+                    "label_reliability", "micro_training", "replay_set", "train_seed", "validation_train",
+                    "evaluate_base", "validation_evaluate", "validation_base", "selection_seed", "controls_seed"}
     assert student_jobs <= changed, student_jobs - changed
     assert all('"prompt_layout": "observation_first"' in other[r]["params"]["cfg"] for r in student_jobs)

@@ -156,7 +156,8 @@ def test_full_dry_run_spreads_heavy_stages(wf_copy):
     counts = job_counts(text)
     for rule in ("phase0_rollouts", "label_shard", "micro_training"):
         assert counts[rule] >= 50, (rule, counts[rule])
-    assert counts["evaluate_run"] + counts["evaluate_base"] >= 50
+    # a run's blocks are written by its seed's train_seed job: one job a seed, every run
+    assert counts["train_seed"] == 5 and counts["selection_seed"] == 5
     assert counts["evaluate_base"] == stage_shards(effective_config(["config/full.yaml"]))["eval"] >= 2
     label_cmd = next(line for line in text.splitlines() if "scripts/label_shard.py" in line)
     assert '"max_snapshots": null' in label_cmd and '"horizon": 16' not in label_cmd
@@ -179,7 +180,7 @@ def test_other_envs_options_do_not_reach_a_jobs_params(wf_copy):
 
 def test_study_dry_run(wf_copy):
     counts = job_counts((lambda p: p.stdout + p.stderr)(snakemake(wf_copy, "-n", "--configfile", "config/study.yaml")))
-    assert counts["train_run"] == 14 * 5 and counts["evaluate_gather"] == 1 + 14 * 5
+    assert counts["train_seed"] == 5 and counts["evaluate_gather"] == 1 + 14 * 5
 
 
 def test_profile_slurm_as_typed(tmp_path):

@@ -61,49 +61,27 @@ FIGURE_CATEGORIES: dict[str, str] = {
 # `def`, so `snakemake --lint` stays clean). Arguments are Snakemake's wildcards / input
 # objects or plain values; nothing here reads the workflow's globals.
 
-def training_section(training: dict) -> dict:
-    """The training section as a job's config carries it: without training.job, which only
-    groups runs into jobs (rules/training.smk); no run's files depend on it, so switching
-    it makes no job stale. cfg_json (rules/common.smk) and train_config_json use it."""
-    return {k: v for k, v in training.items() if k != "job"}
-
-
 def train_config_json(config: dict) -> str:
-    """Config read by train_run (rules/training.smk), without training.seeds: adding a seed
-    must not make the existing (run_id, seed) jobs stale (the seed is a wildcard)."""
-    tr = {k: v for k, v in training_section(config["training"]).items() if k != "seeds"}
+    """Config read by train_seed (rules/training.smk) and validation_train, without
+    training.seeds: adding a seed must not make the existing seeds' jobs stale (the seed is
+    a wildcard). With eval: train_seed evaluates each run it trains."""
+    tr = {k: v for k, v in config["training"].items() if k != "seeds"}
     sections = {"seed": config["seed"], "env": job_section(config["env"]), "student": config["student"]}
     # live W&B logging makes the job do more; off (default), jobs are unchanged
     if config["tracking"]["wandb_live"]:
         sections["tracking"] = config["tracking"]
-    # eval.with_training: the job evaluates its model too (rules/training.smk)
-    if config["eval"]["with_training"]:
-        sections["eval"] = config["eval"]
+    sections["eval"] = config["eval"]
     return json.dumps({**sections, "training": tr}, sort_keys=True)
 
 
 def controls_config_json(config: dict) -> str:
-    """Config read by a controls_seed job (rules/controls.smk): train_run's (the phase-2
+    """Config read by a controls_seed job (rules/controls.smk): train_seed's (the phase-2
     recipe, without training.seeds, so adding a seed leaves the other seeds' jobs alone), and
     eval, controls, bootstrap.demo_noise (the teacher demos' noise) and stats."""
     cfg = json.loads(train_config_json(config))
     cfg.update(eval=config["eval"], controls=config["controls"], stats=config["stats"],
                bootstrap={"demo_noise": config["bootstrap"]["demo_noise"]})
     return json.dumps(cfg, sort_keys=True)
-
-
-def eval_block_args(shard_size: int):
-    """train_run's params function naming the evaluation blocks it writes
-    (eval.with_training: an output named `blocks`); empty for a copy of the rule without
-    them (validation_train)."""
-
-    def args(wildcards, output) -> str:
-        if "blocks" not in output.keys():
-            return ""
-        blocks = [output.blocks] if isinstance(output.blocks, str) else list(output.blocks)
-        return f"--eval-blocks {' '.join(blocks)} --eval-shard-size {shard_size}"
-
-    return args
 
 
 def _words(paths) -> str:
@@ -118,35 +96,23 @@ def _batch_args(id_flag: str, runs) -> str:
 
 
 def seed_job_args(shard_size: int):
-    """train_seed's params function (training.job: seed): every run id of the job, its
-    output directory and, with eval.with_training, its evaluation blocks, in the order of
-    the rule's outputs (scripts/train_run.py takes several runs of one seed)."""
+    """train_seed's params function: every run id of the job, its output directory and its
+    evaluation blocks, in the order of the rule's outputs (scripts/train_run.py takes several
+    runs of one seed)."""
 
     def args(wildcards, output) -> str:
-        out = _batch_args("--run-id", output.runs)
-        if "blocks" in output.keys():
-            out += f" --eval-blocks {_words(output.blocks)} --eval-shard-size {shard_size}"
-        return out
+        return (f"{_batch_args('--run-id', output.runs)}"
+                f" --eval-blocks {_words(output.blocks)} --eval-shard-size {shard_size}")
 
     return args
 
 
-def arm_eval_args(wildcards, input, output) -> str:
-    """selection_train's arguments for the evaluation it runs after training
-    (eval.with_training: outputs `record` and `episodes`, input `base`)."""
-    if "record" not in output.keys():
-        return ""
-    return f"--base {input.base} --eval-out {output.record} --eval-episodes {output.episodes}"
-
-
 def arm_seed_args(wildcards, input, output) -> str:
-    """selection_seed's arguments (training.job: seed): every arm of the seed, its picks,
-    output directory and, with eval.with_training, its evaluation outputs, in one order."""
-    out = f"{_batch_args('--method', output.runs)} --picks {_words(input.picks)}"
-    if "records" in output.keys():
-        out += (f" --base {shlex.quote(str(input.base))} --eval-out {_words(output.records)}"
-                f" --eval-episodes {_words(output.episodes)}")
-    return out
+    """selection_seed's arguments: every arm of the seed, its picks, output directory and
+    evaluation outputs, in one order."""
+    return (f"{_batch_args('--method', output.runs)} --picks {_words(input.picks)}"
+            f" --base {shlex.quote(str(input.base))} --eval-out {_words(output.records)}"
+            f" --eval-episodes {_words(output.episodes)}")
 
 
 def model_args(wildcards, input) -> str:
@@ -162,8 +128,8 @@ def model_args(wildcards, input) -> str:
 
 
 def eval_gather_inputs(wildcards, block: str, n_blocks: int, base_record: str) -> dict:
-    """A model's evaluation blocks (`block`: evaluate_run's output pattern) and, for a
-    trained run, BASE's record (retention is measured against it)."""
+    """A model's evaluation blocks (`block`: the pattern of train_seed's and evaluate_base's
+    outputs) and, for a trained run, BASE's record (retention is measured against it)."""
     blocks = [block.format(run_id=wildcards.run_id, seed=wildcards.seed, shard=b) for b in range(n_blocks)]
     return {"blocks": blocks} if wildcards.run_id == "BASE" else {"blocks": blocks, "base": base_record}
 

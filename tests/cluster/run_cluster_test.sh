@@ -36,7 +36,7 @@ WORKFLOW_DIR=$(cd "${WORKFLOW_DIR:-$STANDIN}" && pwd)
 CONFIG=${CONFIG:-}
 TARGETS=${TARGETS:-}
 if [[ $WORKFLOW_DIR == "$STANDIN" ]]; then
-  REQUIRE_RULES=${REQUIRE_RULES:-prepare_shard,train_run}
+  REQUIRE_RULES=${REQUIRE_RULES:-prepare_shard,train_seed}
   JOB_RECORDS=${JOB_RECORDS-logs/*/*.env}
 else
   REQUIRE_RULES=${REQUIRE_RULES:-}
