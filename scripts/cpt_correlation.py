@@ -7,7 +7,7 @@ import sys
 
 from teachable import scripting
 from teachable.io import InputError, read_json, write_json
-from teachable.stats.correlation import correlation_report
+from teachable.labeling.validity import correlation_report
 from teachable.stats.estimands import estimand_report, estimand_table
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from teachable import gates as G
 from teachable.evaluation import Models, tables
+from teachable.labeling.validity import correlation_report
 from teachable.selection.summary import order_gates
 from teachable.stats import hierarchical as hier
 from teachable.stats.power import correlation_n, correlation_power
-from teachable.stats.correlation import correlation_report
 from teachable.vocab import FORMATS, QUADRANTS
 
 KW = {"confidence": 0.95, "n_resamples": 1000, "seed": 0, "min_seeds": 3, "alpha": 0.05}

@@ -143,7 +143,7 @@ def test_prefix_reuse_across_steps_scores_as_a_fresh_forward(chat_tok, arch, fmt
     episode that starts late or has no usable prefix is encoded whole in its own forward,
     two episodes in one situation share a prompt, and every score equals one plain forward
     per candidate."""
-    from teachable.policy import PrefixCache
+    from teachable.engine import PrefixCache
 
     model = _models(chat_tok)[arch]
     pol = Policy(model, chat_tok, batch_size=4, prompt_format=fmt)

@@ -115,7 +115,7 @@ def test_gathers_and_training_helpers_import_light():
     """Aggregation jobs (gathers, tables, correlation) load no torch, and the registry and
     stats namespaces load their heavy submodules only when a name is used (teachable._lazy):
     a DAG of hundreds of processes pays each import once per process."""
-    code = ("import sys; import teachable.evaluation, teachable.labeling.pipeline, teachable.stats.correlation, "
+    code = ("import sys; import teachable.evaluation, teachable.labeling.pipeline, teachable.labeling.validity, "
             "teachable.registry.wandb_mirror, teachable.sharding; "
             "print(sorted(m for m in ('torch', 'transformers', 'statsmodels', 'matplotlib') if m in sys.modules)); "
             "import teachable.stats as s, teachable.registry as r; s.holm; r.Registry; s.hierarchical; "

@@ -12,13 +12,14 @@ import torch
 from teachable.envs import env_from_config
 from teachable.io import InputError
 from teachable.labeling.branches import patches_for
+from teachable.labeling.validity import correlation_report
 from teachable.policy import Policy, load_model_and_tokenizer
 from teachable.prompts import build_prompt
 from teachable.engine import run_episodes
+from teachable.stats.correlation import correlation
 from teachable.student import encode_examples
 from teachable.training import examples_for, parse_run_id, run_data, train_adapter
-from teachable.training.micro import (MicroTrainer, correlation, correlation_report, micro_train_panel,
-                                      select_panel, validation_specs)
+from teachable.training.micro import MicroTrainer, micro_train_panel, select_panel, validation_specs
 from teachable.training.runs import check_no_heldout
 from teachable.vocab import QUADRANTS, RUN_IDS
 

@@ -20,7 +20,7 @@ from teachable.labeling.branches import elp_estimates
 from teachable.selection.pick import pick
 from teachable.stats import hierarchical as hier
 from teachable.stats.clustered import clustered_coverage, trajectory_of
-from teachable.stats.correlation import correlation_report
+from teachable.labeling.validity import correlation_report
 from teachable.vocab import FORMATS, QUADRANTS
 
 KW = {"confidence": 0.95, "n_resamples": 1000, "seed": 0, "min_seeds": 3, "alpha": 0.05}

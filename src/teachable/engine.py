@@ -4,7 +4,7 @@ policy call for all live episodes that need the model and all their candidate ac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -13,10 +13,16 @@ from .envs import TextEnv
 from .action_dist import entropy, softmax
 from .prompts import DEFAULT_LAYOUT, build_prompt, check_layout
 
-if TYPE_CHECKING:  # the engine is torch-free at import; the policy it is given brings torch
-    from .policy import Policy
-
 MODES = ("policy", "force", "deviate", "expert")
+
+
+class Scorer(Protocol):
+    """What the engine asks of a policy (teachable.policy.Policy, a test's stand-in): the
+    score of every candidate action of every prompt. The engine is torch-free at import;
+    the policy it is given brings torch. One with `reuses_prefixes` also takes a
+    PrefixCache and each prompt's owners (episodes)."""
+
+    def score(self, prompts: list[str], candidates: list[list[str]], *reuse) -> list[np.ndarray]: ...
 
 
 @dataclass
@@ -155,13 +161,33 @@ def inverse_cdf(p: np.ndarray, u: float) -> int:
 # student.max_live_episodes so that every stage's memory is bounded the same way.
 MAX_LIVE_EPISODES = 256
 # Re-encode only what follows the part of an episode's prompt that its last step's prompt
-# shares (policy.PrefixCache); scripting.setup sets it from student.reuse_prefix.
+# shares (PrefixCache); scripting.setup sets it from student.reuse_prefix.
 REUSE_PREFIX = True
 # Tokens one scoring forward may hold (student.max_batch_tokens; Policy splits its batches
 # to fit and halves one on a CUDA out-of-memory error): an int, or 'auto' = from the free
 # device memory and the model's shape on CUDA, no token limit on CPU (batches of
 # student.batch_size prompts, as before). scripting.setup sets it from the config.
 MAX_BATCH_TOKENS: int | str = "auto"
+
+
+class PrefixCache:
+    """The prompt KV of each episode's last scored step: an episode's next prompt mostly
+    repeats the last one's beginning (mission, patch; with student.prompt_layout
+    observation_first also the observation's unchanged start), so Policy.score re-encodes
+    only what follows the common prefix. Holds one step of KV at a
+    time: per episode (owner), the opaque handle the scorer gave back (policy._PromptKV)."""
+
+    def __init__(self):
+        self._last: dict = {}
+
+    def parent(self, owners: list):
+        for o in owners:
+            if o in self._last:
+                return self._last[o]
+        return None
+
+    def keep(self, owners: list[list], handles: list) -> None:
+        self._last = {o: h for os_, h in zip(owners, handles) if h is not None for o in os_}
 
 
 def _result(e: _Live, record_steps: bool) -> EpisodeResult:
@@ -246,7 +272,7 @@ def _retire(live: list[tuple[int, _Live]], results: list, record_steps: bool) ->
 
 
 def run_episodes(
-    policy: Policy | None,
+    policy: Scorer | None,
     make_env: Callable[[], TextEnv],
     specs: list[EpisodeSpec],
     temperature: float = 1.0,
@@ -274,8 +300,6 @@ def run_episodes(
     cap = max(1, int(max_live if max_live is not None else MAX_LIVE_EPISODES))
     reuse = None
     if REUSE_PREFIX and getattr(policy, "reuses_prefixes", False):
-        from .policy import PrefixCache
-
         reuse = PrefixCache()
     results: list[EpisodeResult | None] = [None] * len(specs)
     live: list[tuple[int, _Live]] = []

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import InputError
+from . import engine
 from .action_dist import entropy, softmax  # noqa: F401  (re-exported: torch-free home)
+from .engine import PrefixCache
+from .io import InputError
 
 _log = logging.getLogger(__name__)
 
@@ -215,26 +217,6 @@ class _PromptKV:
         self.ids, self.layers, self.row, self.start = ids, layers, row, start
 
 
-class PrefixCache:
-    """The prompt KV of each episode's last scored step (rollout engine): an episode's next
-    prompt mostly repeats the last one's beginning (mission, patch; with
-    student.prompt_layout observation_first also the observation's unchanged start), so
-    Policy.score re-encodes only what follows the common prefix. Holds one step of KV at a
-    time."""
-
-    def __init__(self):
-        self._last: dict = {}
-
-    def parent(self, owners: list) -> _PromptKV | None:
-        for o in owners:
-            if o in self._last:
-                return self._last[o]
-        return None
-
-    def keep(self, owners: list[list], handles: list) -> None:
-        self._last = {o: h for os_, h in zip(owners, handles) if h is not None for o in os_}
-
-
 def _common_prefix(a, b) -> int:
     """Length of the common leading run of two token-id sequences, at most len(b) - 1 (the
     last prompt token is always fed, its logits score the first candidate token)."""
@@ -291,7 +273,7 @@ def _gather_prefix_kv(parents: list, lengths: list[int], width: int, start: int,
 class Policy:
     """pi(a|s) = softmax over valid actions of summed action-token log-probabilities."""
 
-    reuses_prefixes = True  # score() takes a PrefixCache (the rollout engine passes one)
+    reuses_prefixes = True  # score() takes an engine.PrefixCache (the engine passes one)
 
     def __init__(self, model, tokenizer, batch_size: int = 256, prompt_format: str | None = None,
                  max_batch_tokens: int | str | None = "default"):
@@ -300,8 +282,6 @@ class Policy:
         self.tok.padding_side = "left"
         self.batch_size = batch_size
         if max_batch_tokens == "default":  # student.max_batch_tokens, as scripting.setup set it
-            from . import engine
-
             max_batch_tokens = engine.MAX_BATCH_TOKENS
         # tokens one forward may hold (None: no limit); halved where a CUDA OOM shows it too large
         self.max_batch_tokens = resolve_token_budget(model, max_batch_tokens)

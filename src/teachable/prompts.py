@@ -15,7 +15,7 @@ PLACEBO_TEXT = "read the observation carefully and then choose one action ."
 # history_first = mission / [patch] / history / observation / action: (the original text);
 # observation_first = mission / [patch] / observation / history / action: the parts that
 # change least from step to step come first, so an episode's next prompt shares a longer
-# prefix with its last one (policy.PrefixCache re-encodes less; docs/design.md §4).
+# prefix with its last one (engine.PrefixCache re-encodes less; docs/design.md §4).
 PROMPT_LAYOUTS = ("history_first", "observation_first")
 DEFAULT_LAYOUT = "history_first"
 

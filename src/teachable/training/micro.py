@@ -211,7 +211,3 @@ def micro_train_panel(trainer: MicroTrainer, make_env: Callable, panel: list[dic
             f"{rec['pi_target_after']:.2f}")
     return out
 
-
-# The CPT-vs-utility correlation and its gate live in teachable.stats.correlation (torch-free,
-# so the cpt_correlation job does not import torch); re-exported here for old imports.
-from ..stats.correlation import correlation, correlation_report  # noqa: E402,F401
