@@ -41,6 +41,7 @@ def test_derived_sets():
     assert vocab.ROUTES_OR_NONE == vocab.ROUTES + ("none",)
     assert vocab.SELECTION_FORMATS == vocab.FORMATS + ("route",)
     assert set(vocab.CONDITIONS) == {"base", "placebo", *vocab.FORMATS}
+    assert vocab.RATE_CONDITIONS == ("policy", "force", "deviate", "expert", "placebo", "demo", "contrast", "hint")
     assert len(vocab.RUN_IDS) == len(vocab.QUADRANTS) * len(vocab.FORMATS) + len(vocab.BASELINES) == 14
     assert set(vocab.PER_SEED_METHODS) <= set(vocab.SELECTION_METHODS)
     assert len(set(vocab.FIGURE_NAMES)) == len(vocab.FIGURE_NAMES)

@@ -12,8 +12,7 @@ from tqdm.auto import tqdm
 from .envs import TextEnv
 from .action_dist import entropy, softmax
 from .prompts import DEFAULT_LAYOUT, build_prompt, check_layout
-
-MODES = ("policy", "force", "deviate", "expert")
+from .vocab import ROLLOUT_MODES
 
 
 class Scorer(Protocol):
@@ -291,8 +290,8 @@ def run_episodes(
     student's prompt layout (student.prompt_layout, prompts.PROMPT_LAYOUTS)."""
     check_layout(layout)
     for s in specs:
-        if s.mode not in MODES:
-            raise ValueError(f"unknown rollout mode {s.mode!r} (known: {', '.join(MODES)})")
+        if s.mode not in ROLLOUT_MODES:
+            raise ValueError(f"unknown rollout mode {s.mode!r} (known: {', '.join(ROLLOUT_MODES)})")
         if (s.seed is None) == (s.state is None):
             raise ValueError(f"episode {s.episode_id}: give exactly one of seed or state")
     if policy is None and any(s.mode != "expert" for s in specs):

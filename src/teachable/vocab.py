@@ -23,6 +23,12 @@ SELECTION_FORMATS = FORMATS + ("route",)
 # conditions of the contextual patch test (CPT): the unpatched prompt, the placebo patch
 # and one patch per format (teachable.prompts.patch_text)
 CONDITIONS = ("base", "placebo", "demo", "contrast", "hint")
+# episode modes of the rollout engine (teachable.engine); as phase-1 conditions they give
+# leverage: the student acts, the expert's first action is forced, the student deviates
+# from it, the expert acts throughout
+ROLLOUT_MODES = ("policy", "force", "deviate", "expert")
+# the conditions a labeled snapshot has a success rate p_<c> (and mean progress prog_<c>) for
+RATE_CONDITIONS = ROLLOUT_MODES + CONDITIONS[1:]
 
 # phase-2 training runs: one per (quadrant, format), and the two baselines
 BASELINES = ("B1_uniform", "B2_all")

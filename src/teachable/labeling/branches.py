@@ -14,8 +14,6 @@ from ..prompts import DEFAULT_LAYOUT, patch_text
 from ..vocab import CONDITIONS, ROUTES
 from ..engine import EpisodeSpec, run_episodes
 
-LEVERAGE = ("policy", "force", "deviate", "expert")
-
 
 def local_leverage(force: list, deviate: list, pi_star: float) -> float:
     """L_local = p_force - p_policy, Rao-Blackwellised over the policy's first action.

@@ -12,15 +12,14 @@ from scipy.stats import rankdata, spearmanr
 
 from ..io import derive_seed, hash_fraction
 from ..stats import bootstrap_samples
-from ..vocab import QUADRANTS
+from ..vocab import QUADRANTS, RATE_CONDITIONS
 from .quadrants import quadrant
 
 # headline labels (from labeling.outcome), the other outcome's (reported where present),
 # success rates and mean progress per condition
 _HEAD = ("L_local", "L_local_plugin", "L_upper", "ELP_net", "ELP_net_xfit")
 BY_N_LABELS = _HEAD + tuple(f"{k}{s}" for s in ("_success", "_progress") for k in _HEAD)
-LABELS = BY_N_LABELS + tuple(f"{p}{c}" for p in ("p_", "prog_") for c in (
-    "policy", "force", "deviate", "expert", "placebo", "demo", "contrast", "hint"))
+LABELS = BY_N_LABELS + tuple(f"{p}{c}" for p in ("p_", "prog_") for c in RATE_CONDITIONS)
 ROLLOUT_KEYS = ("p_", "prog_", "n_", "L_", "gain_", "ELP", "route", "d_", "quadrant", "rollout_", "label_outcome")
 
 

@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from ..io import InputError
+from ..vocab import RATE_CONDITIONS
 
 SCHEMA_VERSION = 1
 UNCERTAINTY = ("U", "U_norm", "margin", "topk_spread", "effective_actions")
@@ -37,7 +38,7 @@ LABEL_KEYS = frozenset({
 })
 # the same labels in the other outcome (labeling.outcome) and the mean progress per condition
 LABEL_KEYS = LABEL_KEYS | {f"{k}{s}" for k in LABEL_KEYS for s in ("_success", "_progress")} | {
-    f"prog_{c}" for c in ("policy", "force", "deviate", "expert", "placebo", "demo", "contrast", "hint")}
+    f"prog_{c}" for c in RATE_CONDITIONS}
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
