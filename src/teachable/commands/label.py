@@ -67,7 +67,7 @@ def _quad_cfg(cfg, args):
 
 def run(args: argparse.Namespace) -> int:
     from ..envs import env_from_config
-    from ..labeling import pipeline, quadrants, rollouts, uncertainty
+    from ..labeling import branches, pipeline, quadrants, uncertainty
     from ..prompts import layout_of
 
     cfg = load_config(args.config)
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.step in ("leverage", "cpt"):
         if args.step == "cpt" and any("teacher" not in s for s in snaps):
             raise SystemExit(f"{args.inp}: 'cpt' needs teacher advice: run `teachable label hints` first")
-        rollouts.label_rollouts(_policy(cfg, args), mk, snaps, lab["n_rollouts"], lab["horizon"], cfg["seed"],
+        branches.label_rollouts(_policy(cfg, args), mk, snaps, lab["n_rollouts"], lab["horizon"], cfg["seed"],
                                 st["temperature"], st["history"], cpt=args.step == "cpt", progress=args.step,
                                 outcome=lab["outcome"], layout=layout_of(st))
     elif args.step == "quadrants":
