@@ -208,8 +208,8 @@ def test_lora_rank_change_reruns_phase2_and_downstream_only(wf):
 
 
 def _dry_command(wf, target: str) -> str:
-    """The shell command Snakemake would run for `target` (-n -p --forceall)."""
-    res = snakemake(wf, "-n", "-p", "--forceall", target, "--configfile", CFG)
+    """The shell command Snakemake would run for `target`'s own job (-n -p --force)."""
+    res = snakemake(wf, "-n", "-p", "--force", target, "--configfile", CFG)
     lines = (res.stdout + res.stderr).splitlines()
     return next(line.split("Shell command: ", 1)[1] for line in lines if "Shell command: " in line)
 
