@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from . import logs
+from . import logs, scripting
 from .io import InputError
 
 GROUPS = ("runs", "analyze", "label", "status", "config", "gates", "doctor")
@@ -20,10 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="teachable",
         description="Run registry and multi-seed statistics of the teachable pipeline.")
-    p.add_argument("--debug", action="store_true",
-                   help="show the Python traceback of an error instead of the one 'error:' line")
+    scripting.add(p, "debug")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    logs.add_verbosity(p)
+    scripting.add_verbosity(p)
     sub = p.add_subparsers(dest="group", metavar="GROUP", required=True)
     for name in GROUPS:
         importlib.import_module(f"teachable.commands.{name}").register(sub)

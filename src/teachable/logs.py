@@ -1,21 +1,12 @@
 """One logging setup for the `teachable` CLI and the scripts: timestamps and levels on
-stderr, `-v` for debug, `-q` for warnings only."""
+stderr, `-v` for debug, `-q` for warnings only (the options: teachable.scripting.add_verbosity)."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def add_verbosity(p: argparse.ArgumentParser) -> None:
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity", default=0,
-                   help="debug messages too")
-    g.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity",
-                   help="warnings and errors only")
 
 
 def level(verbosity: int) -> int:

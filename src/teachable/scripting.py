@@ -1,4 +1,5 @@
-"""Shared plumbing of the thin CLIs in scripts/: arguments, threads, clear errors."""
+"""Shared plumbing of the thin CLIs in scripts/ and of the `teachable` CLI: the one argument
+layer (OPTIONS, `add`), threads, clear errors."""
 
 from __future__ import annotations
 
@@ -11,13 +12,73 @@ from . import logs
 from .config import cli_config
 from .io import InputError
 
+_CONFIG_HELP = "config: a YAML file (by hand) or a JSON object (what Snakemake passes)"
 
-def add_config_arg(p: argparse.ArgumentParser, required: bool = True, help: str | None = None) -> None:
+# The one argument layer: every option that more than one script or `teachable` command takes
+# is defined here, once, and added with `add(parser, name, **changes)` (a command's own default
+# or help goes in `changes`; the flags and the type never change). A name maps to its
+# (flags, argparse keywords) pairs: the first is the visible option, the others hidden aliases
+# sharing its dest. tests/test_cli_args.py fails where a parser defines one of these flags by hand.
+OPTIONS: dict[str, list[tuple[tuple[str, ...], dict]]] = {
+    # a run's config file (scripts: also the JSON object a rule passes); --cfg: the rules' spelling
+    "config": [(("--config",), dict(dest="cfg", metavar="CONFIG", type=str, help=_CONFIG_HELP)),
+               (("--cfg",), dict(dest="cfg", type=str, help=argparse.SUPPRESS))],
+    # snakemake's own spelling: config files merged in order, then KEY=VALUE overrides
+    "configfiles": [(("--configfile",), dict(nargs="+", action="extend", default=[], metavar="F",
+                                             help="config file(s), merged in order (default: config/config.yaml)"))],
+    "overrides": [(("--config",), dict(nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                                       help="overrides as for snakemake --config (value parsed as YAML)"))],
+    "threads": [(("--threads",), dict(type=int, default=1, help="torch CPU threads"))],
+    "student": [(("--student",), dict(default=None, help="the built student's model dir "
+                                                          "(default: the config's student.base_model)"))],
+    "device": [(("--device",), dict(default=None, help="torch device (default: the config's student.device)"))],
+    "seed": [(("--seed",), dict(type=int, help="seed"))],
+    "out": [(("--out",), dict(help="output file"))],
+    "out_dir": [(("--out-dir",), dict(help="output directory"))],
+    "cache_dir": [(("--cache-dir",), dict(help="teacher response cache"))],
+    "results": [(("--results",), dict(default="results", help="results directory (default: results)"))],
+    "json": [(("--json",), dict(action="store_true", help="print JSON instead of tables"))],
+    "debug": [(("--debug",), dict(action="store_true",
+                                  help="show the Python traceback of an error instead of the one 'error:' line"))],
+    "verbose": [(("-v", "--verbose"), dict(action="store_const", const=1, dest="verbosity", default=0,
+                                           help="debug messages too"))],
+    "quiet": [(("-q", "--quiet"), dict(action="store_const", const=-1, dest="verbosity",
+                                       help="warnings and errors only"))],
+}
+
+
+# flag -> its OPTIONS name (--config: the config file; "overrides" reuses the flag in snakemake's sense)
+FLAG_NAMES = {f: name for name, pairs in OPTIONS.items() if name != "overrides" for flags, _ in pairs for f in flags}
+
+
+def add(p, name: str, **changes) -> argparse.Action:
+    """Add the shared option `name` (an OPTIONS key) to `p` (a parser or an argument group);
+    `changes` replace its keywords (default, help, required...); `dest` applies to its hidden
+    aliases too. Each action made here carries `shared_option` (its name) and `changed` (the
+    keywords replaced), which the tests read."""
+    first, *aliases = OPTIONS[name]
+    action = p.add_argument(*first[0], **{**first[1], **changes})
+    action.shared_option, action.changed = name, frozenset(changes)
+    for flags, kw in aliases:
+        a = p.add_argument(*flags, **{**kw, **({"dest": changes["dest"]} if "dest" in changes else {})})
+        a.shared_option, a.changed = name, frozenset(changes) & {"dest"}
+    return action
+
+
+def add_verbosity(p: argparse.ArgumentParser) -> None:
+    """-v / -q (exclusive): the log level of teachable.logs.configure."""
+    g = p.add_mutually_exclusive_group()
+    add(g, "verbose")
+    add(g, "quiet")
+
+
+def add_config_arg(p: argparse.ArgumentParser, required: bool = True, help: str | None = None,
+                   default: str | None = None, dest: str = "cfg") -> None:
     """`--config` (the one spelling of every command); `--cfg` stays as a hidden alias so
-    that existing rule shell lines keep working."""
-    help = help or "config: a YAML file (by hand) or a JSON object (what Snakemake passes)"
-    p.add_argument("--config", dest="cfg", metavar="CONFIG", type=str, help=help + (" (required)" if required else ""))
-    p.add_argument("--cfg", dest="cfg", type=str, help=argparse.SUPPRESS)
+    that existing rule shell lines keep working. Required is checked after parsing (argparse
+    cannot require one of two flags sharing a dest)."""
+    help = help or _CONFIG_HELP
+    add(p, "config", help=help + (" (required)" if required else ""), default=default, dest=dest)
     if required:
         p.set_defaults(_config_required=True)
 
@@ -34,13 +95,28 @@ class _Parser(argparse.ArgumentParser):
         return args
 
 
-def parser(description: str, cfg: bool = True) -> argparse.ArgumentParser:
-    p = _Parser(description=description)
+def add_common(p: argparse.ArgumentParser, cfg: bool = True, threads: int = 1) -> argparse.ArgumentParser:
+    """What every script takes (and `teachable label`'s rule stages, built from the same
+    functions): --config (when `cfg`), --threads, -v/-q."""
     if cfg:
         add_config_arg(p)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    logs.add_verbosity(p)
+    add(p, "threads", **({"default": threads} if threads != 1 else {}))
+    add_verbosity(p)
     return p
+
+
+def parser(description: str, cfg: bool = True) -> argparse.ArgumentParser:
+    return add_common(_Parser(description=description), cfg)
+
+
+def run_stage(description: str, args_fn: Callable, fn: Callable) -> None:
+    """A script that is one stage function (e.g. teachable.labeling.stages): the common
+    options, the stage's own (`args_fn(parser)`), `setup`, then `fn(args, cfg)`. `teachable
+    label` builds its parsers from the same `args_fn` and calls the same `fn`."""
+    p = parser(description)
+    args_fn(p)
+    args = p.parse_args()
+    fn(args, setup(args))
 
 
 def set_threads(n: int) -> None:
@@ -113,7 +189,7 @@ def gather_shards(description: str, merge: Callable[[list], dict], summary: Call
 
     p = parser(description, cfg=False)
     p.add_argument("--shards", nargs="+", required=True)
-    p.add_argument("--out", required=True)
+    add(p, "out", required=True)
     args = p.parse_args()
     setup(args)
     merged = merge([read_json(f) for f in args.shards])
@@ -126,11 +202,11 @@ EVAL_SNAPSHOT_KEYS = ("snapshot_id", "quadrant", "heldout", "state", "history")
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """The model an evaluation job loads (BASE, or a run's adapter) and the labeled snapshots
-    whose held-out part is its panel: shared by evaluate_block.py and evaluate_run.py."""
-    p.add_argument("--student", default=None)
+    whose held-out part is its panel: shared by evaluate_base.py and validation_evaluate.py."""
+    add(p, "student")
     p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl (panel: held-out only)")
     p.add_argument("--run-id", required=True)
-    p.add_argument("--seed", type=int, required=True)
+    add(p, "seed", required=True)
     p.add_argument("--adapter", default=None, help="LoRA adapter dir (none for BASE)")
 
 
@@ -156,8 +232,12 @@ def parse_args(description: str, paths: dict[str, str], student: bool = False) -
     `setup` (logging, torch threads, the config). Returns (args, config)."""
     p = parser(description)
     if student:
-        p.add_argument("--student", default=None)
+        add(p, "student")
     for flag, help in paths.items():
-        p.add_argument(flag, required=True, help=help)
+        name = FLAG_NAMES.get(flag)
+        if name:
+            add(p, name, required=True, help=help)
+        else:
+            p.add_argument(flag, required=True, help=help)
     args = p.parse_args()
     return args, setup(args)

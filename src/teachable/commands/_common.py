@@ -1,4 +1,5 @@
-"""Helpers shared by command groups: common options, tables, JSON output."""
+"""Helpers shared by command groups: parent parsers of common options (the options
+themselves: teachable.scripting.OPTIONS), tables, JSON output."""
 
 from __future__ import annotations
 
@@ -11,22 +12,23 @@ from typing import Any, Sequence
 
 from ..io import write_text
 from ..registry import Registry
+from ..scripting import add
 from ..stats import jsonable
 
 
 def db_parent(json_flag: bool = True) -> argparse.ArgumentParser:
     """--results/--db (and --json), shared by every command that reads the registry."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--results", default="results", help="results directory (default: results)")
+    add(p, "results")
     p.add_argument("--db", help="registry database (default: RESULTS/registry.sqlite)")
     if json_flag:
-        p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+        add(p, "json")
     return p
 
 
 def json_parent() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add(p, "json")
     return p
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..io import InputError
 from ..registry import seed_values
+from ..scripting import add
 from ..stats import (adjust_pvalues, paired_comparison, plot_seed_curve, pooled_sd, seed_curve,
                      seeds_needed, seeds_needed_from_sd, unpaired_comparison)
 from ._common import (db_parent, emit_to, fmt, json_parent, kv_table, markdown_table,
@@ -38,7 +39,7 @@ def register(sub) -> None:
     c.add_argument("--alpha", type=float, default=0.05)
     c.add_argument("--method", choices=["BCa", "percentile"], default="BCa")
     c.add_argument("--n-resamples", type=int, default=9999)
-    c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    add(c, "seed", default=0, help="bootstrap seed")
     for fmt_ in ("csv", "json", "md"):
         c.add_argument(f"--{fmt_}", nargs="?", const="-", metavar="PATH",
                        help=f"write {fmt_} to PATH (stdout without PATH)")
@@ -56,7 +57,7 @@ def register(sub) -> None:
     c.add_argument("--target-half-width", type=float)
     c.add_argument("--max-n", type=int, default=30)
     c.add_argument("--n-resamples", type=int, default=2000)
-    c.add_argument("--seed", type=int, default=0)
+    add(c, "seed", default=0, help="bootstrap seed")
     c.add_argument("--plot", help="plot path (default RESULTS/figures/seeds_METRIC.png)")
     c.set_defaults(func=cmd_seeds)
 

@@ -9,17 +9,16 @@ import json
 import yaml
 
 from ..config import effective_config, parse_overrides
+from ..scripting import add
 
 
 def register(sub) -> None:
     p = sub.add_parser("config", help="effective configuration")
     csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = csub.add_parser("show", help="print the effective validated config (YAML, or --json)")
-    show.add_argument("--configfile", nargs="+", action="extend", default=[], metavar="F",
-                      help="config file(s), merged in order (default: config/config.yaml)")
-    show.add_argument("--config", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                      help="overrides as for snakemake --config (value parsed as YAML)")
-    show.add_argument("--json", action="store_true")
+    add(show, "configfiles")
+    add(show, "overrides")
+    add(show, "json", help="print JSON instead of YAML")
     show.set_defaults(func=run_show)
 
 

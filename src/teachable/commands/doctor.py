@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import effective_config, parse_overrides
 from ..io import InputError
+from ..scripting import add
 
 GIB = 2**30
 # prompt tokens assumed per live episode where the student's tokenizer cannot be read
@@ -19,16 +20,14 @@ ASSUMED_PROMPT_TOKENS = 300
 
 def register(sub) -> None:
     p = sub.add_parser("doctor", help="device, dtype, free memory, token budget; does the student fit?")
-    p.add_argument("--configfile", nargs="+", action="extend", default=[], metavar="F",
-                   help="config file(s), merged in order (default: config/config.yaml)")
-    p.add_argument("--config", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="overrides as for snakemake --config (value parsed as YAML)")
-    p.add_argument("--student", default="results/student/base",
-                   help="the built bootstrap student (used when student.base_model is bootstrap)")
+    add(p, "configfiles")
+    add(p, "overrides")
+    add(p, "student", default="results/student/base",
+        help="the built bootstrap student (used when student.base_model is bootstrap)")
     p.add_argument("--memory-gib", type=float, default=None,
                    help="judge against this much free device memory instead of the device's own "
                         "(e.g. 24 for a card you plan to use)")
-    p.add_argument("--json", action="store_true")
+    add(p, "json", help="print JSON instead of text")
     p.set_defaults(func=run)
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 
 
+from ..scripting import add
+
+
 def register(sub) -> None:
     p = sub.add_parser("gates", help="the decision gates of a run (results/gates.json) as a table")
     p.add_argument("path", nargs="?", default="results/gates.json")
-    p.add_argument("--json", action="store_true", help="print the records instead")
+    add(p, "json", help="print the records instead")
     p.set_defaults(func=run)
 
 

@@ -1,20 +1,42 @@
-"""`teachable label ...`: the phase-1 steps one at a time on a JSONL of snapshots, with the
-same code as the Snakemake rules (hints, uncertainty, leverage, cpt, quadrants, plot)."""
+"""`teachable label ...`: phase-1 labeling by hand, with the rules' own code.
+
+- `shard`, `gather`, `reliability`: the rules' stages themselves (teachable.labeling.stages:
+  the same options and the same function as scripts/label_shard.py, label_gather.py and
+  label_reliability.py; byte-identical outputs).
+- `hints`, `uncertainty`, `leverage`, `cpt`, `quadrants`, `plot`: one step of a shard's
+  labeling at a time on a JSONL of snapshots (the functions pipeline.label_shard and
+  pipeline.gather are made of), to inspect or redo a single step.
+
+Every subcommand takes the shared options of teachable.scripting (--config, --threads...),
+and sets up logging, threads and the config with scripting.setup, as the scripts do."""
 
 from __future__ import annotations
 
 import argparse
 from functools import partial
 
-from ..config import load_config
+from .. import scripting
 from ..io import write_jsonl
+from ..labeling import stages
 
 STEPS = ("hints", "uncertainty", "leverage", "cpt", "quadrants", "plot")
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+def _config(p) -> None:
+    scripting.add_config_arg(p, required=False, default=DEFAULT_CONFIG,
+                             help=f"pipeline config: a YAML file or a JSON object (default: {DEFAULT_CONFIG})")
 
 
 def register(sub) -> None:
-    g = sub.add_parser("label", help="phase-1 labeling steps on a snapshots file")
+    g = sub.add_parser("label", help="phase-1 labeling: the rules' stages, or one step at a time")
     steps = g.add_subparsers(dest="step", metavar="STEP", required=True)
+    for name, (args_fn, _, help_) in stages.STAGES.items():
+        p = steps.add_parser(name, help=help_, description=help_)
+        _config(p)
+        scripting.add(p, "threads")
+        args_fn(p)
+        p.set_defaults(func=run_stage)
     for name, help_ in (
         ("hints", "teacher advice (suggested action, diagnosis...) for each snapshot"),
         ("uncertainty", "U, margin, top-k spread, effective actions under the student"),
@@ -25,16 +47,16 @@ def register(sub) -> None:
     ):
         p = steps.add_parser(name, help=help_)
         p.add_argument("--in", dest="inp", required=True, help="snapshots (.jsonl or .json list)")
-        p.add_argument("--config", default="config/config.yaml", help="pipeline config (YAML)")
+        _config(p)
         if name == "plot":
-            p.add_argument("--out-dir", required=True)
+            scripting.add(p, "out_dir", required=True)
         else:
-            p.add_argument("--out", required=True, help="output JSONL")
+            scripting.add(p, "out", required=True, help="output JSONL")
+        scripting.add(p, "threads", **({"default": 2} if name in ("uncertainty", "leverage", "cpt") else {}))
         if name in ("uncertainty", "leverage", "cpt"):
-            p.add_argument("--student", default="results/student/base", help="student model dir")
-            p.add_argument("--threads", type=int, default=2)
+            scripting.add(p, "student", default="results/student/base", help="student model dir")
         if name == "hints":
-            p.add_argument("--cache-dir", default="results/phase1/teacher_cache")
+            scripting.add(p, "cache_dir", default="results/phase1/teacher_cache")
         if name in ("quadrants", "plot"):
             p.add_argument("--method", choices=["median", "quantile", "manual"])
             p.add_argument("--U-threshold", type=float)
@@ -42,16 +64,10 @@ def register(sub) -> None:
         p.set_defaults(func=run)
 
 
-def _policy(cfg, args):
-    import torch
-
-    from ..policy import Policy
-    from ..scripting import student_path
-
-    torch.set_num_threads(args.threads)
-    st = cfg["student"]
-    return Policy.load(student_path(cfg, args.student), st["adapter"], st["device"], st["batch_size"],
-                         st["prompt_format"], st["dtype"], st.get("max_batch_tokens", "auto"))
+def run_stage(args: argparse.Namespace) -> int:
+    """A rule's stage: scripting.setup, then the stage function (as scripting.run_stage)."""
+    stages.STAGES[args.step][1](args, scripting.setup(args))
+    return 0
 
 
 def _quad_cfg(cfg, args):
@@ -70,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     from ..labeling import branches, pipeline, quadrants, uncertainty
     from ..prompts import layout_of
 
-    cfg = load_config(args.config)
     from ..snapshot import read_snapshots
+
+    cfg = scripting.setup(args)
 
     # every line checked before any work (keys, schema, state, unique ids; not empty)
     snaps = read_snapshots(args.inp, pipeline.SNAPSHOT_KEYS, cfg["env"], nonempty=True)
@@ -86,11 +103,11 @@ def run(args: argparse.Namespace) -> int:
             s.setdefault("student_greedy_action", s.get("student_action") or s["valid_actions"][0])
         pipeline.ask_teacher(teacher, snaps)
     elif args.step == "uncertainty":
-        uncertainty.add_uncertainty(_policy(cfg, args), snaps, layout_of(st))
+        uncertainty.add_uncertainty(stages.load_policy(cfg, args.student), snaps, layout_of(st))
     elif args.step in ("leverage", "cpt"):
         if args.step == "cpt" and any("teacher" not in s for s in snaps):
             raise SystemExit(f"{args.inp}: 'cpt' needs teacher advice: run `teachable label hints` first")
-        branches.label_rollouts(_policy(cfg, args), mk, snaps, lab["n_rollouts"], lab["horizon"], cfg["seed"],
+        branches.label_rollouts(stages.load_policy(cfg, args.student), mk, snaps, lab["n_rollouts"], lab["horizon"], cfg["seed"],
                                 st["temperature"], st["history"], cpt=args.step == "cpt", progress=args.step,
                                 outcome=lab["outcome"], layout=layout_of(st))
     elif args.step == "quadrants":

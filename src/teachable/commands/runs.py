@@ -9,6 +9,7 @@ import sys
 
 from ..io import write_json
 from ..registry import analysis, build_registry, flatten
+from ..scripting import add, add_config_arg
 from ..stats import jsonable
 from ._common import db_parent, db_path, fmt, kv_table, open_registry, print_json, table
 
@@ -78,9 +79,10 @@ def register(sub) -> None:
     c = rs.add_parser("reproduce", parents=[common],
                       help="print the snakemake command that rebuilds a run")
     c.add_argument("runs", nargs="+", metavar="RUN")
-    c.add_argument("--config", dest="configfile", default="config/config.yaml",
+    add_config_arg(c, required=False, default="config/config.yaml", dest="configfile",
                    help="the pipeline config the run is reproduced against (YAML)")
-    c.add_argument("--configfile", dest="configfile", help=argparse.SUPPRESS)  # old spelling
+    add(c, "configfiles", dest="configfile", action="store", nargs=None, default=None, metavar=None,
+        help=argparse.SUPPRESS)  # old spelling
     c.add_argument("--cores", type=int, default=2)
     c.add_argument("--overrides-file", help="where nested overrides are written "
                    "(default RESULTS/reproduce/RUN_ID/seedN.yaml)")
@@ -95,7 +97,7 @@ def _ci_args(c, confidence: bool = True) -> None:
                    help="fewest seeds for an interval (stats.min_seeds; default %(default)s): below it none is shown")
     c.add_argument("--method", choices=["BCa", "percentile"], default="BCa")
     c.add_argument("--n-resamples", type=int, default=9999)
-    c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    add(c, "seed", default=0, help="bootstrap seed")
 
 
 def value_args(c) -> None:

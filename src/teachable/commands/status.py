@@ -7,14 +7,16 @@ import json
 from pathlib import Path
 
 from ..config import load_config
+from ..scripting import add, add_config_arg
 from ..vocab import RUN_IDS
 
 
 def register(sub) -> None:
     p = sub.add_parser("status", help="seed x config matrix of training and validation runs (done/pending)")
-    p.add_argument("--config", default="config/config.yaml")
-    p.add_argument("--results", default="results")
-    p.add_argument("--json", action="store_true")
+    add_config_arg(p, required=False, default="config/config.yaml", dest="config",
+                   help="the run's config file (YAML; default: config/config.yaml)")
+    add(p, "results")
+    add(p, "json", help="print JSON instead of the table")
     p.set_defaults(func=run)
 
 
