@@ -50,7 +50,7 @@ test-fast: setup
 test-slurm: setup
 	WORKFLOW_DIR=. CONFIG=tests/data/config_mock.yaml \
 	TARGETS="results/phase1/labeled_snapshots.jsonl results/phase0/state_restore_check.json" \
-	REQUIRE_RULES=build_student,phase0_rollouts,phase0_expert,label_shard,phase0_mine \
+	REQUIRE_RULES=build_student,mining_rollouts,mining_expert,label_shard,mining_snapshots \
 	COMPARE_EXCLUDE='(^|/)(logs?|benchmarks?|\.snakemake|teacher_usage\.json|usage[0-9]+\.json|bootstrap_report\.json)($$|/)' \
 	bash tests/cluster/run_cluster_test.sh
 

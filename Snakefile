@@ -26,7 +26,7 @@ for _cf in default_configfiles(workflow.overwrite_configfiles):
 include: "rules/common.smk"
 include: "rules/textworld.smk"
 include: "rules/student.smk"
-include: "rules/rollouts.smk"
+include: "rules/mining.smk"
 include: "rules/labeling.smk"
 include: "rules/micro_training.smk"
 include: "rules/training.smk"
@@ -39,8 +39,8 @@ include: "rules/analysis.smk"
 
 
 # One set of wildcard values for every rule, from the library's own lists (rules may still
-# narrow them). RUN_IDS comes from rules/common.smk; all are in teachable.dag.
-from teachable.dag import FIGURE_NAMES, SELECTION_METHODS
+# narrow them): the study's vocabulary, teachable.vocab.
+from teachable.vocab import FIGURE_NAMES, RUN_IDS, SELECTION_METHODS
 
 
 wildcard_constraints:

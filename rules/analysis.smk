@@ -1,14 +1,15 @@
 # Analysis: figures, tables and gates (docs/figures.md). Every rule here is cheap
 # aggregation (local). Outputs are wrapped in report() for `snakemake --report`.
 
-from teachable.dag import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURE_NAMES
+from teachable.dag import FIGURE_CATEGORIES, FIGURE_INPUTS
+from teachable.vocab import FIGURE_NAMES
 
 FIG = f"{R}/figures"
 # The figure/table code is an input, so editing it re-runs figures and tables (and only them).
 FIGURE_CODE = [
     f"{workflow.basedir}/src/teachable/figures.py",
-    f"{workflow.basedir}/scripts/make_figure.py",
-    f"{workflow.basedir}/scripts/make_tables.py",
+    f"{workflow.basedir}/scripts/figure.py",
+    f"{workflow.basedir}/scripts/tables.py",
 ]
 TABLES = PHASE3_TABLES  # rules/evaluation.smk
 
@@ -37,14 +38,14 @@ rule figure:
         inputs=lambda wc, input: dag.figure_input_args(wc.name, input, FIGURE_INPUTS),
         confidence=config["stats"]["confidence"],
     shell:
-        "python scripts/make_figure.py --name {wildcards.name} {params.inputs} --confidence {params.confidence}"
+        "python scripts/figure.py --name {wildcards.name} {params.inputs} --confidence {params.confidence}"
         " --out {output.png:q} > {log} 2>&1"
 
 
 rule tables:
     input:
         code=FIGURE_CODE,
-        csv=[rules.phase3_tables.output[t] for t in TABLES],
+        csv=[rules.evaluation_tables.output[t] for t in TABLES],
     output:
         csv=[
             report(
@@ -66,7 +67,7 @@ rule tables:
     params:
         out=lambda wildcards, output: os.path.dirname(output.md[0]),
     shell:
-        "python scripts/make_tables.py --csv {input.csv} --out-dir {params.out} > {log} 2>&1"
+        "python scripts/tables.py --csv {input.csv} --out-dir {params.out} > {log} 2>&1"
 
 
 rule gates:
@@ -79,8 +80,8 @@ rule gates:
         cpt_correlation=rules.cpt_correlation.output[0],
         snapshots=rules.label_gather.output.jsonl,
         micro_results=rules.micro_gather.output[0],
-        episodes=rules.phase3_tables.output.episodes,
-        retention=rules.phase3_tables.output.retention_results,
+        episodes=rules.evaluation_tables.output.episodes,
+        retention=rules.evaluation_tables.output.retention_results,
         training_result=rules.train_predictor.output.result,
         selection_summary=rules.selection_summary.output.summary,
     output:
@@ -97,7 +98,7 @@ rule gates:
         cfg=cfg_json("gates", "stats"),
         student=student_checks_args(),
     shell:
-        "python scripts/collect_gates.py --cfg {params.cfg:q} --controls {input.controls} {params.student}"
+        "python scripts/gates.py --cfg {params.cfg:q} --controls {input.controls} {params.student}"
         " --labeling-metadata {input.labeling_metadata}"
         " --label-reliability {input.label_reliability} --cpt-correlation {input.cpt_correlation} --micro-results {input.micro_results} --snapshots {input.snapshots}"
         " --episodes {input.episodes} --retention {input.retention} --training-result {input.training_result}"
@@ -110,7 +111,7 @@ rule verdicts:
         gates=rules.gates.output[0],
         code=[
             f"{workflow.basedir}/src/teachable/figures.py",
-            f"{workflow.basedir}/scripts/make_verdicts.py",
+            f"{workflow.basedir}/scripts/verdicts.py",
         ],
     output:
         report(
@@ -125,13 +126,13 @@ rule verdicts:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python scripts/make_verdicts.py --gates {input.gates} --out {output} > {log} 2>&1"
+        "python scripts/verdicts.py --gates {input.gates} --out {output} > {log} 2>&1"
 
 
 rule registry:
     input:
         training_summary=rules.training_summary.output[0],
-        evaluations=rules.phase3_tables.output.overall_task_results,
+        evaluations=rules.evaluation_tables.output.overall_task_results,
         selection=rules.selection_summary.output.summary,
     output:
         f"{R}/registry.sqlite",
@@ -147,7 +148,7 @@ rule registry:
         cfg=cfg_json("tracking"),
         results=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "python scripts/build_registry.py --cfg {params.cfg:q} --results {params.results} --db {output} > {log} 2>&1"
+        "python scripts/registry.py --cfg {params.cfg:q} --results {params.results} --db {output} > {log} 2>&1"
 
 
 ALL_TARGETS.extend(

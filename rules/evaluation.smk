@@ -3,6 +3,8 @@
 # once (greedy and deterministic) by evaluate_base, one job per block; a trained run's
 # blocks are written by its seed's train_seed job (rules/training.smk).
 
+from teachable.vocab import RUN_IDS
+
 
 rule evaluate_base:
     input:
@@ -27,7 +29,7 @@ rule evaluate_base:
         model=dag.model_args,
         shard_size=config["eval"]["shard_size"],
     shell:
-        "python scripts/evaluate_block.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        "python scripts/evaluate_base.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
         " {params.model} --shard {wildcards.shard} --shard-size {params.shard_size} --out {output}"
         " --threads {threads} > {log} 2>&1"
 
@@ -64,7 +66,7 @@ MODELS = [("BASE", 0)] + [(r, s) for r in RUN_IDS for s in TRAIN_SEEDS]
 MODEL_WILDCARDS = dict(run_id=[m for m, _ in MODELS], seed=[s for _, s in MODELS])
 
 
-rule phase3_tables:
+rule evaluation_tables:
     input:
         records=expand(rules.evaluate_gather.output.record, zip, **MODEL_WILDCARDS),
         episodes=expand(rules.evaluate_gather.output.episodes, zip, **MODEL_WILDCARDS),
@@ -83,8 +85,8 @@ rule phase3_tables:
         cfg=cfg_json("stats"),
         out=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "python scripts/phase3_tables.py --cfg {params.cfg:q} --records {input.records}"
+        "python scripts/evaluation_tables.py --cfg {params.cfg:q} --records {input.records}"
         " --episodes {input.episodes} --out-dir {params.out} > {log} 2>&1"
 
 
-ALL_TARGETS.extend(rules.phase3_tables.output)
+ALL_TARGETS.extend(rules.evaluation_tables.output)

@@ -5,8 +5,8 @@ SHARDS = list(range(STAGE_SHARDS["labeling"]))
 rule label_shard:
     input:
         student=student_dir(),
-        failure=rules.phase0_mine.output[0],
-        expert=rules.phase0_expert.output.snapshots,
+        failure=rules.mining_snapshots.output[0],
+        expert=rules.mining_expert.output.snapshots,
     output:
         labels=f"{R}/phase1/shards/shard{{shard}}.jsonl",
         usage=f"{R}/phase1/shards/usage{{shard}}.json",

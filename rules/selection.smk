@@ -2,11 +2,13 @@
 # selection_seed job per training seed trains every method's arm with the shared SFT recipe
 # and evaluates it like phase 3 (against BASE's phase-3 record).
 
+from teachable.vocab import PER_SEED_METHODS, SELECTION_METHODS
+
 SEL = f"{R}/phase5/selection"
 SEL_RECORD = f"{SEL}/{{method}}/seed{{seed}}/eval.json"
 SEL_EPISODES = f"{SEL}/{{method}}/seed{{seed}}/eval.episodes.csv"
 SEL_METHODS = config["selection"]["methods"]
-PER_SEED_PICKS = dag.PER_SEED_METHODS  # random: redrawn per training seed
+PER_SEED_PICKS = PER_SEED_METHODS  # random: redrawn per training seed
 # Only the predictor arm needs the phase-4 model (and its out-of-fold scores).
 PREDICTOR = {
     "model": rules.train_predictor.output.model,
@@ -23,7 +25,7 @@ rule selection_pick:
     log:
         f"{R}/logs/selection_pick_{{method}}.log",
     wildcard_constraints:
-        method="|".join(m for m in dag.SELECTION_METHODS if m not in PER_SEED_PICKS),
+        method="|".join(m for m in SELECTION_METHODS if m not in PER_SEED_PICKS),
     localrule: True
     conda:
         CONDA_ENV
@@ -91,7 +93,7 @@ rule selection_seed:
         student=student_arg,
         arms=dag.arm_seed_args,
     shell:
-        "python scripts/selection_train.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
+        "python scripts/selection_seed.py --cfg {params.cfg:q} {params.student} --snapshots {input.snapshots}"
         " --replay {input.replay} --replay-info {input.replay_info} --seed {wildcards.seed}"
         " {params.arms} --threads {threads} > {log} 2>&1"
 

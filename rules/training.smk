@@ -3,6 +3,8 @@
 # run's phase-3 evaluation blocks right after training it (rules/evaluation.smk gathers
 # them). validation_train (rules/validation.smk) runs the same script for one run.
 
+from teachable.vocab import RUN_IDS
+
 
 # The student's own solved behaviour, mixed into every run's batches (training.replay_*):
 # one set for every run, seed and selection arm.
@@ -79,7 +81,7 @@ rule train_seed:
         student=student_arg,
         runs=dag.seed_job_args(config["eval"]["shard_size"]),
     shell:
-        "python scripts/train_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        "python scripts/train_seed.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
         " --replay {input.replay} --replay-info {input.replay_info} --seed {wildcards.seed} --stage phase2"
         " {params.runs} --threads {threads} > {log} 2>&1"
 
@@ -102,7 +104,7 @@ rule training_summary:
         mem_mb=1000,
         runtime=5,
     shell:
-        "python scripts/train_summary.py --runs {input} --out {output} > {log} 2>&1"
+        "python scripts/training_summary.py --runs {input} --out {output} > {log} 2>&1"
 
 
 ALL_TARGETS.append(f"{R}/phase2/training_summary.json")

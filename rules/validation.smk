@@ -2,7 +2,7 @@
 # configurations with fresh seeds (validation.phases / validation.phase). Done
 # (run, seed) pairs are never re-run: the seed is a wildcard, not a param. Every
 # validation evaluation (BASE included) uses FRESH tasks (stage key 'validation_tasks')
-# and the disjoint panel part 1 (evaluate_run.py --fresh), not the tasks and panel of
+# and the disjoint panel part 1 (validation_evaluate.py --fresh), not the tasks and panel of
 # phase 3 that picked the top-K (docs/training.md, "Validation on fresh tasks").
 VAL = f"{R}/validation"
 # fresh seeds of the current phase (from the config, not the checkpoint, so a new phase
@@ -12,7 +12,7 @@ VALIDATION_SEEDS = validation_seeds(config["validation"])
 
 checkpoint validation_select:
     input:
-        rules.phase3_tables.output.overall_task_results,
+        rules.evaluation_tables.output.overall_task_results,
     output:
         f"{VAL}/selected.json",
     log:
@@ -59,7 +59,7 @@ rule validation_train:
         student=student_arg,
         out=lambda wildcards, output: os.path.dirname(output.run),
     shell:
-        "python scripts/train_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        "python scripts/train_seed.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
         " --replay {input.replay} --replay-info {input.replay_info} --run-id {wildcards.run_id} --seed {wildcards.seed}"
         " --out-dir {params.out} --stage validation --threads {threads} > {log} 2>&1"
 
@@ -91,7 +91,7 @@ rule validation_evaluate:
         student=student_arg,
         model=dag.model_args,
     shell:
-        "python scripts/evaluate_run.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
+        "python scripts/validation_evaluate.py --cfg {params.cfg:q} {params.student} --labeled {input.labeled}"
         " {params.model} --out {output.record} --episodes {output.episodes} --fresh"
         " --threads {threads} > {log} 2>&1"
 
@@ -124,7 +124,7 @@ rule validate:
         base=rules.validation_base.output.record,
         base_episodes=rules.validation_base.output.episodes,
         original_base=BASE_RECORD,
-        original_episodes=rules.phase3_tables.output.episodes,
+        original_episodes=rules.evaluation_tables.output.episodes,
     output:
         multiext(f"{VAL}/report", ".md", ".json", ".csv", ".png"),
     log:
@@ -140,7 +140,7 @@ rule validate:
         seeds=" ".join(str(s) for s in VALIDATION_SEEDS),
         prefix=lambda wildcards, output: output[0][: -len(".md")],
     shell:
-        "python scripts/validation_report.py --cfg {params.cfg:q} --selected {input.selected}"
+        "python scripts/validate.py --cfg {params.cfg:q} --selected {input.selected}"
         " --seeds {params.seeds} --records {input.records} --episodes {input.episodes} --base {input.base}"
         " --base-episodes {input.base_episodes} --original-base {input.original_base}"
         " --original-episodes {input.original_episodes}"

@@ -34,7 +34,7 @@ def main():
         if not (args.csv and args.html and args.base_episodes):
             raise SystemExit("--gather needs --base-episodes, --csv and --html")
         base = pd.read_csv(args.base_episodes, dtype={"item": str}).to_dict("records")
-        # the gates rule's bootstrap seed (scripts/collect_gates.py): the same verdict as gates.json
+        # the gates rule's bootstrap seed (scripts/gates.py): the same verdict as gates.json
         rep, rows = controls_summary([read_json(f) for f in args.gather], base, cfg["stats"],
                                      derive_seed(int(cfg.get("seed", 0)), "gates"))
         write_json(args.out, rep)

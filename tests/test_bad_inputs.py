@@ -318,18 +318,18 @@ def _run(args, cwd, **env):
 
 
 def test_script_bad_input_exit_2_one_line_and_debug_shows_the_traceback(tmp_path):
-    """A pipeline script (phase0_restore_check) on a file with an old pickled state."""
+    """A pipeline script (mining_restore_check) on a file with an old pickled state."""
     inp = tmp_path / "snaps.json"
     inp.write_text(json.dumps(with_(2, state=state_of(zlib.compress(pickle.dumps(Evil()))))))
     out = tmp_path / "check.json"
     cfg = json.dumps({"seed": 0, "env": {"name": "babyai", "families": ["goto"], "max_steps": 64},
                       "phase0": {"restore_check_n": 3}})
-    args = [str(ROOT / "scripts" / "phase0_restore_check.py"), "--cfg", cfg, "--snapshots", str(inp), "--out", str(out)]
+    args = [str(ROOT / "scripts" / "mining_restore_check.py"), "--cfg", cfg, "--snapshots", str(inp), "--out", str(out)]
     r = _run(args, tmp_path)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 2 and len(lines) == 1, r.stderr
     assert lines[0].startswith(f"error: {inp}: record 2: snapshot s2: babyai env: this snapshot state is in the old")
-    assert "snakemake --forcerun phase0_mine phase0_expert" in lines[0]
+    assert "snakemake --forcerun mining_snapshots mining_expert" in lines[0]
     assert not out.exists() and not (tmp_path / "PWNED").exists()
     r = _run([*args, "--debug"], tmp_path)
     assert r.returncode == 1 and "Traceback" in r.stderr and "InputError" in r.stderr

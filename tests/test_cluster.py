@@ -197,7 +197,7 @@ def test_checker_requires_both_partitions(run):
 
 
 def test_parse_comment_keeps_underscores_in_rule_names():
-    assert cr.parse_comment("rule_phase0_rollouts_wildcards_3") == ("phase0_rollouts", "3")
+    assert cr.parse_comment("rule_mining_rollouts_wildcards_3") == ("mining_rollouts", "3")
     assert cr.parse_comment("rule_build_student") == ("build_student", "")
     assert cr.parse_comment("something else") == ("", "")
 

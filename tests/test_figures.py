@@ -186,7 +186,7 @@ def test_gates_missing_inputs_are_null_not_invented(artifacts, tmp_path):
 def test_collect_gates_cli_strict_exits_nonzero(artifacts, tmp_path):
     out = tmp_path / "gates.json"
     cfg = json.dumps({"seed": 0, "gates": {"strict": True, "min_per_quadrant": 3}})
-    p = subprocess.run([sys.executable, str(ROOT / "scripts/collect_gates.py"), "--cfg", cfg,
+    p = subprocess.run([sys.executable, str(ROOT / "scripts/gates.py"), "--cfg", cfg,
                         "--selection-summary", str(artifacts / "phase5/selection/selection_summary.json"),
                         "--out", str(out)], capture_output=True, text=True,
                        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})

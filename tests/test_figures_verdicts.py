@@ -54,7 +54,7 @@ def test_report_front_page_states_the_verdicts(tmp_path):
         rule verdicts:
             input: "gates.json"
             output: report("verdicts.rst", caption="caption.rst", category="Verdicts")
-            shell: "{sys.executable} {ROOT}/scripts/make_verdicts.py --gates {{input}} --out {{output}}"
+            shell: "{sys.executable} {ROOT}/scripts/verdicts.py --gates {{input}} --out {{output}}"
         """))
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"),
            "HOME": str(tmp_path)}

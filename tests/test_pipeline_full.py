@@ -193,15 +193,15 @@ def test_n_rollouts_change_reruns_labeling_not_phase0(wf):
     dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "labeling={'n_rollouts': 4}")  # the mock config has 3
     rules = stale_rules(dry.stdout + dry.stderr)
     assert {"label_shard", "label_gather", "label_reliability"} <= rules, rules
-    assert not rules & {"build_student", "phase0_rollouts", "phase0_mine", "phase0_expert", "phase0_restore_check"}
+    assert not rules & {"build_student", "mining_rollouts", "mining_snapshots", "mining_expert", "mining_restore_check"}
 
 
 def test_lora_rank_change_reruns_phase2_and_downstream_only(wf):
     dry = snakemake(wf, "--configfile", CFG, "-n", "--config", "training={'lora_rank': 4}")
     rules = stale_rules(dry.stdout + dry.stderr)
     # train_seed writes the runs' evaluation blocks
-    assert "train_seed" in rules and "evaluate_gather" in rules and "phase3_tables" in rules
-    upstream = {"build_student", "phase0_rollouts", "phase0_mine", "phase0_expert", "phase0_restore_check",
+    assert "train_seed" in rules and "evaluate_gather" in rules and "evaluation_tables" in rules
+    upstream = {"build_student", "mining_rollouts", "mining_snapshots", "mining_expert", "mining_restore_check",
                 "label_shard", "label_gather", "micro_training", "cpt_correlation", "train_predictor",
                 "evaluate_base"}
     assert not rules & upstream, rules & upstream
@@ -214,8 +214,8 @@ def _dry_command(wf, target: str) -> str:
     return next(line.split("Shell command: ", 1)[1] for line in lines if "Shell command: " in line)
 
 
-def test_training_job_blocks_equal_evaluate_block_on_the_adapter(wf, tmp_path):
-    """train_seed evaluates each run's adapter in its own process; scripts/evaluate_block.py
+def test_training_job_blocks_equal_evaluate_base_on_the_adapter(wf, tmp_path):
+    """train_seed evaluates each run's adapter in its own process; scripts/evaluate_base.py
     (evaluate_base's recipe) on the saved adapter writes the same block."""
     import subprocess
     import sys

@@ -33,7 +33,7 @@ def test_phase0_artifacts_and_nothing_to_do(wf):
 def test_param_change_reruns_phase0_only(wf):
     dry = snakemake(wf, *TARGETS, "--configfile", CFG, "-n", "--config", "phase0={'n_tasks': 30}")
     out = dry.stdout + dry.stderr
-    assert "phase0_rollouts" in out and "build_student" not in out
+    assert "mining_rollouts" in out and "build_student" not in out
 
 
 def test_same_seed_identical_artifacts(wf, tmp_path):
@@ -56,7 +56,7 @@ def test_malformed_snapshot_file_names_file_and_line(wf, tmp_path):
     bad = tmp_path / "snaps.jsonl"
     good = json.loads((wf / "results/phase0/failure_snapshots.json").read_text())[0]
     bad.write_text(json.dumps(good) + "\n{not json}\n")
-    p = subprocess.run([sys.executable, str(wf / "scripts/phase0_restore_check.py"), "--cfg", str(wf / CFG),
+    p = subprocess.run([sys.executable, str(wf / "scripts/mining_restore_check.py"), "--cfg", str(wf / CFG),
                         "--snapshots", str(bad), "--out", str(tmp_path / "out.json")],
                        capture_output=True, text=True, cwd=wf)
     assert p.returncode == 2 and f"{bad}:2: malformed JSON" in p.stderr

@@ -38,7 +38,7 @@ def test_snakemake_report_renders_a_figure(tmp_path):
         rule fig:
             input: "transfer_matrix.csv"
             output: report("figures/transfer_heatmap.png", caption="caption.rst", category="Test")
-            shell: "{sys.executable} {ROOT}/scripts/make_figure.py --name transfer_heatmap --input transfer={{input}} --out {{output}}"
+            shell: "{sys.executable} {ROOT}/scripts/figure.py --name transfer_heatmap --input transfer={{input}} --out {{output}}"
         """))
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"), "HOME": str(tmp_path)}
     for args in (["--cores", "1"], ["--report", "report.html"]):

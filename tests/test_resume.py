@@ -126,7 +126,7 @@ def test_snakemake_process_detection():
     assert locks._is_snakemake(["/x/.venv/bin/snakemake", "--cores", "2"])
     assert locks._is_snakemake(["/usr/bin/python3.11", "/x/bin/snakemake", "-n"])
     assert locks._is_snakemake(["python", "-m", "snakemake", "-n"])
-    assert not locks._is_snakemake(["python", "scripts/train_run.py", "--cfg", "snakemake"])
+    assert not locks._is_snakemake(["python", "scripts/train_seed.py", "--cfg", "snakemake"])
     assert not locks._is_snakemake(["bash", "-c", "snakemake"])
 
 

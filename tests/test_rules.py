@@ -68,7 +68,7 @@ def test_one_job_per_seed_trains_every_run_and_writes_its_blocks(rules):
 def test_validation_train_is_train_seeds_recipe_without_blocks(rules):
     """validation_train runs train_seed's script and config for one run; no phase-3 blocks."""
     assert rules["validation_train"]["params"]["cfg"] == rules["train_seed"]["params"]["cfg"]
-    assert "scripts/train_run.py" in rules["validation_train"]["shell"]
+    assert "scripts/train_seed.py" in rules["validation_train"]["shell"]
     assert "--stage validation" in rules["validation_train"]["shell"]
     assert "eval-blocks" not in rules["validation_train"]["shell"]
     assert not any("phase3" in f for f in rules["validation_train"]["output"])
@@ -117,8 +117,8 @@ def test_labeled_snapshots_path_is_typed_once():
 def test_cheap_rules_are_local_and_declared_next_to_the_rule(rules):
     snakefile = (ROOT / "Snakefile").read_text()
     assert "localrules:" not in snakefile
-    for name in ("label_gather", "phase0_gather", "micro_gather", "evaluate_gather", "cpt_correlation",
-                 "training_summary", "phase3_tables", "selection_pick", "selection_summary", "validation_select",
+    for name in ("label_gather", "mining_gather", "micro_gather", "evaluate_gather", "cpt_correlation",
+                 "training_summary", "evaluation_tables", "selection_pick", "selection_summary", "validation_select",
                  "validate", "tables", "gates", "registry", "figure", "all", "controls"):
         assert rules[name]["local"], name
     for name in ("train_seed", "selection_seed", "evaluate_base", "label_shard", "validation_train",
@@ -129,7 +129,7 @@ def test_cheap_rules_are_local_and_declared_next_to_the_rule(rules):
 def test_rule_files_named_by_topic_hold_no_functions():
     files = {p.name for p in (ROOT / "rules").glob("*.smk")}
     assert not any(re.match(r"phase\d", f) for f in files), files
-    assert {"rollouts.smk", "labeling.smk", "training.smk", "evaluation.smk", "selection.smk"} <= files
+    assert {"mining.smk", "labeling.smk", "training.smk", "evaluation.smk", "selection.smk"} <= files
     readme = (ROOT / "README.md").read_text()
     for f in files:
         assert f"rules/{f}" in readme, f"README's rule table lacks rules/{f}"
@@ -138,6 +138,28 @@ def test_rule_files_named_by_topic_hold_no_functions():
     assert (ROOT / "report" / "workflow.rst").is_file()
     assert 'report: "report/workflow.rst"' in (ROOT / "Snakefile").read_text()
 
+
+
+# a script that more than one rule runs is named after the main one (docs/workflow.md)
+SHARED_SCRIPTS = {"validation_train": "train_seed", "validation_base": "validation_evaluate",
+                  "controls_seed": "controls", "selection_pick_per_seed": "selection_pick"}
+CLI_TOOLS = {"check_report.py", "coverage_simulation.py", "recipe_sweep.py", "student_errors.py"}
+
+
+def test_every_script_is_named_after_its_rule(rules):
+    """scripts/<rule>.py (issue 32): topic names, no phase numbers; every other script is a
+    CLI tool no rule runs."""
+    used = set()
+    for name, rule in rules.items():
+        scripts = re.findall(r"scripts/(\w+)\.py", rule["shell"] or "")
+        if name == "all":
+            assert not scripts
+            continue
+        assert scripts == [SHARED_SCRIPTS.get(name, name)], (name, scripts)
+        used.add(f"{scripts[0]}.py")
+    present = {p.name for p in (ROOT / "scripts").glob("*.py")}
+    assert present - used == CLI_TOOLS and used <= present
+    assert not [p for p in present if re.match(r"phase\d", p)]
 
 # --- teachable.dag stage helpers ------------------------------------------------------------
 
@@ -185,7 +207,7 @@ def test_prompt_layout_makes_every_student_job_stale(rules, tmp_path):
     over.write_text("student: {base_model: bootstrap, temperature: 1.0, history: 2, prompt_layout: observation_first}\n")
     other = _dump("tests/data/config_mock.yaml", str(over))
     changed = {r for r in rules if rules[r]["params"].get("cfg") != other[r]["params"].get("cfg")}
-    student_jobs = {"build_student", "phase0_rollouts", "phase0_expert", "phase0_mine", "label_shard",
+    student_jobs = {"build_student", "mining_rollouts", "mining_expert", "mining_snapshots", "label_shard",
                     "label_reliability", "micro_training", "replay_set", "train_seed", "validation_train",
                     "evaluate_base", "validation_evaluate", "validation_base", "selection_seed", "controls_seed"}
     assert student_jobs <= changed, student_jobs - changed

@@ -154,7 +154,7 @@ def test_full_dry_run_spreads_heavy_stages(wf_copy):
     dry = snakemake(wf_copy, "-n", "-p", "--configfile", "config/full.yaml")
     text = dry.stdout + dry.stderr
     counts = job_counts(text)
-    for rule in ("phase0_rollouts", "label_shard", "micro_training"):
+    for rule in ("mining_rollouts", "label_shard", "micro_training"):
         assert counts[rule] >= 50, (rule, counts[rule])
     # a run's blocks are written by its seed's train_seed job: one job a seed, every run
     assert counts["train_seed"] == 5 and counts["selection_seed"] == 5
@@ -171,10 +171,10 @@ def test_other_envs_options_do_not_reach_a_jobs_params(wf_copy):
         return [line for line in text.splitlines() if "--cfg" in line and "scripts/" in line]
 
     babyai = commands("--configfile", "config/full.yaml")
-    assert any("scripts/train_run.py" in c for c in babyai) and all('"env"' not in c or '"name": "babyai"' in c
+    assert any("scripts/train_seed.py" in c for c in babyai) and all('"env"' not in c or '"name": "babyai"' in c
                                                                      for c in babyai)
     assert not [c for c in babyai if '"textworld": {' in c]
-    tw = [c for c in commands("--configfile", "config/textworld.yaml") if "scripts/phase0_rollouts.py" in c]
+    tw = [c for c in commands("--configfile", "config/textworld.yaml") if "scripts/mining_rollouts.py" in c]
     assert tw and '"textworld": {' in tw[0]
 
 
@@ -200,9 +200,9 @@ def test_profile_slurm_as_typed(tmp_path):
     for rule, body in blocks:
         m = re.search(r"resources: (.*)", body)
         res.setdefault(rule, set()).add(m.group(1) if m else "")
-    for rule in ("build_student", "phase0_rollouts", "label_shard", "micro_training", "evaluate_base"):
+    for rule in ("build_student", "mining_rollouts", "label_shard", "micro_training", "evaluate_base"):
         assert res[rule] and all("slurm_partition=gpu" in r and "gpu=1" in r for r in res[rule]), rule
-    assert all("slurm_partition=cpu" in r and "gpu=" not in r for r in res["phase0_mine"])
+    assert all("slurm_partition=cpu" in r and "gpu=" not in r for r in res["mining_snapshots"])
 
 
 # --- gathers ------------------------------------------------------------------------------

@@ -13,15 +13,15 @@ localrule build_student:
 [Wed Dec  2 06:09:30 2026]
 Finished jobid: 1 (Rule: build_student)
 [Wed Dec  2 06:09:30 2026]
-rule phase0_rollouts:
+rule mining_rollouts:
     jobid: 4
 [Wed Dec  2 06:09:31 2026]
-rule phase0_rollouts:
+rule mining_rollouts:
     jobid: 3
 [Wed Dec  2 06:09:45 2026]
-Finished jobid: 4 (Rule: phase0_rollouts)
+Finished jobid: 4 (Rule: mining_rollouts)
 [Wed Dec  2 06:09:59 2026]
-Finished jobid: 3 (Rule: phase0_rollouts)
+Finished jobid: 3 (Rule: mining_rollouts)
 [Wed Dec  2 06:10:00 2026]
 rule label_shard:
     jobid: 7
@@ -37,8 +37,8 @@ def test_stage_times_from_a_log(tmp_path):
     log = tmp_path / "run.snakemake.log"
     log.write_text(LOG.format(bench=bench))
     df = st.parse(log)
-    assert sorted(df["rule"]) == ["build_student", "phase0_rollouts", "phase0_rollouts"]  # unfinished job left out
+    assert sorted(df["rule"]) == ["build_student", "mining_rollouts", "mining_rollouts"]  # unfinished job left out
     out = st.table(df)
     assert "| build_student | 1 | 0.0 → 2.8 | 167 | 309 |" in out
-    assert "| phase0_rollouts | 2 | 2.8 → 3.3 | 43 |  |" in out
+    assert "| mining_rollouts | 2 | 2.8 → 3.3 | 43 |  |" in out
     assert "3 jobs; first job start to last job end: 3.3 min" in out

@@ -1,8 +1,8 @@
 """What the Snakefile needs while it builds the DAG, importable without torch, pandas or
 scipy: importing teachable.training (torch) at planning time cost seconds per `snakemake -n`
 (docs/cluster.md, "Planning speed"). The study's names (run ids, selection methods, figure
-names) come from teachable.vocab; tests/test_scale.py checks validation_seeds against
-teachable.validation."""
+names) are teachable.vocab's: the Snakefile and rule files import them from there.
+tests/test_scale.py checks validation_seeds against teachable.validation."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import shlex
 
 from .envs import job_section
 from .io import InputError
-# the rule files import these names from here (defined in teachable.vocab)
-from .vocab import FIGURE_NAMES, PER_SEED_METHODS, RUN_IDS, SELECTION_METHODS  # noqa: F401
+from .vocab import PER_SEED_METHODS
 
 
 def validation_seeds(val_cfg: dict) -> list[int]:
@@ -97,7 +96,7 @@ def _batch_args(id_flag: str, runs) -> str:
 
 def seed_job_args(shard_size: int):
     """train_seed's params function: every run id of the job, its output directory and its
-    evaluation blocks, in the order of the rule's outputs (scripts/train_run.py takes several
+    evaluation blocks, in the order of the rule's outputs (scripts/train_seed.py takes several
     runs of one seed)."""
 
     def args(wildcards, output) -> str:

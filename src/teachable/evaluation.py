@@ -148,8 +148,8 @@ def sampled_task_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int =
 def write_block(out: str, policy: Policy, cfg: dict, snaps: list[dict], shard: int, shard_size: int, *,
                 run_id: str, seed: int, adapter: str | None, device: str) -> int:
     """Evaluate block `shard` of one model and write its rows (a phase-3 block file, read by
-    evaluate_gather); the number of episodes. Used by evaluate_block.py (BASE) and by
-    train_run.py (rule train_seed) right after training each run."""
+    evaluate_gather); the number of episodes. Used by evaluate_base.py (BASE) and by
+    train_seed.py (rule train_seed) right after training each run."""
     from .io import write_json
 
     rows = episode_rows(policy, cfg, snaps, shard, shard_size) + sampled_task_rows(policy, cfg, snaps, shard, shard_size)

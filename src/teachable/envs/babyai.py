@@ -61,7 +61,7 @@ _STATE_FORMAT = "teachable.babyai.state"
 _REPLAY_CACHE_SIZE = 256  # replayed states kept per process (deep copies of env + bot)
 _REPLAYS: OrderedDict = OrderedDict()
 REGENERATE_HINT = ("regenerate the phase-0 snapshots with this code: "
-                   "`snakemake --forcerun phase0_mine phase0_expert` (or delete results/phase0)")
+                   "`snakemake --forcerun mining_snapshots mining_expert` (or delete results/phase0)")
 _COLORS = ("red", "green", "blue", "purple", "yellow", "grey")
 _OBJECTS = ("key", "ball", "box", "door")
 

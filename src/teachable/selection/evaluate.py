@@ -32,7 +32,7 @@ EVAL_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history", "
 def evaluate_arm(cfg: dict, student_path: str, snaps: list[dict], adapter: str, run_path: str, base_path: str,
                  method: str, seed: int, out: str, episodes: str | None, device: str) -> dict:
     """Evaluate one trained arm like a phase-3 run and write eval.json (and its per-episode
-    rows, for the two-level CIs); `snaps` read with EVAL_KEYS. Used by selection_train.py
+    rows, for the two-level CIs); `snaps` read with EVAL_KEYS. Used by selection_seed.py
     (rule selection_seed) right after training each arm."""
     from ..evaluation import evaluate_model
     from ..io import atomic_path, read_json, write_json

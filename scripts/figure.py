@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """One paper figure from pipeline artifacts -> OUT.png and OUT.pdf (docs/figures.md).
 
-  make_figure.py --name landscape --input snapshots=results/phase1/labeled_snapshots.jsonl \
+  figure.py --name landscape --input snapshots=results/phase1/labeled_snapshots.jsonl \
       --input thresholds=results/phase1/quadrant_thresholds_auto.json --out results/figures/landscape.png"""
 
 import argparse

@@ -2,7 +2,7 @@
 """The run's verdicts from gates.json as a few lines of reStructuredText, for the report's
 front page (report/workflow.rst; docs/figures.md).
 
-  make_verdicts.py --gates results/gates.json --out results/verdicts.rst"""
+  verdicts.py --gates results/gates.json --out results/verdicts.rst"""
 
 import argparse
 

@@ -2,15 +2,15 @@
 P0_SHARDS = list(range(STAGE_SHARDS["phase0"]))
 
 
-rule phase0_rollouts:
+rule mining_rollouts:
     input:
         student=student_dir(),
     output:
         f"{R}/phase0/rollouts/shard{{shard}}.json",
     log:
-        f"{R}/logs/phase0_rollouts{{shard}}.log",
+        f"{R}/logs/mining_rollouts{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/phase0_rollouts{{shard}}.tsv"
+        f"{R}/benchmarks/mining_rollouts{{shard}}.tsv"
     conda:
         CONDA_ENV
     threads: 2
@@ -23,17 +23,17 @@ rule phase0_rollouts:
         student=student_arg,
         shard_size=config["phase0"]["shard_size"],
     shell:
-        "python scripts/phase0_rollouts.py --cfg {params.cfg:q} {params.student} --shard {wildcards.shard}"
+        "python scripts/mining_rollouts.py --cfg {params.cfg:q} {params.student} --shard {wildcards.shard}"
         " --shard-size {params.shard_size} --out {output} --threads {threads} > {log} 2>&1"
 
 
-rule phase0_gather:
+rule mining_gather:
     input:
-        expand(rules.phase0_rollouts.output[0], shard=P0_SHARDS),
+        expand(rules.mining_rollouts.output[0], shard=P0_SHARDS),
     output:
         f"{R}/phase0/rollouts.json",
     log:
-        f"{R}/logs/phase0_gather.log",
+        f"{R}/logs/mining_gather.log",
     localrule: True
     conda:
         CONDA_ENV
@@ -41,18 +41,18 @@ rule phase0_gather:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python scripts/phase0_gather.py --shards {input} --out {output} > {log} 2>&1"
+        "python scripts/mining_gather.py --shards {input} --out {output} > {log} 2>&1"
 
 
-rule phase0_mine:
+rule mining_snapshots:
     input:
-        rules.phase0_gather.output[0],
+        rules.mining_gather.output[0],
     output:
         f"{R}/phase0/failure_snapshots.json",
     log:
-        f"{R}/logs/phase0_mine.log",
+        f"{R}/logs/mining_snapshots.log",
     benchmark:
-        f"{R}/benchmarks/phase0_mine.tsv"
+        f"{R}/benchmarks/mining_snapshots.tsv"
     conda:
         CONDA_ENV
     resources:
@@ -61,19 +61,19 @@ rule phase0_mine:
     params:
         cfg=cfg_json("env", "student", "phase0"),
     shell:
-        "python scripts/phase0_mine.py --cfg {params.cfg:q} --rollouts {input} --out {output} > {log} 2>&1"
+        "python scripts/mining_snapshots.py --cfg {params.cfg:q} --rollouts {input} --out {output} > {log} 2>&1"
 
 
-rule phase0_expert:
+rule mining_expert:
     input:
         student=student_dir(),
     output:
         trajectories=directory(f"{R}/phase0/expert_trajectories"),
         snapshots=f"{R}/phase0/snapshots_expert.json",
     log:
-        f"{R}/logs/phase0_expert.log",
+        f"{R}/logs/mining_expert.log",
     benchmark:
-        f"{R}/benchmarks/phase0_expert.tsv"
+        f"{R}/benchmarks/mining_expert.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -85,18 +85,18 @@ rule phase0_expert:
         cfg=cfg_json("env", "student", "phase0"),
         student=student_arg,
     shell:
-        "python scripts/phase0_expert.py --cfg {params.cfg:q} {params.student} --out-dir {output.trajectories}"
+        "python scripts/mining_expert.py --cfg {params.cfg:q} {params.student} --out-dir {output.trajectories}"
         " --out-snapshots {output.snapshots} --threads {threads} > {log} 2>&1"
 
 
-rule phase0_restore_check:
+rule mining_restore_check:
     input:
-        failure=rules.phase0_mine.output[0],
-        expert=rules.phase0_expert.output.snapshots,
+        failure=rules.mining_snapshots.output[0],
+        expert=rules.mining_expert.output.snapshots,
     output:
         f"{R}/phase0/state_restore_check.json",
     log:
-        f"{R}/logs/phase0_restore_check.log",
+        f"{R}/logs/mining_restore_check.log",
     conda:
         CONDA_ENV
     resources:
@@ -105,7 +105,7 @@ rule phase0_restore_check:
     params:
         cfg=cfg_json("env", "phase0"),
     shell:
-        "python scripts/phase0_restore_check.py --cfg {params.cfg:q} --snapshots {input.failure} {input.expert}"
+        "python scripts/mining_restore_check.py --cfg {params.cfg:q} --snapshots {input.failure} {input.expert}"
         " --out {output} > {log} 2>&1"
 
 

@@ -2,7 +2,7 @@
 """Phase 2: training runs (run_id x seed) of the training matrix: per run a fresh LoRA
 adapter trained by SFT on the run's train snapshots -> {out}/adapter/, run.json,
 metrics.jsonl. With --eval-blocks (rule train_seed), each saved adapter's phase-3
-evaluation blocks follow in the same process (what evaluate_block.py writes).
+evaluation blocks follow in the same process (what evaluate_base.py writes).
 
 Several runs of one seed (`--run-id A B ... --out-dir dirA dirB ...`, rule train_seed)
 train one after another in one process: the imports and the student's load are paid
@@ -93,7 +93,7 @@ def train_one(args, cfg: dict, student: str, run_id: str, data, out: Path, repla
                                                "n_replay", "budget", "checkpoint")}
     print(f"done: {res['steps']} steps, final loss {res['final_loss']:.4f}, {res['wall_time_s']:.1f}s, "
           f"probe {res['probe_first']} -> {res['probe_final']}")
-    if eval_blocks:  # the saved adapter, loaded as evaluate_block.py loads it
+    if eval_blocks:  # the saved adapter, loaded as evaluate_base.py loads it
         policy = Policy.load(student, res["adapter_path"], dev, st["batch_size"],
                              st["prompt_format"], st["dtype"])
         for shard, path in enumerate(eval_blocks):
