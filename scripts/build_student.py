@@ -12,7 +12,7 @@ from teachable.student import bootstrap_student
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--out", required=True, help="output model directory")
+    scripting.add(p, "out", required=True, help="output model directory")
     args = p.parse_args()
     cfg = scripting.setup(args)
     lo, hi = cfg["gates"]["warmstart_ratio_range"]

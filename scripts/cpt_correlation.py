@@ -13,8 +13,8 @@ from teachable.stats.estimands import estimand_report, estimand_table
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--results", required=True, help="phase1b/micro_training_results.json")
-    p.add_argument("--out", required=True, help="phase1b/cpt_correlation.json")
+    scripting.add(p, "results", required=True, help="phase1b/micro_training_results.json")
+    scripting.add(p, "out", required=True, help="phase1b/cpt_correlation.json")
     args = p.parse_args()
     cfg = scripting.setup(args)
     res = read_json(args.results)

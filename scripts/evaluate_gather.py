@@ -13,7 +13,7 @@ def main():
     p = scripting.parser(__doc__, cfg=False)
     p.add_argument("--blocks", nargs="+", required=True, help="block files, in block order")
     p.add_argument("--base", default=None, help="BASE's record (for retention)")
-    p.add_argument("--out", required=True)
+    scripting.add(p, "out", required=True)
     p.add_argument("--episodes", required=True)
     args = p.parse_args()
     scripting.setup(args)

@@ -14,7 +14,7 @@ from teachable.prompts import layout_of
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--out", required=True, help="output JSON")
+    scripting.add(p, "out", required=True, help="output JSON")
     args = p.parse_args()
     cfg = scripting.setup(args)
     lc = cfg["bootstrap"]["learnability"]

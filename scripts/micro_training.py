@@ -25,9 +25,9 @@ P1B_KEYS = ("n_per_quadrant", "n_steps", "lr", "n_validation_rollouts", "lora_ra
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None)
+    scripting.add(p, "student")
     p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl")
-    p.add_argument("--out", required=True, help="phase1b/micro_training_results.json (or a shard of it)")
+    scripting.add(p, "out", required=True, help="phase1b/micro_training_results.json (or a shard of it)")
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--shard-size", type=int, default=None, help="panel snapshots per shard (default: all)")
     args = p.parse_args()

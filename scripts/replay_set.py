@@ -12,9 +12,9 @@ from teachable.training.sft import base_probe_success
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None)
+    scripting.add(p, "student")
     p.add_argument("--labeled", default=None, help="phase1/labeled_snapshots.jsonl (replay_source: snapshots)")
-    p.add_argument("--out", required=True, help="phase2/replay_set.jsonl")
+    scripting.add(p, "out", required=True, help="phase2/replay_set.jsonl")
     p.add_argument("--info", required=True, help="phase2/replay_set.json")
     args = p.parse_args()
     cfg = scripting.setup(args)

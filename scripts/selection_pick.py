@@ -16,7 +16,7 @@ def main():
     p.add_argument("--oof", default=None, help="phase4/predictor/train_oof_predictions.json (predictor method)")
     p.add_argument("--train-seed", type=int, default=None,
                    help="training seed (methods redrawn per seed: random)")
-    p.add_argument("--out", required=True, help="phase5/selection/{method}/picks.json")
+    scripting.add(p, "out", required=True, help="phase5/selection/{method}/picks.json")
     args = p.parse_args()
     cfg = scripting.setup(args)
     scfg = selection_config(cfg)

@@ -16,7 +16,7 @@ def main():
     p.add_argument("--picks", nargs="+", required=True, help="phase5/selection/{method}/picks.json")
     p.add_argument("--episodes", nargs="*", default=None,
                    help="phase5/selection/{method}/seed{seed}/eval.episodes.csv (two-level seeds x items CIs)")
-    p.add_argument("--out-dir", required=True, help="phase5/selection")
+    scripting.add(p, "out_dir", required=True, help="phase5/selection")
     args = p.parse_args()
     cfg = scripting.setup(args)
     scfg = selection_config(cfg)

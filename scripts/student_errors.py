@@ -24,8 +24,8 @@ def main():
     p.add_argument("--tasks", type=int, default=150, help="episodes on fresh tasks (the noisy expert's or the first student's, --states)")
     p.add_argument("--states", choices=("expert", "student"), default="expert",
                    help="whose rollouts: the noisy expert's, or the first student's")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", help="also write the numbers here (JSON)")
+    scripting.add(p, "device", default="cpu")
+    scripting.add(p, "out", help="also write the numbers here (JSON)")
     args = p.parse_args()
     cfg = scripting.setup(args)
     st = cfg["student"]

@@ -7,7 +7,7 @@ from teachable.envs.textworld_games import generate_games
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--out", required=True, help="games directory (with manifest.json)")
+    scripting.add(p, "out", required=True, help="games directory (with manifest.json)")
     args = p.parse_args()
     cfg = scripting.setup(args)
     generate_games(cfg["env"], cfg["seed"], args.out, workers=args.threads)

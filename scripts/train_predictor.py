@@ -15,7 +15,7 @@ def main():
     p = scripting.parser(__doc__)
     p.add_argument("--snapshots", required=True, help="phase1/labeled_snapshots.jsonl")
     p.add_argument("--model", required=True, help="results/phase4/predictor/model.pt")
-    p.add_argument("--out-dir", required=True, help="results/phase4")
+    scripting.add(p, "out_dir", required=True, help="results/phase4")
     args = p.parse_args()
     cfg = scripting.setup(args)
     snaps = read_records(args.snapshots, REQUIRED)

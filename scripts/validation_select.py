@@ -11,7 +11,7 @@ from teachable.validation import select_top
 def main():
     p = scripting.parser(__doc__)
     p.add_argument("--overall", required=True, help="phase3/overall_task_results.csv")
-    p.add_argument("--out", required=True)
+    scripting.add(p, "out", required=True)
     args = p.parse_args()
     cfg = scripting.setup(args)
     val = cfg["validation"]

@@ -41,8 +41,11 @@ def register(sub) -> None:
     c.add_argument("--n-resamples", type=int, default=9999)
     add(c, "seed", default=0, help="bootstrap seed")
     for fmt_ in ("csv", "json", "md"):
-        c.add_argument(f"--{fmt_}", nargs="?", const="-", metavar="PATH",
-                       help=f"write {fmt_} to PATH (stdout without PATH)")
+        kw = dict(nargs="?", const="-", metavar="PATH", help=f"write {fmt_} to PATH (stdout without PATH)")
+        if fmt_ == "json":  # the shared --json, taking a path here
+            add(c, "json", action="store", default=None, **kw)
+        else:
+            c.add_argument(f"--{fmt_}", **kw)
     c.set_defaults(func=cmd_compare)
 
     c = an.add_parser("seeds", parents=[db_parent()],
