@@ -6,6 +6,7 @@
 Writes OUT.png (landing page) and OUT_figure.png (the first figure opened as its button
 would); exits 1 if an embedded PNG is broken or blank or a screenshot is blank."""
 
+import argparse
 import json
 import sys
 
@@ -14,10 +15,11 @@ from teachable.report_check import check_report
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    res = check_report(sys.argv[1], sys.argv[2])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("report", help="the self-contained report (results/report.html)")
+    p.add_argument("out", help="the landing page's screenshot (.png)")
+    args = p.parse_args()
+    res = check_report(args.report, args.out)
     print(json.dumps({k: v for k, v in res.items() if k != "embedded_png"}, indent=2))
     print(f"{len(res['embedded_png'])} embedded PNGs decode and are not blank")
 

@@ -15,14 +15,14 @@ from teachable.io import atomic_path, read_json, write_json
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None)
+    scripting.add(p, "student")
     p.add_argument("--base", help="BASE's phase-3 record (phase3/runs/BASE/seed0.json: retention)")
     p.add_argument("--base-episodes", help="BASE's phase-3 episodes (phase3/runs/BASE/seed0.episodes.csv; --gather)")
-    p.add_argument("--seed", type=int, help="training seed (the per-seed job)")
+    scripting.add(p, "seed", help="training seed (the per-seed job)")
     p.add_argument("--replay", default=None, help="phase2/replay_set.jsonl")
     p.add_argument("--replay-info", default=None, help="phase2/replay_set.json (BASE's probe success)")
     p.add_argument("--gather", nargs="+", default=None, help="the per-seed JSONs (the gather job)")
-    p.add_argument("--out", required=True, help="per-seed JSON, or controls.json with --gather")
+    scripting.add(p, "out", required=True, help="per-seed JSON, or controls.json with --gather")
     p.add_argument("--csv", default=None, help="controls.csv (with --gather)")
     p.add_argument("--html", default=None, help="the report's page: the verdict and the table (with --gather)")
     args = p.parse_args()

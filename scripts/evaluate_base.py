@@ -12,7 +12,7 @@ def main():
     scripting.add_model_args(p)
     p.add_argument("--shard", type=int, required=True)
     p.add_argument("--shard-size", type=int, required=True)
-    p.add_argument("--out", required=True, help="block rows (JSON)")
+    scripting.add(p, "out", required=True, help="block rows (JSON)")
     args = p.parse_args()
     cfg = scripting.setup(args)
     snaps = scripting.read_eval_snapshots(args, cfg)

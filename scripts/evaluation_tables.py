@@ -14,7 +14,7 @@ def main():
     p = scripting.parser(__doc__)
     p.add_argument("--records", nargs="+", required=True)
     p.add_argument("--episodes", nargs="+", required=True)
-    p.add_argument("--out-dir", required=True)
+    scripting.add(p, "out_dir", required=True)
     args = p.parse_args()
     cfg = scripting.setup(args)
     records = [read_json(f) for f in args.records]

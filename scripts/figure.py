@@ -16,7 +16,7 @@ def main():
     p.add_argument("--name", required=True, choices=sorted(FIGURES))
     p.add_argument("--input", action="append", default=[], metavar="KEY=PATH",
                    help="an input of the figure (repeat); keys per figure in teachable.figures.FIGURES")
-    p.add_argument("--out", required=True, help="output path; .png and .pdf are written")
+    scripting.add(p, "out", required=True, help="output path; .png and .pdf are written")
     p.add_argument("--confidence", type=float, default=0.95,
                    help="stats.confidence: the level of the tables' CIs, named in a title only where CIs are drawn")
     args = p.parse_args()

@@ -17,7 +17,7 @@ def main():
     scripting.add_config_arg(p, help="config: YAML file or JSON object (needs 'gates', 'seed'; 'stats' optional)")
     for s in SOURCES:
         p.add_argument(f"--{s.replace('_', '-')}", dest=s, default=None, help=f"input: {s}")
-    p.add_argument("--out", required=True)
+    scripting.add(p, "out", required=True)
     args = p.parse_args()
     scripting.check_config_arg(p, args)
     cfg = cli_config(args.cfg)

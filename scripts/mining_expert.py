@@ -14,8 +14,8 @@ from teachable.prompts import layout_of
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None)
-    p.add_argument("--out-dir", required=True)
+    scripting.add(p, "student")
+    scripting.add(p, "out_dir", required=True)
     p.add_argument("--out-snapshots", required=True)
     args = p.parse_args()
     cfg = scripting.setup(args)

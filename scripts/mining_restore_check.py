@@ -17,7 +17,7 @@ REQUIRED = ("snapshot_id", "state", "obs_text", "mission", "valid_actions", "exp
 def main():
     p = scripting.parser(__doc__)
     p.add_argument("--snapshots", nargs="+", required=True)
-    p.add_argument("--out", required=True)
+    scripting.add(p, "out", required=True)
     args = p.parse_args()
     cfg = scripting.setup(args)
     snaps = [s for f in args.snapshots for s in read_snapshots(f, REQUIRED, cfg["env"])]

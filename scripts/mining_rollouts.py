@@ -14,8 +14,8 @@ from teachable.prompts import layout_of
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None, help="student model dir (default: from config)")
-    p.add_argument("--out", required=True)
+    scripting.add(p, "student")
+    scripting.add(p, "out", required=True)
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--shard-size", type=int, default=None, help="tasks per shard (default: all in one)")
     args = p.parse_args()

@@ -13,7 +13,7 @@ from teachable.mining import mine_failures
 def main():
     p = scripting.parser(__doc__)
     p.add_argument("--rollouts", required=True)
-    p.add_argument("--out", required=True)
+    scripting.add(p, "out", required=True)
     args = p.parse_args()
     cfg = scripting.setup(args)
     data = read_json(args.rollouts)

@@ -27,6 +27,7 @@ import os
 import time
 from pathlib import Path
 
+from teachable import scripting
 from teachable.config import load_config
 from teachable.evaluation import evaluate_model
 from teachable.io import read_json, read_records, write_json
@@ -52,15 +53,16 @@ def replay_set(cfg: dict, student: str, snaps: list[dict], cache: dict, for_null
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="config/config.yaml")
-    p.add_argument("--results", help="a finished pilot's results/ (read only)")
+    scripting.add(p, "config", dest="config", default="config/config.yaml",
+                  help="the sweep's config file (default: config/config.yaml)")
+    scripting.add(p, "results", default=None, help="a finished pilot's results/ (read only)")
     p.add_argument("--variants", help="JSON list of {name, training overrides}")
     p.add_argument("--runs", nargs="+", help="phase-2 run ids, null_replay, expert_demos, dagger_demos or dagger_shortest (see above)")
     p.add_argument("--expert-tasks", type=int, default=300, help="tasks of the expert_demos and dagger_* controls")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (B1_uniform is redrawn per seed)")
     p.add_argument("--work", help="adapters and the BASE record")
-    p.add_argument("--device", help="torch device for training and evaluation (default: the config's student.device)")
-    p.add_argument("--out", required=True)
+    scripting.add(p, "device", help="torch device for training and evaluation (default: the config's student.device)")
+    scripting.add(p, "out", required=True)
     p.add_argument("--summary", action="store_true", help="only print the table of --out (two-level CIs vs BASE and vs the null)")
     a = p.parse_args()
     if a.summary:

@@ -22,14 +22,14 @@ LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history"
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None)
+    scripting.add(p, "student")
     p.add_argument("--snapshots", required=True, help="phase1/labeled_snapshots.jsonl")
     p.add_argument("--picks", required=True, nargs="+", help="phase5/selection/{method}/picks.json, one per --method")
     p.add_argument("--replay", default=None, help="phase2/replay_set.jsonl (needed when training.replay_share > 0)")
     p.add_argument("--replay-info", default=None, help="phase2/replay_set.json (BASE's probe success for step 0)")
     p.add_argument("--method", required=True, nargs="+", help="one or more selection methods (same seed)")
-    p.add_argument("--seed", type=int, required=True, help="training seed")
-    p.add_argument("--out-dir", required=True, nargs="+", help="phase5/selection/{method}/seed{seed}, one per --method")
+    scripting.add(p, "seed", required=True, help="training seed")
+    scripting.add(p, "out_dir", required=True, nargs="+", help="phase5/selection/{method}/seed{seed}, one per --method")
     p.add_argument("--base", default=None, help="BASE's phase-3 record (retention; with --eval-out)")
     p.add_argument("--eval-out", default=None, nargs="+", help="each arm's eval.json, written after training")
     p.add_argument("--eval-episodes", default=None, nargs="+", help="their per-episode rows (eval.episodes.csv)")

@@ -10,7 +10,7 @@ from teachable.figures import make_tables
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--csv", nargs="+", required=True, help="phase-3 CSV tables")
-    p.add_argument("--out-dir", required=True)
+    scripting.add(p, "out_dir", required=True)
     args = p.parse_args()
     for path in make_tables(args.csv, args.out_dir):
         print(f"wrote {path}")

@@ -26,13 +26,13 @@ LABELED_KEYS = ("snapshot_id", "mission", "obs_text", "valid_actions", "history"
 
 def main():
     p = scripting.parser(__doc__)
-    p.add_argument("--student", default=None)
+    scripting.add(p, "student")
     p.add_argument("--labeled", required=True, help="phase1/labeled_snapshots.jsonl")
     p.add_argument("--replay", default=None, help="phase2/replay_set.jsonl (needed when training.replay_share > 0)")
     p.add_argument("--replay-info", default=None, help="phase2/replay_set.json (BASE's probe success for step 0)")
     p.add_argument("--run-id", required=True, nargs="+", help="one or more run ids (same seed)")
-    p.add_argument("--seed", type=int, required=True, help="training seed")
-    p.add_argument("--out-dir", required=True, nargs="+", help="phase2/{run_id}/seed{seed}, one per --run-id")
+    scripting.add(p, "seed", required=True, help="training seed")
+    scripting.add(p, "out_dir", required=True, nargs="+", help="phase2/{run_id}/seed{seed}, one per --run-id")
     p.add_argument("--stage", default="phase2")
     p.add_argument("--wandb-dir", default="results/wandb", help="W&B files of live logging (tracking.wandb_live)")
     p.add_argument("--eval-blocks", nargs="+", default=[],

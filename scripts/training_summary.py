@@ -6,13 +6,13 @@ import argparse
 import os
 
 from teachable.io import InputError, read_json, write_json
-from teachable.scripting import run
+from teachable import scripting
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--runs", nargs="+", required=True, help="phase2/{run_id}/seed{seed}/run.json files")
-    p.add_argument("--out", required=True)
+    scripting.add(p, "out", required=True)
     args = p.parse_args()
     adapters, runs = {}, []
     for path in args.runs:
@@ -33,4 +33,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run(main)
+    scripting.run(main)

@@ -16,7 +16,7 @@ def main():
     p.add_argument("--base", default=None, help="BASE's record (for retention)")
     p.add_argument("--fresh", action="store_true",
                    help="validation: fresh task seeds (stage 'validation_tasks') and the disjoint panel part 1")
-    p.add_argument("--out", required=True)
+    scripting.add(p, "out", required=True)
     p.add_argument("--episodes", required=True)
     args = p.parse_args()
     cfg = scripting.setup(args)

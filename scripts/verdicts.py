@@ -13,7 +13,7 @@ from teachable.figures import write_verdict_summary
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gates", required=True, help="results/gates.json")
-    p.add_argument("--out", required=True, help="the .rst snippet to write")
+    scripting.add(p, "out", required=True, help="the .rst snippet to write")
     args = p.parse_args()
     print(f"wrote {write_verdict_summary(args.gates, args.out)}")
 
