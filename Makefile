@@ -30,12 +30,12 @@ lock:
 	} > requirements/lock-cpu.txt.tmp && mv requirements/lock-cpu.txt.tmp requirements/lock-cpu.txt
 
 # A run killed earlier (kill -9) leaves a lock: cleared first, but only when no Snakemake
-# process works on this directory (teachable.locks), so a live run is never unlocked.
+# process works on this directory (teachable.workflow.locks), so a live run is never unlocked.
 pilot: setup unlock-stale
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" snakemake --cores $(CORES)
 
 unlock-stale: setup
-	PYTHONPATH="$(CURDIR)/src" $(VENV)/bin/python -m teachable.locks --snakemake $(SNAKEMAKE)
+	PYTHONPATH="$(CURDIR)/src" $(VENV)/bin/python -m teachable.workflow.locks --snakemake $(SNAKEMAKE)
 
 # Test files run in parallel worker processes (pytest-xdist; the tests of one file stay in one
 # worker, so a module fixture such as the whole-DAG run is built once). TEST_WORKERS=0: one process.

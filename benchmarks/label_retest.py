@@ -26,7 +26,7 @@ from teachable.labeling import branches as R
 from teachable.labeling.branches import label_rollouts, labels_at_n, prefix_labels
 from teachable.policy import Policy
 from teachable.prompts import check_student_layout, layout_of
-from teachable.scripting import set_threads
+from teachable.workflow.scripting import set_threads
 
 LABELS = ("L_local", "L_upper", "ELP_net", "ELP_net_xfit")
 

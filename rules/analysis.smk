@@ -1,7 +1,7 @@
 # Analysis: figures, tables and gates (docs/figures.md). Every rule here is cheap
 # aggregation (local). Outputs are wrapped in report() for `snakemake --report`.
 
-from teachable.dag import FIGURE_CATEGORIES, FIGURE_INPUTS
+from teachable.workflow.dag import FIGURE_CATEGORIES, FIGURE_INPUTS
 from teachable.vocab import FIGURE_NAMES
 
 FIG = f"{R}/figures"
@@ -14,7 +14,7 @@ FIGURE_CODE = [
 TABLES = PHASE3_TABLES  # rules/evaluation.smk
 
 
-# One rule for every figure: the name -> inputs table is teachable.figures.FIGURE_INPUTS.
+# One rule for every figure: the name -> inputs table is teachable.workflow.dag.FIGURE_INPUTS.
 rule figure:
     input:
         unpack(lambda wc: dag.figure_inputs(wc.name, R, FIGURE_INPUTS)),

@@ -6,9 +6,9 @@ import sys
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from teachable.config import load_schema, validate_config
-from teachable.sharding import stage_shards
-from teachable import dag
-from teachable.dag import validation_seeds
+from teachable.workflow.sharding import stage_shards
+from teachable.workflow import dag
+from teachable.workflow.dag import validation_seeds
 from teachable.envs import job_section
 
 # Fill defaults and stop on any unknown or mistyped key, naming it.

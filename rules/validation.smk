@@ -65,7 +65,7 @@ rule validation_train:
 
 
 # One model on fresh tasks and panel part 1: the whole-model counterpart of evaluate_base's
-# blocks (its cfg param, and the model arguments of teachable.dag.model_args).
+# blocks (its cfg param, and the model arguments of teachable.workflow.dag.model_args).
 rule validation_evaluate:
     input:
         student=student_dir(),

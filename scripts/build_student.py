@@ -3,7 +3,7 @@
 
 from functools import partial
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.envs import env_from_config
 from teachable.policy import pick_device
 from teachable.prompts import layout_of

@@ -11,7 +11,7 @@ import json
 import sys
 
 from teachable.io import InputError
-from teachable.report_check import check_report
+from teachable.workflow.report_check import check_report
 
 
 def main():

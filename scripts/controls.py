@@ -9,7 +9,7 @@ import tempfile
 
 import pandas as pd
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.io import atomic_path, read_json, write_json
 
 

@@ -5,7 +5,7 @@ cpt_correlation.json. With gates.strict a failing gate exits non-zero."""
 
 import sys
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.io import InputError, read_json, write_json
 from teachable.labeling.validity import correlation_report
 from teachable.stats.estimands import estimand_report, estimand_table

@@ -2,7 +2,7 @@
 """Phase 3: greedy evaluation of one block of one model's episodes (tasks, then the
 held-out panel; block --shard of size --shard-size) -> the block's per-episode rows."""
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.evaluation import write_block
 from teachable.policy import Policy, pick_device
 

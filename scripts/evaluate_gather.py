@@ -4,7 +4,7 @@ evaluation blocks (rows in block order = the tasks-then-panel order of one whole
 
 import pandas as pd
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.evaluation import metrics_from_rows
 from teachable.io import InputError, atomic_path, read_json, write_json
 

@@ -5,7 +5,7 @@ B1_uniform, Holm; "too few seeds" instead of a CI below stats.min_seeds)."""
 
 import pandas as pd
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.evaluation import tables
 from teachable.io import atomic_path, read_json
 

@@ -6,7 +6,7 @@
 
 import argparse
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.figures import FIGURES, make_figure
 from teachable.io import InputError
 

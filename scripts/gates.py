@@ -6,7 +6,7 @@ With gates.strict a failed gate (passed false) exits non-zero after writing the 
 import argparse
 import sys
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.config import cli_config
 from teachable.gates import SOURCES, collect_gates, summary_line
 from teachable.io import derive_seed, write_json

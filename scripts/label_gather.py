@@ -5,7 +5,7 @@ from the counts by the gates rule: teachable.gates.quadrant_balance).
 
 The stage is teachable.labeling.stages.gather (`teachable label gather` runs the same function)."""
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.labeling import stages
 
 

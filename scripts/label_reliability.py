@@ -4,7 +4,7 @@ seed -> results/phase1/label_reliability.json (test-retest Spearman, quadrant ka
 
 The stage is teachable.labeling.stages.reliability (`teachable label reliability` runs the same function)."""
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.labeling import stages
 
 

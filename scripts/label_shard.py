@@ -4,7 +4,7 @@ leverage, CPT, structural features) -> shard JSONL + the shard's teacher usage.
 
 The stage is teachable.labeling.stages.shard (`teachable label shard` runs the same function)."""
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.labeling import stages
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Phase 1B: merge the micro-training shards into micro_training_results.json."""
 
-from teachable import scripting
-from teachable.sharding import merge_micro
+from teachable.workflow import scripting
+from teachable.workflow.sharding import merge_micro
 
 
 def main():

@@ -7,14 +7,14 @@ micro_training_results.json, or one shard of it (contiguous block of the panel).
 import time
 from functools import partial
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.envs import env_from_config
 from teachable.snapshot import read_snapshots
 from teachable.io import InputError, write_json
 from teachable.policy import load_model_and_tokenizer, pick_device, pick_dtype
 from teachable.prompts import layout_of
-from teachable.provenance import collect_provenance
-from teachable.sharding import block
+from teachable.workflow.provenance import collect_provenance
+from teachable.workflow.sharding import block
 from teachable.training.micro import MicroTrainer, micro_train_panel, select_panel
 
 LABELED_KEYS = ("snapshot_id", "state", "mission", "obs_text", "valid_actions", "history", "teacher", "quadrant",

@@ -4,7 +4,7 @@ them with the student's action distribution -> snapshots_expert.json."""
 
 from functools import partial
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.envs import env_from_config
 from teachable.io import atomic_dir, write_json
 from teachable.mining import expert_trajectories, sample_expert_snapshots

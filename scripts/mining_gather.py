@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Phase 0: merge the rollout shards into rollouts.json (trajectories sorted by id)."""
 
-from teachable import scripting
-from teachable.sharding import merge_rollouts
+from teachable.workflow import scripting
+from teachable.workflow.sharding import merge_rollouts
 
 
 def main():

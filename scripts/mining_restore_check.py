@@ -5,7 +5,7 @@ difference (the check file is still written, so the failure can be read)."""
 import sys
 from functools import partial
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.envs import env_from_config
 from teachable.io import InputError, write_json
 from teachable.mining import restore_check

@@ -4,7 +4,7 @@
 
 from functools import partial
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.envs import env_from_config
 from teachable.io import write_json
 from teachable.mining import student_rollouts

@@ -4,7 +4,7 @@ step from phase0.failure_step)."""
 
 from functools import partial
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.envs import env_from_config
 from teachable.io import InputError, read_json, write_json
 from teachable.mining import mine_failures

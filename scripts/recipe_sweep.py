@@ -27,7 +27,7 @@ import os
 import time
 from pathlib import Path
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.config import load_config
 from teachable.evaluation import evaluate_model
 from teachable.io import read_json, read_records, write_json

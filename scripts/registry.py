@@ -2,7 +2,7 @@
 """Registry: `teachable runs index` into the given database and, with `tracking.wandb: true`,
 `teachable runs wandb` (the same commands a user runs by hand)."""
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.cli import main as teachable
 
 

@@ -3,7 +3,7 @@
 teachable.training.replay) -> replay_set.jsonl (one SFT example per line) and a summary JSON,
 which also holds BASE's probe success (base_probe_success: every run's step-0 probe)."""
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.io import InputError, read_records, write_json, write_jsonl
 from teachable.policy import pick_device
 from teachable.training.replay import build_replay

@@ -1,6 +1,6 @@
 """Phase 5: one selection method picks `selection.budget` train snapshots -> picks.json."""
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.io import read_records, write_json
 from teachable.selection import selection_config
 from teachable.selection.pick import pick_for_seed

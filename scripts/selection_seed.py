@@ -8,7 +8,7 @@ selection_seed) train one after another in one process, each exactly as alone.""
 
 from pathlib import Path
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.io import read_json, read_records
 from teachable.snapshot import read_snapshots
 from teachable.policy import pick_device

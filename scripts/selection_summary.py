@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.io import atomic_path, read_json, write_json
 from teachable.selection import selection_config, summarize
 

@@ -10,7 +10,7 @@ teacher labels). Prints a markdown table; --out also writes it as JSON. Runs by 
 
 from functools import partial
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.envs import env_from_config
 from teachable.io import write_json
 from teachable.policy import Policy

@@ -3,7 +3,7 @@
 
 import argparse
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.figures import make_tables
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generate the TextWorld games of every family (task and held-out eval pools) offline."""
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.envs.textworld_games import generate_games
 
 

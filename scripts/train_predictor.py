@@ -3,7 +3,7 @@
 evaluate it on held-out ones against entropy-only and random baselines -> model.pt,
 config.json, feature_schema.json, training_result.json (+ gates)."""
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.io import read_records
 from teachable.predictor import run_phase4, write_phase4
 

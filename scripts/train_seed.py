@@ -10,12 +10,12 @@ once; each run's files are those it gets alone (tests/test_pipeline_full.py)."""
 
 from pathlib import Path
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.evaluation import write_block
 from teachable.io import read_records
 from teachable.policy import Policy, pick_device
 from teachable.prompts import layout_of
-from teachable.provenance import record_run
+from teachable.workflow.provenance import record_run
 from teachable.registry.wandb_mirror import live_logger
 from teachable.training.runs import check_no_heldout, run_data
 from teachable.training.replay import replay_for_run

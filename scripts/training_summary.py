@@ -6,7 +6,7 @@ import argparse
 import os
 
 from teachable.io import InputError, read_json, write_json
-from teachable import scripting
+from teachable.workflow import scripting
 
 
 def main():

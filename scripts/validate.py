@@ -3,7 +3,7 @@
 
 import pandas as pd
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.io import InputError, atomic_path, read_json, write_json, write_text
 from teachable.evaluation import FRESH_TASK_STAGE
 from teachable.validation import plot, report

@@ -4,7 +4,7 @@ record runs/{run_id}/seed{seed}.json and its per-episode rows (.episodes.csv).""
 
 import pandas as pd
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.evaluation import EVAL_TASK_STAGE, FRESH_TASK_STAGE, evaluate_model
 from teachable.io import atomic_path, read_json, write_json
 from teachable.policy import pick_device

@@ -3,7 +3,7 @@
 
 import pandas as pd
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.io import write_json
 from teachable.validation import select_top
 

@@ -6,7 +6,7 @@ front page (report/workflow.rst; docs/figures.md).
 
 import argparse
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.figures import write_verdict_summary
 
 

@@ -1,5 +1,5 @@
 """One argument layer (issue 32, part 5): the options that scripts and `teachable` commands
-share are defined once (teachable.scripting.OPTIONS), and `teachable label` runs the rules'
+share are defined once (teachable.workflow.scripting.OPTIONS), and `teachable label` runs the rules'
 own stage functions (teachable.labeling.stages), byte for byte."""
 
 import argparse
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from teachable import scripting
+from teachable.workflow import scripting
 from teachable.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def test_no_parser_defines_a_shared_option_by_hand(monkeypatch):
     parsers = {**command_parsers(), **script_parsers(monkeypatch)}
     assert len(parsers) > 40
     bad = {name: hand_made(p) for name, p in parsers.items() if hand_made(p)}
-    assert not bad, f"shared options defined by hand (use teachable.scripting.add): {bad}"
+    assert not bad, f"shared options defined by hand (use teachable.workflow.scripting.add): {bad}"
 
 
 def test_a_shared_option_reads_the_same_everywhere(monkeypatch):

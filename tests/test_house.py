@@ -113,7 +113,7 @@ def test_installed_schema_is_config_schema():
 
 
 def test_provenance_records_result_shaping_libraries():
-    from teachable.provenance import library_versions
+    from teachable.workflow.provenance import library_versions
 
     v = library_versions()
     for name in ("minigrid", "gymnasium", "openai", "transformers", "torch", "scipy"):
@@ -123,7 +123,7 @@ def test_provenance_records_result_shaping_libraries():
 
 
 def test_run_json_records_result_shaping_libraries(tmp_path):
-    from teachable.provenance import record_run
+    from teachable.workflow.provenance import record_run
 
     with record_run(tmp_path / "run.json", run_id="B2_all", seed=0, stage="phase2", config={"seed": 0}):
         pass
@@ -156,7 +156,7 @@ def test_teachable_version_and_verbosity(capsys):
 def test_logging_levels_and_timestamps(capsys):
     import logging
 
-    from teachable import logs
+    from teachable.workflow import logs
 
     logs.configure(-1)
     logging.getLogger("teachable.x").info("hidden")
@@ -170,7 +170,7 @@ def test_logging_levels_and_timestamps(capsys):
 
 
 def test_one_config_flag_with_the_old_spelling_hidden(capsys):
-    from teachable import scripting
+    from teachable.workflow import scripting
 
     p = scripting.parser("x")
     assert p.parse_args(["--config", "{}"]).cfg == "{}"
@@ -193,7 +193,8 @@ def test_importing_figures_leaves_the_backend_alone():
 def test_figure_table_matches_functions_and_captions():
     import inspect
 
-    from teachable.figures import FIGURE_CATEGORIES, FIGURE_INPUTS, FIGURES
+    from teachable.figures import FIGURES
+    from teachable.workflow.dag import FIGURE_CATEGORIES, FIGURE_INPUTS
     from teachable.vocab import FIGURE_NAMES
 
     assert tuple(FIGURE_INPUTS) == tuple(FIGURES) == tuple(FIGURE_CATEGORIES) == FIGURE_NAMES

@@ -1,4 +1,4 @@
-"""Progress bars (teachable.logs.progress) on teacher calls and training steps: drawn in a
+"""Progress bars (teachable.workflow.logs.progress) on teacher calls and training steps: drawn in a
 terminal, silent when stderr is a file (a Snakemake job's log)."""
 
 import io
@@ -39,4 +39,4 @@ def test_teacher_calls_quiet_in_a_log_file(monkeypatch):
 def test_training_uses_the_same_helper():
     from teachable.training import sft
 
-    assert sft.progress.__module__ == "teachable.logs"
+    assert sft.progress.__module__ == "teachable.workflow.logs"

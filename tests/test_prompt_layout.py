@@ -136,7 +136,7 @@ def test_warm_start_data_follows_the_layout():
 
 
 def test_built_student_refuses_another_layout(mock_student, tmp_path):
-    from teachable import scripting
+    from teachable.workflow import scripting
 
     rep = json.loads(open(f"{mock_student}/bootstrap_report.json").read())
     assert rep["prompt_layout"] == "history_first" and rep["history"] == 2

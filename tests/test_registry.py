@@ -18,7 +18,7 @@ import yaml
 
 from teachable.cli import main
 from teachable.io import InputError, write_json, write_jsonl
-from teachable.provenance import collect_provenance, git_info, record_run
+from teachable.workflow.provenance import collect_provenance, git_info, record_run
 from teachable.registry import Registry, build_registry
 
 SRC = Path(__file__).resolve().parents[1] / "src"

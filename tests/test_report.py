@@ -1,6 +1,6 @@
 """End to end: a tiny Snakemake workflow reports one figure made by teachable.figures;
 `snakemake --report` builds the self-contained HTML; headless Chromium renders it and the
-checks of teachable.report_check pass (and fail on a report whose PNG is broken)."""
+checks of teachable.workflow.report_check pass (and fail on a report whose PNG is broken)."""
 
 import json
 import subprocess
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from teachable.io import InputError
-from teachable.report_check import check_embedded_pngs, check_report, embedded_results, find_chromium
+from teachable.workflow.report_check import check_embedded_pngs, check_report, embedded_results, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")

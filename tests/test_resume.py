@@ -1,6 +1,6 @@
 """Crash and resume (docs/troubleshooting.md).
 
-- A stale lock left by `kill -9` is cleared by `make pilot`'s first step (teachable.locks)
+- A stale lock left by `kill -9` is cleared by `make pilot`'s first step (teachable.workflow.locks)
   only when no Snakemake process works on the directory; a second invocation next to a live
   run is still refused by Snakemake.
 - Kill-and-resume: the mock-config DAG (a target subset: phases 0, 1, 4 and one phase-2
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MOCK_CONFIG, ROOT, SNAKEMAKE, copy_workflow, snakemake
-from teachable import locks
+from teachable.workflow import locks
 
 CFG = "tests/data/config_mock.yaml"
 # fields that are wall-clock timings or timestamps by name (their values differ run to run)
@@ -150,7 +150,7 @@ def test_stale_lock_cleared_only_without_a_live_run(tmp_path):
     stuck = snakemake(wd, target, "--configfile", CFG, "--cores", "1", check=False)
     assert stuck.returncode != 0 and "Directory cannot be locked" in stuck.stdout + stuck.stderr
     # ... and `make pilot`'s first step clears it, so the rerun finishes
-    r = subprocess.run([sys.executable, "-m", "teachable.locks", "--snakemake", SNAKEMAKE], cwd=wd,
+    r = subprocess.run([sys.executable, "-m", "teachable.workflow.locks", "--snakemake", SNAKEMAKE], cwd=wd,
                        env=_env(wd), capture_output=True, text=True)
     assert r.returncode == 0 and "cleared a stale Snakemake lock" in r.stderr
     assert not locks.has_lock(wd)

@@ -1,6 +1,6 @@
 """The rule files as a newcomer reads them (docs/design.md §1): named by topic, re-runs
 that replicate a recipe via `use rule`, inputs taken from the producing rule, cheap rules
-local, stage helpers in teachable.dag (unit-tested here)."""
+local, stage helpers in teachable.workflow.dag (unit-tested here)."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ def test_every_script_is_named_after_its_rule(rules):
     assert present - used == CLI_TOOLS and used <= present
     assert not [p for p in present if re.match(r"phase\d", p)]
 
-# --- teachable.dag stage helpers ------------------------------------------------------------
+# --- teachable.workflow.dag stage helpers ------------------------------------------------------------
 
 
 class _Named(dict):
@@ -171,7 +171,7 @@ class _Named(dict):
 
 
 def test_model_args_base_and_runs():
-    from teachable import dag
+    from teachable.workflow import dag
 
     assert dag.model_args(_Named(shard="3"), _Named(student="s", labeled="l")) == "--run-id BASE --seed 0"
     assert dag.model_args(_Named(run_id="Q1_demo", seed="2"), _Named(adapter="a", base="b.json")) == \
@@ -179,7 +179,7 @@ def test_model_args_base_and_runs():
 
 
 def test_eval_gather_inputs_and_picks_path():
-    from teachable import dag
+    from teachable.workflow import dag
 
     block = "r/phase3/blocks/{run_id}/seed{seed}/block{shard}.json"
     base = dag.eval_gather_inputs(_Named(run_id="BASE", seed="0"), block, 2, "BASE.json")
@@ -190,7 +190,7 @@ def test_eval_gather_inputs_and_picks_path():
 
 
 def test_dag_selected_records(tmp_path):
-    from teachable import dag
+    from teachable.workflow import dag
 
     sel = tmp_path / "selected.json"
     sel.write_text(json.dumps({"selected": [{"run_id": "Q1_demo"}, {"run_id": "B1_uniform"}]}))

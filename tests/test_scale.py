@@ -19,7 +19,7 @@ import pytest
 from conftest import MOCK_CONFIG, ROOT, copy_workflow, snakemake
 from teachable.config import effective_config, load_config, load_schema, parse_overrides
 from teachable.io import InputError
-from teachable.sharding import block, labeling_bound, merge_micro, merge_rollouts, n_shards, stage_shards
+from teachable.workflow.sharding import block, labeling_bound, merge_micro, merge_rollouts, n_shards, stage_shards
 
 SCHEMA = load_schema()
 
@@ -96,7 +96,7 @@ def test_config_show_cli():
 
 
 def test_dag_validation_seeds_agree_with_validation():
-    from teachable.dag import validation_seeds
+    from teachable.workflow.dag import validation_seeds
     from teachable.validation import validation_seeds as own_seeds
 
     for val in ({"phases": [2, 3], "phase": 2, "seed_start": 1000}, {"phases": [5], "phase": 1, "seed_start": 7}):
@@ -104,7 +104,7 @@ def test_dag_validation_seeds_agree_with_validation():
 
 
 def test_planning_imports_no_torch():
-    code = ("import sys; import teachable.dag, teachable.config, teachable.sharding; "
+    code = ("import sys; import teachable.workflow.dag, teachable.config, teachable.workflow.sharding; "
             "print(sorted(m for m in ('torch', 'pandas', 'scipy', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
@@ -116,7 +116,7 @@ def test_gathers_and_training_helpers_import_light():
     stats namespaces load their heavy submodules only when a name is used (teachable._lazy):
     a DAG of hundreds of processes pays each import once per process."""
     code = ("import sys; import teachable.evaluation, teachable.labeling.pipeline, teachable.labeling.validity, "
-            "teachable.registry.wandb_mirror, teachable.sharding; "
+            "teachable.registry.wandb_mirror, teachable.workflow.sharding; "
             "print(sorted(m for m in ('torch', 'transformers', 'statsmodels', 'matplotlib') if m in sys.modules)); "
             "import teachable.stats as s, teachable.registry as r; s.holm; r.Registry; s.hierarchical; "
             "print('statsmodels' in sys.modules, 'teachable.registry.query' in sys.modules)\n"
@@ -130,7 +130,7 @@ def test_gathers_and_training_helpers_import_light():
 def test_threads_set_before_and_after_torch_loads():
     """scripting.set_threads sizes torch's pool without importing torch (gathers never load
     it); a torch that loads afterwards, or one loaded already, gets that many threads."""
-    code = ("import sys; from teachable.scripting import set_threads; set_threads(1); "
+    code = ("import sys; from teachable.workflow.scripting import set_threads; set_threads(1); "
             "print('torch' in sys.modules); import torch; print(torch.get_num_threads()); "
             "set_threads(2); print(torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

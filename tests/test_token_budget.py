@@ -103,7 +103,8 @@ def test_engine_rollouts_unchanged_by_token_budget_and_oom(mock_student):
 
 
 def test_auto_is_no_limit_on_cpu_and_sized_by_memory_given(chat_tok, monkeypatch):
-    from teachable import engine, scripting
+    from teachable import engine
+    from teachable.workflow import scripting
 
     model = _models(chat_tok)["qwen2"]
     assert resolve_token_budget(model, "auto") is None  # CPU: batches of student.batch_size, as before

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from . import logs, scripting
+from .workflow import logs, scripting
 from .io import InputError
 
 GROUPS = ("runs", "analyze", "label", "status", "config", "gates", "doctor")

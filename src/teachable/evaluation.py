@@ -12,7 +12,6 @@ import pandas as pd
 
 from .io import InputError, derive_seed, hash_fraction
 from .vocab import BASELINES, QUADRANTS
-from .sharding import block
 from .stats import hierarchical as hier
 
 if TYPE_CHECKING:  # the model-running functions import torch lazily: gathers and tables stay torch-free
@@ -92,7 +91,7 @@ def episode_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int = 0, s
 
     specs, quad = eval_specs(cfg, snaps, task_stage, panel_part)
     if shard_size is not None:
-        specs = block(specs, shard, shard_size)
+        specs = specs[shard * shard_size : (shard + 1) * shard_size]  # block `shard`
     res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False, split="eval"), specs, temperature=0.0,
                        history_len=cfg["student"]["history"], max_live=cfg["student"].get("max_live_episodes"),
                        layout=layout_of(cfg["student"]))
@@ -126,7 +125,7 @@ def sampled_task_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int =
     temp = float(cfg["student"]["temperature"])
     specs, _ = eval_specs(cfg, snaps, task_stage, panel_part)
     if shard_size is not None:
-        specs = block(specs, shard, shard_size)
+        specs = specs[shard * shard_size : (shard + 1) * shard_size]  # block `shard`
     tasks = [sp for sp in specs if sp.seed is not None and sp.episode_id.startswith("task|")]
     if k <= 0 or not tasks or temp <= 0:
         return []

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .dag import FIGURE_CATEGORIES, FIGURE_INPUTS  # noqa: F401 (re-exported)
 from .io import InputError, atomic_path, read_json, read_records
 from .vocab import FORMATS, QUADRANTS, ROUTES_OR_NONE
 
@@ -418,9 +417,9 @@ def selection(comparison, confidence: float = 0.95) -> Figure:
 
 
 # The name -> inputs table (FIGURE_INPUTS) and the report categories live in
-# teachable.dag, which the Snakefile imports without matplotlib or pandas; adding a figure
-# is a function here, a row in FIGURES, a row in dag.FIGURE_INPUTS / FIGURE_CATEGORIES and a
-# caption block in report/figure.rst.
+# teachable.workflow.dag, which the Snakefile imports without matplotlib or pandas; adding a figure
+# is a function here, a row in FIGURES, a row in workflow/dag.py's FIGURE_INPUTS / FIGURE_CATEGORIES
+# and a caption block in report/figure.rst.
 
 # name -> (function, input argument names in order)
 FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {

@@ -27,7 +27,7 @@ from .policy import Policy, pick_dtype
 from .prompts import BUILD_REPORT, DEFAULT_LAYOUT, build_prompt, check_layout, patch_text
 from .engine import EpisodeSpec, run_episodes
 
-_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
+_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.workflow.logs)
 
 SPECIAL = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
 

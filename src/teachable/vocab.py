@@ -38,6 +38,6 @@ RUN_IDS = tuple(f"{q}_{f}" for q in QUADRANTS for f in FORMATS) + BASELINES
 SELECTION_METHODS = ("random", "entropy", "predictor", "oracle")
 PER_SEED_METHODS = ("random",)
 
-# paper figures (teachable.figures.FIGURES, teachable.dag.FIGURE_INPUTS), in report order
+# paper figures (teachable.figures.FIGURES, teachable.workflow.dag.FIGURE_INPUTS), in report order
 FIGURE_NAMES = ("landscape", "elp_by_quadrant", "route_mix", "cpt_validation", "supervision_heatmap",
                 "transfer_heatmap", "frontier", "stuckness", "predictor", "selection")

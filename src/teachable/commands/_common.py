@@ -1,5 +1,5 @@
 """Helpers shared by command groups: parent parsers of common options (the options
-themselves: teachable.scripting.OPTIONS), tables, JSON output."""
+themselves: teachable.workflow.scripting.OPTIONS), tables, JSON output."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from ..io import write_text
 from ..registry import Registry
-from ..scripting import add
+from ..workflow.scripting import add
 from ..stats import jsonable
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..io import InputError
 from ..registry import seed_values
-from ..scripting import add
+from ..workflow.scripting import add
 from ..stats import (adjust_pvalues, paired_comparison, plot_seed_curve, pooled_sd, seed_curve,
                      seeds_needed, seeds_needed_from_sd, unpaired_comparison)
 from ._common import (db_parent, emit_to, fmt, json_parent, kv_table, markdown_table,

@@ -9,7 +9,7 @@ import json
 import yaml
 
 from ..config import effective_config, parse_overrides
-from ..scripting import add
+from ..workflow.scripting import add
 
 
 def register(sub) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config import effective_config, parse_overrides
 from ..io import InputError
-from ..scripting import add
+from ..workflow.scripting import add
 
 GIB = 2**30
 # prompt tokens assumed per live episode where the student's tokenizer cannot be read

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 
-from ..scripting import add
+from ..workflow.scripting import add
 
 
 def register(sub) -> None:

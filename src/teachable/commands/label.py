@@ -7,7 +7,7 @@
   labeling at a time on a JSONL of snapshots (the functions pipeline.label_shard and
   pipeline.gather are made of), to inspect or redo a single step.
 
-Every subcommand takes the shared options of teachable.scripting (--config, --threads...),
+Every subcommand takes the shared options of teachable.workflow.scripting (--config, --threads...),
 and sets up logging, threads and the config with scripting.setup, as the scripts do."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from .. import scripting
+from ..workflow import scripting
 from ..io import write_jsonl
 from ..labeling import stages
 

@@ -9,7 +9,7 @@ import sys
 
 from ..io import write_json
 from ..registry import analysis, build_registry, flatten
-from ..scripting import add, add_config_arg
+from ..workflow.scripting import add, add_config_arg
 from ..stats import jsonable
 from ._common import db_parent, db_path, fmt, kv_table, open_registry, print_json, table
 

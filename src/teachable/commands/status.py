@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..config import load_config
-from ..scripting import add, add_config_arg
+from ..workflow.scripting import add, add_config_arg
 from ..vocab import RUN_IDS
 
 

@@ -33,7 +33,7 @@ def shard_of(snaps: list[dict], shard: int, n_shards: int) -> list[dict]:
 
 
 def ask_teacher(teacher, snaps: list[dict]) -> None:
-    from ..logs import progress
+    from ..workflow.logs import progress
     from ..teacher import TeacherRequest
 
     for s in progress(snaps, desc="teacher", unit="call"):

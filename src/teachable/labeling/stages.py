@@ -1,5 +1,5 @@
 """The phase-1 stages as the rules run them, each an `*_args(parser)` (its own options; the
-common ones come from teachable.scripting) and a function of (args, cfg): `shard`
+common ones come from teachable.workflow.scripting) and a function of (args, cfg): `shard`
 (scripts/label_shard.py), `gather` (scripts/label_gather.py) and `reliability`
 (scripts/label_reliability.py). `teachable label shard|gather|reliability` builds its
 parsers with the same `*_args` and calls the same functions: one path, rule or by hand."""
@@ -12,14 +12,14 @@ import time
 from functools import partial
 
 from ..io import InputError, read_json, read_jsonl, write_json, write_jsonl
-from ..scripting import add
+from ..workflow.scripting import add
 
 
 def load_policy(cfg: dict, student: str | None):
     """The student a labeling job rolls out (scripting.student_path: the built one, or
     student.base_model), with the config's adapter, device, batch size, format and dtype."""
     from ..policy import Policy
-    from ..scripting import student_path
+    from ..workflow.scripting import student_path
 
     st = cfg["student"]
     return Policy.load(student_path(cfg, student), st["adapter"], st["device"], st["batch_size"],

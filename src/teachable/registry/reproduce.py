@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from ..io import InputError, write_text
-from ..provenance import git_info
+from ..workflow.provenance import git_info
 from .index import flatten
 from .query import Registry
 

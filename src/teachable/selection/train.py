@@ -9,11 +9,11 @@ import logging
 from pathlib import Path
 
 from ..io import InputError
-from ..provenance import record_run
+from ..workflow.provenance import record_run
 from .pick import SelectionError, check_picks
 from .summary import run_id_of
 
-_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
+_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.workflow.logs)
 
 
 def train_arm(cfg: dict, scfg: dict, student_path: str, snaps: list[dict], picks: dict, method: str, seed: int,

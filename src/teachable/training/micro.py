@@ -28,7 +28,7 @@ from .formats import example_for, teacher_valid
 from .lora import attach_lora, encode, reset_lora, sft_step, trainable_parameters
 from .runs import hash_rank, train_pool
 
-_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
+_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.workflow.logs)
 
 
 def select_panel(snaps: list[dict], n_per_quadrant: int, seed: int) -> tuple[list[dict], dict]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..io import InputError, atomic_dir, derive_seed, write_jsonl
-from ..logs import progress
+from ..workflow.logs import progress
 from ..policy import Policy, load_model_and_tokenizer, pick_dtype
 from ..prompts import DEFAULT_LAYOUT, layout_of
 from ..engine import EpisodeSpec, run_episodes
@@ -24,7 +24,7 @@ from .formats import SFTExample
 from .lora import (attach_lora, enable_checkpointing, encode, sft_accum_step, sft_step, sort_adapter_config,
                    trainable_parameters)
 
-_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.logs)
+_log = logging.getLogger(__name__)  # progress lines (timestamps/levels from teachable.workflow.logs)
 
 TRAIN_KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules", "batch_size", "lr")
 BUDGETS = ("steps", "examples", "epochs")

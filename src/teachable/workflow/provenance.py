@@ -22,14 +22,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from .io import read_json, stable_hash, write_json
+from ..io import read_json, stable_hash, write_json
 
 # Every library whose version can change a result: models and training, environments and
 # their experts, the teacher client, statistics. OPTIONAL ones are recorded when installed.
 LIBRARIES = ("teachable", "torch", "transformers", "peft", "accelerate", "tokenizers", "minigrid",
              "gymnasium", "openai", "numpy", "scipy", "statsmodels", "pandas")
 OPTIONAL_LIBRARIES = ("textworld",)
-CODE_DIR = Path(__file__).resolve().parent
+CODE_DIR = Path(__file__).resolve().parents[1]  # the teachable package
 
 
 def utc_now() -> str:

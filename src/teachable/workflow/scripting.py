@@ -9,8 +9,8 @@ import sys
 from typing import Callable
 
 from . import logs
-from .config import cli_config
-from .io import InputError
+from ..config import cli_config
+from ..io import InputError
 
 _CONFIG_HELP = "config: a YAML file (by hand) or a JSON object (what Snakemake passes)"
 
@@ -66,7 +66,7 @@ def add(p, name: str, **changes) -> argparse.Action:
 
 
 def add_verbosity(p: argparse.ArgumentParser) -> None:
-    """-v / -q (exclusive): the log level of teachable.logs.configure."""
+    """-v / -q (exclusive): the log level of teachable.workflow.logs.configure."""
     g = p.add_mutually_exclusive_group()
     add(g, "verbose")
     add(g, "quiet")
@@ -134,7 +134,7 @@ def setup(args) -> dict:
     cfg = cli_config(args.cfg) if getattr(args, "cfg", None) else {}
     st = cfg.get("student", {})
     if "max_live_episodes" in st or "reuse_prefix" in st or "max_batch_tokens" in st:
-        from . import engine
+        from .. import engine
 
         engine.MAX_LIVE_EPISODES = int(st.get("max_live_episodes", engine.MAX_LIVE_EPISODES))
         engine.REUSE_PREFIX = bool(st.get("reuse_prefix", engine.REUSE_PREFIX))
@@ -146,7 +146,7 @@ def run(main: Callable[[], None]) -> None:
     """Run a script's main; bad input ends with one 'error: ...' line and exit code 2, a
     teacher that stays down with one 'error: ...' line and exit code 1 (no traceback
     either way; `--debug` anywhere on the command line, or TEACHABLE_DEBUG=1, shows it)."""
-    from .teacher.base import TeacherError
+    from ..teacher.base import TeacherError
 
     debug = "--debug" in sys.argv or os.environ.get("TEACHABLE_DEBUG", "") not in ("", "0")
     if "--debug" in sys.argv:
@@ -173,8 +173,8 @@ def student_path(cfg: dict, built: str | None) -> str:
     """The student a job loads (the built one, or student.base_model), checked against the
     config: a built student's prompt layout must be student.prompt_layout's
     (prompts.check_student_layout)."""
-    from .policy import resolve_student_path
-    from .prompts import check_student_layout
+    from ..policy import resolve_student_path
+    from ..prompts import check_student_layout
 
     path = built if cfg["student"]["base_model"] == "bootstrap" and built else resolve_student_path(cfg["student"])
     check_student_layout(path, cfg["student"])
@@ -185,7 +185,7 @@ def gather_shards(description: str, merge: Callable[[list], dict], summary: Call
                   indent: int | None = 2) -> None:
     """The whole CLI of a shard gather: `--shards F... --out F`, merged by `merge` (which
     sorts by id, so the result does not depend on the shard order) and written atomically."""
-    from .io import read_json, write_json
+    from ..io import read_json, write_json
 
     p = parser(description, cfg=False)
     p.add_argument("--shards", nargs="+", required=True)
@@ -212,7 +212,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def read_eval_snapshots(args, cfg: dict) -> list[dict]:
     """The --labeled snapshots an evaluation reads, every record checked first."""
-    from .snapshot import read_snapshots
+    from ..snapshot import read_snapshots
 
     return read_snapshots(args.labeled, EVAL_SNAPSHOT_KEYS, cfg["env"])
 

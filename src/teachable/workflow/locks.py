@@ -2,7 +2,7 @@
 
 A Snakemake run that is killed (kill -9, OOM, a closed laptop) leaves its lock in
 .snakemake/locks, and every later run stops with LockException until `snakemake --unlock`.
-`make pilot` calls `python -m teachable.locks` first: it unlocks ONLY when no Snakemake
+`make pilot` calls `python -m teachable.workflow.locks` first: it unlocks ONLY when no Snakemake
 process is running on this directory (its working directory, or its --directory/-d, is this
 one; found through /proc), so a second invocation next to a live run is still refused by
 Snakemake itself."""

@@ -10,9 +10,9 @@ import json
 import os
 import shlex
 
-from .envs import job_section
-from .io import InputError
-from .vocab import PER_SEED_METHODS
+from ..envs import job_section
+from ..io import InputError
+from ..vocab import PER_SEED_METHODS
 
 
 def validation_seeds(val_cfg: dict) -> list[int]:

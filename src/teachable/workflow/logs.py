@@ -1,5 +1,5 @@
 """One logging setup for the `teachable` CLI and the scripts: timestamps and levels on
-stderr, `-v` for debug, `-q` for warnings only (the options: teachable.scripting.add_verbosity)."""
+stderr, `-v` for debug, `-q` for warnings only (the options: teachable.workflow.scripting.add_verbosity)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import InputError
+from ..io import InputError
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
