@@ -625,7 +625,7 @@ def test_outage_ends_a_script_with_one_error_line(server, out, tmp_path):
     import subprocess
     import sys
     code = (
-        "import sys; from teachable import scripting; from teachable.teacher import make_teacher\n"
+        "import sys; from teachable.workflow import scripting; from teachable.teacher import make_teacher\n"
         "from test_teacher import openai_cfg, req\n"
         "class S: url = sys.argv[1]\n"
         f"def main():\n    make_teacher(openai_cfg(S, max_retries=1), cache_dir={str(out / 'c')!r}).advise(req())\n"
