@@ -110,7 +110,7 @@ rule verdicts:
     input:
         gates=rules.gates.output[0],
         code=[
-            f"{workflow.basedir}/src/teachable/figures.py",
+            f"{workflow.basedir}/src/teachable/verdicts.py",
             f"{workflow.basedir}/scripts/verdicts.py",
         ],
     output:

@@ -163,7 +163,8 @@ def summary(out: str) -> None:
             vs_null = f"{n.point:+.3f} [{fmt(n.low)}, {fmt(n.high)}]"
         drop = hier.mean_ci(1.0 - x, tasks=b[0] == 1, n_resamples=4000)
         acc0 = np.mean([r[0]["probe_train_acc"] for r in g["probes"]])
-        acck = np.mean([c["probe_train_acc"] for c in g["checkpoint"]])
+        # the kept checkpoint's train accuracy: best_probe records it; last = the final probe row
+        acck = np.mean([c.get("probe_train_acc", pr[-1]["probe_train_acc"]) for c, pr in zip(g["checkpoint"], g["probes"])])
         print(f"| {var} | {rid} | {len(g)} | {g['n_examples'].iloc[0]} | {g['steps'].iloc[0]} "
               f"| {d.point:+.3f} [{fmt(d.low)}, {fmt(d.high)}] | {vs_null} "
               f"| {drop.point:.3f} [{fmt(drop.low, '.3f')}, {fmt(drop.high, '.3f')}] | {acc0:.3f} -> {acck:.3f} |")

@@ -7,7 +7,7 @@ front page (report/workflow.rst; docs/figures.md).
 import argparse
 
 from teachable.workflow import scripting
-from teachable.figures import write_verdict_summary
+from teachable.verdicts import write_verdict_summary
 
 
 def main():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from teachable.figures import verdict_summary
+from teachable.verdicts import verdict_summary
 from teachable.io import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
