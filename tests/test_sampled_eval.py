@@ -22,6 +22,8 @@ def test_sampled_episodes_of_every_task_with_shared_sample_streams(mock_student)
     smp = [e for e in rec["episodes"] if e["kind"] == SAMPLED_KIND]
     assert len(tasks) == 6 and len(smp) == 18
     assert {(e["item"], e["sample"]) for e in smp} == {(t["item"], j) for t in tasks for j in range(3)}
+    unit = {t["item"]: (t["unit"], t["ci_unit"]) for t in tasks}  # a sample carries its task's unit
+    assert all((e["unit"], e["ci_unit"]) == unit[e["item"]] for e in smp)
     m = rec["metrics"]
     assert m["sampled_task_success"] == pytest.approx(np.mean([e["success"] for e in smp])) and m["n_sampled"] == 18
     assert m["task_success"] == pytest.approx(np.mean([e["success"] for e in tasks]))  # greedy as before

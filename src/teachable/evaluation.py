@@ -135,12 +135,13 @@ def sampled_task_rows(policy: Policy, cfg: dict, snaps: list[dict], shard: int =
     res = run_episodes(policy, partial(env_from_config, cfg["env"], expert=False, split="eval"), samp,
                        temperature=temp, history_len=cfg["student"]["history"],
                        max_live=cfg["student"].get("max_live_episodes"), layout=layout_of(cfg["student"]))
+    units, ci_unit = task_units(cfg, [sp.seed for sp in tasks])  # the task's independent unit, as its greedy row
     rows = []
-    for r in res:
+    for sp, r in zip(samp, res):
         _, item, j = r.episode_id.split("|")
         rows.append({"kind": SAMPLED_KIND, "item": item, "sample": int(j), "family": r.family, "quadrant": "",
                      "success": int(r.success), "steps": r.steps, "repeat_rate": r.repeat_rate,
-                     "loop": int(r.loop_step is not None)})
+                     "loop": int(r.loop_step is not None), "unit": units[sp.seed], "ci_unit": ci_unit})
     return rows
 
 
