@@ -23,7 +23,7 @@ IGNORED_DIRS = ("logs", "benchmarks", ".snakemake")
 # timing and provenance fields: wall times, dates, hosts, commits, versions of the machine
 IGNORED_KEYS = re.compile(
     r"(wall|time|_s$|seconds|date|timestamp|created|started|finished|elapsed|duration|host|git|commit|"
-    r"python_version|platform|torch_version|hostname|pid|cpu_count)", re.I)
+    r"python_version|platform|torch_version|hostname|pid|cpu_count|per_min|_at_utc)", re.I)
 PDF_DATES = re.compile(rb"/(CreationDate|ModDate) \([^)]*\)")
 
 
