@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from minigrid.envs import babyai as babyai_levels
 
 from teachable.envs import InvalidAction, make_env
 from teachable.envs.babyai import ACTIONS, FAMILY_LEVELS, VOCABULARY
@@ -73,7 +74,7 @@ def test_make_env_and_family_choice():
     for seed in range(8):
         env.reset(seed)
         assert env.family == FAMILIES[seed % 4]
-        assert type(env._s["env"]).__name__ == FAMILY_LEVELS[env.family][0]
+        assert isinstance(env._s["env"], getattr(babyai_levels, FAMILY_LEVELS[env.family][0]))
     env2 = make_env("babyai", families=["open"], max_steps=10)
     env2.reset(7)
     assert env2.family == "open"
@@ -327,3 +328,29 @@ def test_expert_free_env_has_the_same_dynamics(fam):
         m = make_env("mock", expert=False)
         m.reset(0)
         m.expert_action()
+
+
+def test_slots_env_skips_the_image_and_nothing_else(monkeypatch):
+    """With render 'slots' the level's gen_obs skips the egocentric image: the same episodes
+    (texts, valid actions, rewards, teacher actions) as the plain minigrid level."""
+    from teachable.envs import babyai as mod
+
+    def play(env):
+        rng, out = random.Random(0), []
+        for seed in range(12):
+            o = env.reset(seed)
+            for _ in range(25):
+                a = rng.choice(o.valid_actions)
+                o, r, done, _ = env.step(a)
+                out.append((o.text, tuple(o.valid_actions), r, done, None if done else env.expert_action()))
+                if done:
+                    break
+        return out
+
+    fast = _BabyAITextEnv(max_steps=25)
+    got = play(fast)
+    assert fast._s["env"].gen_obs()["image"] is None
+    monkeypatch.setattr(mod, "_without_image", lambda level: level)
+    plain = _BabyAITextEnv(max_steps=25)
+    assert play(plain) == got
+    assert plain._s["env"].gen_obs()["image"] is not None

@@ -58,6 +58,24 @@ _AX, _AY = _VIEW // 2, _VIEW - 1  # the agent's cell in the egocentric view
 _STATE_WORDS = {0: "open", 1: "closed", 2: "locked"}
 _SNAPSHOT_VERSION = 2  # 1: zlib-compressed pickle (refused since: it could run code)
 _STATE_FORMAT = "teachable.babyai.state"
+def _obs_without_image(self) -> dict:
+    """minigrid's gen_obs without the image: the egocentric grid it encodes every step
+    (slice, rotate, occlusion) was a quarter of a BabyAI step's time, and the slot renderer
+    does not read it. No randomness and no state in it, so episodes are unchanged."""
+    return {"image": None, "direction": self.agent_dir, "mission": self.mission}
+
+
+def _without_image(level: type) -> type:
+    """`level` with gen_obs = _obs_without_image, made once per level and kept in this
+    module's namespace (so the replay cache can pickle an instance by its class name)."""
+    name = f"{level.__name__}WithoutImage"
+    sub = globals().get(name)
+    if sub is None:
+        sub = type(name, (level,), {"gen_obs": _obs_without_image, "__module__": __name__, "__qualname__": name})
+        globals()[name] = sub
+    return sub
+
+
 _REPLAY_CACHE_SIZE = 256  # replayed states kept per process (deep copies of env + bot)
 _REPLAYS: OrderedDict = OrderedDict()
 REGENERATE_HINT = ("regenerate the phase-0 snapshots with this code: "
@@ -241,11 +259,16 @@ class BabyAITextEnv(TextEnv):
         self._s: dict | None = None
 
     # ---------------------------------------------------------------- episode
+    def _level_class(self, cls: str):
+        """The minigrid level class; with render 'slots', its subclass that skips the
+        egocentric image (the slot line is read from the state, never from the image)."""
+        return getattr(_levels, cls) if self.render == "text" else _without_image(getattr(_levels, cls))
+
     def _level(self, fam: str):
         if fam not in self._envs:
             cls, kw = self.levels[fam]
             try:
-                self._envs[fam] = getattr(_levels, cls)(**kw)
+                self._envs[fam] = self._level_class(cls)(**kw)
             except TypeError as e:
                 raise ValueError(f"babyai env: family '{fam}': cannot build minigrid level {cls}(**{kw}): {e}") from e
         return self._envs[fam]
@@ -470,7 +493,7 @@ class BabyAITextEnv(TextEnv):
     def set_state(self, state: bytes) -> Obs:
         p = self.check_state(state)
         fam = p["family"]
-        key = (bytes(state), self.expert)
+        key = (bytes(state), self.expert, self.render, self.teacher)
         hit = _REPLAYS.get(key)
         if hit is None:
             self._replay(p)
@@ -489,7 +512,7 @@ class BabyAITextEnv(TextEnv):
     def _replay(self, p: dict) -> None:
         """Rebuild env and bot from (seed, actions) on a level instance of our own."""
         cls, kw = self.levels[p["family"]]
-        env = getattr(_levels, cls)(**kw)  # fresh: the replayed state must not alias another
+        env = self._level_class(cls)(**kw)  # fresh: the replayed state must not alias another
         self._envs[p["family"]] = env
         saved = self.families
         self.families = [p["family"]]  # reset(seed) picks families[seed % len]

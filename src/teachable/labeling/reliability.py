@@ -8,10 +8,11 @@ import copy
 import math
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import spearmanr
 
 from ..io import derive_seed, hash_fraction
 from ..stats import bootstrap_samples
+from ..stats._util import rankdata
 from ..vocab import QUADRANTS, RATE_CONDITIONS
 from .quadrants import quadrant
 

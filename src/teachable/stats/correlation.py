@@ -8,6 +8,7 @@ import numpy as np
 from scipy import stats as sstats
 
 from .bootstrap import bootstrap_samples
+from ._util import rankdata
 from .clustered import cluster_bootstrap
 
 def _pearson(x, y, axis=-1):
@@ -19,7 +20,7 @@ def _pearson(x, y, axis=-1):
 
 
 def _spearman(x, y, axis=-1):
-    return _pearson(sstats.rankdata(x, axis=axis), sstats.rankdata(y, axis=axis), axis=axis)
+    return _pearson(rankdata(x, axis=axis), rankdata(y, axis=axis), axis=axis)
 
 
 def _defined(fn):

@@ -20,8 +20,8 @@ CIs resample trajectories (stats.clustered: up to three panel snapshots can shar
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as sstats
 
+from ._util import rankdata
 from .clustered import UNIT_TRAJECTORIES, cluster_bootstrap, snapshot_clusters
 
 OUTCOMES = ("success", "progress")
@@ -35,7 +35,7 @@ LABELS = {
 def _spearman(x, y) -> float:
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
-    return float(np.corrcoef(sstats.rankdata(x), sstats.rankdata(y))[0, 1])
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
 def _sign_agreement(x, y) -> float:

@@ -17,6 +17,7 @@ distinct draws): the CI is withheld and the result says "too few seeds"."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -49,21 +50,36 @@ class Resamples:
 def resamples(n_seeds: int, n_tasks: int, b: int, seed: int,
               strata: Sequence | None = None, resample_seeds: bool = True) -> Resamples:
     """Count weights of b resamples: seeds with replacement; tasks with replacement within
-    each stratum (a stratum keeps its size, so a per-stratum mean is always defined)."""
+    each stratum (a stratum keeps its size, so a per-stratum mean is always defined).
+
+    A pure function of its arguments, so a table of many comparisons on one design draws its
+    weights once (cached, read-only arrays): the multinomial draws were most of a table's time."""
     if n_tasks < 1 or n_seeds < 1:
         raise InputError(f"two-level bootstrap needs at least 1 seed and 1 task (got {n_seeds}, {n_tasks})")
+    key = None
+    if strata is not None:
+        arr = np.asarray(strata)
+        if arr.shape != (n_tasks,):
+            raise InputError(f"strata: need one label per task ({n_tasks}), got shape {arr.shape}")
+        key = tuple(arr.tolist())
+    return _resamples(int(n_seeds), int(n_tasks), int(b), int(seed), key, bool(resample_seeds))
+
+
+@lru_cache(maxsize=8)  # a (9999, 300) weight matrix is 24 MB
+def _resamples(n_seeds: int, n_tasks: int, b: int, seed: int, strata: tuple | None,
+               resample_seeds: bool) -> Resamples:
     rng = np.random.default_rng(seed)
     sw = _counts(rng, n_seeds, b) if resample_seeds and n_seeds > 1 else np.ones((b, n_seeds))
     if strata is None:
         tw = _counts(rng, n_tasks, b)
     else:
-        strata = np.asarray(strata)
-        if strata.shape != (n_tasks,):
-            raise InputError(f"strata: need one label per task ({n_tasks}), got shape {strata.shape}")
+        labels = np.asarray(strata)
         tw = np.zeros((b, n_tasks))
-        for s in sorted(set(strata.tolist()), key=str):
-            idx = np.flatnonzero(strata == s)
+        for s in sorted(set(strata), key=str):
+            idx = np.flatnonzero(labels == s)
             tw[:, idx] = _counts(rng, idx.size, b)
+    sw.flags.writeable = False
+    tw.flags.writeable = False
     return Resamples(sw, tw)
 
 
