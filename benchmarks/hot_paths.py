@@ -7,6 +7,8 @@
   resamples  - the two-level bootstrap's count weights (stats.hierarchical.resamples) drawn
                once and reused against drawn on every call (a phase-3 table draws the same
                design's weights for each of its comparisons)
+  adapter    - a scoring forward of a pilot-size model (random init) with a LoRA adapter
+               folded into its weights (an acting load) against peft's unmerged forward
   env step   - a BabyAI episode step with render 'slots', the level's image skipped, against
                the plain minigrid level (its egocentric image built every step)
 
@@ -76,6 +78,25 @@ def main():
         babyai._without_image = plain_fn
     assert fast == plain, "the image-free level changed an episode"
     rows.append((f"BabyAI step, slots + shortest teacher ({n_fast} steps)", t_fast, t_plain, "us/step"))
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=400, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)
+    lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False)
+    unmerged = get_peft_model(LlamaForCausalLM(cfg), lora).eval()
+    merged = get_peft_model(LlamaForCausalLM(cfg), lora).eval()
+    merged.load_state_dict(unmerged.state_dict())
+    merged = merged.merge_and_unload()
+    ids = torch.randint(4, 400, (32, 60))
+    with torch.inference_mode():
+        assert torch.allclose(unmerged(input_ids=ids).logits, merged(input_ids=ids).logits, atol=1e-4)
+        fwd = [per_call(lambda m=m: m(input_ids=ids), 20) for m in (merged, unmerged, merged, unmerged)]
+    rows.append(("scoring forward with a LoRA adapter (32 x 60 tokens)", min(fwd[0], fwd[2]), min(fwd[1], fwd[3]),
+                 "us/call"))
 
     print(f"| path | new | old | old / new |\n|---|---|---|---|")
     for name, new, old, unit in rows:

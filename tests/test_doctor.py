@@ -43,6 +43,12 @@ def test_make_setup_passes_torch_spec_to_pip(tmp_path):
     out = subprocess.run(["make", "-n", "-B", "setup", f"TORCH_SPEC={spec}", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert f"{tmp_path / 'venv'}/bin/python -m pip install -q {spec}\n" in out
+    # uv (its own pip call, not from the torch index) installs the locked rest, compiled to bytecode;
+    # INSTALLER=pip leaves uv out
+    assert "-m uv pip install --compile-bytecode" in out and "-m pip install -q uv==" in out
+    pip_only = subprocess.run(["make", "-n", "-B", "setup", "INSTALLER=pip", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout
+    assert "uv" not in pip_only.replace(str(tmp_path), "") and '-m pip install \\\n  -q -c requirements/lock-cpu.txt -e ".[dev]"' in pip_only
     # the project install after it leaves that torch alone: pyproject asks only torch>=2.1, the lock pins no torch
     lock = (ROOT / "requirements/lock-cpu.txt").read_text().splitlines()
     assert not [x for x in lock if x.lower().startswith("torch=")]

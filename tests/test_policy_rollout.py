@@ -100,3 +100,28 @@ def test_rows_are_grouped_by_input_length():
     assert sorted({need[b] for b in g} for g in groups) == [{10}, {100}]
     assert len(_split_by_length(list(range(8)), [50, 52, 55, 51, 53, 54, 50, 56])) == 1
     assert _split_by_length([], []) == []
+
+
+def test_acting_load_folds_the_adapter_into_the_weights(mock_student, tmp_path):
+    """An adapter loaded to act (not to train) is merged into the weights: a plain model,
+    the same log-probs as peft's unmerged forward (to float32 rounding), and a trainable
+    load keeps the adapter apart."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(mock_student),
+                                LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "adapter")
+    merged, _ = load_model_and_tokenizer(mock_student, str(tmp_path / "adapter"), "cpu")
+    apart, _ = load_model_and_tokenizer(mock_student, str(tmp_path / "adapter"), "cpu", trainable_adapter=True)
+    plain, _ = load_model_and_tokenizer(mock_student, None, "cpu")
+    assert not isinstance(merged, PeftModel) and isinstance(apart, PeftModel)
+    ids = torch.randint(4, merged.config.vocab_size, (4, 12))
+    with torch.no_grad():
+        a = merged(input_ids=ids).logits.log_softmax(-1)
+        b = apart(input_ids=ids).logits.log_softmax(-1)
+        c = plain(input_ids=ids).logits.log_softmax(-1)
+    assert torch.allclose(a, b, atol=1e-4)
+    assert not torch.allclose(a, c, atol=1e-3)  # the adapter does change the model
