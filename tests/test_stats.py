@@ -272,3 +272,32 @@ def test_goal_achievement():
     assert drop.achieved and drop.bound < 0.05 and drop.ci.alternative == "less"
     assert not goal_achievement([0.9], target=0.1, n_resamples=99).achieved  # NaN bound
     strict_json(drop)
+
+
+def test_fast_rankdata_equals_scipy():
+    """stats._util.rankdata (np.unique for 1-D) gives scipy's average ranks exactly, ties,
+    NaN (scipy's own path) and n-d arrays included."""
+    from teachable.stats._util import rankdata
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 24, 120):
+        for k in range(50):
+            x = rng.integers(0, 4, n).astype(float) if k % 2 else rng.normal(size=n)
+            assert np.array_equal(rankdata(x), stats.rankdata(x))
+    assert np.isnan(rankdata(np.array([1.0, np.nan, 2.0]))).all()
+    m = rng.integers(0, 3, (5, 7))
+    assert np.array_equal(rankdata(m, axis=1), stats.rankdata(m, axis=1))
+
+
+def test_bootstrap_weights_are_drawn_once_and_read_only():
+    """resamples() is cached per design: the same weights as a fresh draw, shared and read-only."""
+    from teachable.stats import hierarchical
+
+    hierarchical._resamples.cache_clear()
+    a = hierarchical.resamples(3, 10, 200, 7, strata=["x"] * 5 + ["y"] * 5)
+    hierarchical._resamples.cache_clear()
+    b = hierarchical.resamples(3, 10, 200, 7, strata=np.array(["x"] * 5 + ["y"] * 5))
+    c = hierarchical.resamples(3, 10, 200, 7, strata=["x"] * 5 + ["y"] * 5)
+    assert np.array_equal(a.task_w, b.task_w) and np.array_equal(a.seed_w, b.seed_w)
+    assert c is b and not c.task_w.flags.writeable
+    assert (c.task_w[:, :5].sum(axis=1) == 5).all()  # each stratum keeps its size
