@@ -58,6 +58,8 @@ _AX, _AY = _VIEW // 2, _VIEW - 1  # the agent's cell in the egocentric view
 _STATE_WORDS = {0: "open", 1: "closed", 2: "locked"}
 _SNAPSHOT_VERSION = 2  # 1: zlib-compressed pickle (refused since: it could run code)
 _STATE_FORMAT = "teachable.babyai.state"
+
+
 def _obs_without_image(self) -> dict:
     """minigrid's gen_obs without the image: the egocentric grid it encodes every step
     (slice, rotate, occlusion) was a quarter of a BabyAI step's time, and the slot renderer

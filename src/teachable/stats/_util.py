@@ -72,13 +72,9 @@ def rankdata(x, axis: int = -1) -> np.ndarray:
     ranks at less than half of scipy's per-call cost (benchmarks/hot_paths.py)."""
     x = np.asarray(x)
     if x.ndim != 1 or x.size == 0 or (x.dtype.kind == "f" and np.isnan(x).any()):
-        return _sstats().rankdata(x, axis=axis)
+        from scipy import stats
+
+        return stats.rankdata(x, axis=axis)
     _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
     ends = np.cumsum(counts)
     return (ends - (counts - 1) / 2.0)[inv.reshape(-1)]
-
-
-def _sstats():
-    from scipy import stats
-
-    return stats
